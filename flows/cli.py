@@ -1,0 +1,289 @@
+"""The `jkn` command line. Exit codes: 0 done, 1 pipeline error, 2 usage or
+configuration error, 3 a critical data-quality check failed, 4 database busy."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.errors import JknError
+from flows.settings import load_settings
+
+app = typer.Typer(
+    help="Early warning for JKN coverage and employer compliance: ingest extracts, check them, "
+    "publish metrics, alert managers. Settings come from JKN_* variables or jkn.toml.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+# Summary tables need ~110 columns; a pipe or CI log would otherwise get 80.
+console = Console(width=None if Console().is_terminal else 120)
+errors = Console(stderr=True)
+
+DEMO_PSEUDONYM_KEY = "jkn-demo-key-not-for-production"
+
+
+def _quiet_prefect() -> None:
+    """Prefect's own chatter hides our summary; keep its warnings and errors."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@app.command()
+def demo(
+    fresh: Annotated[bool, typer.Option(help="Delete an earlier demo database first.")] = False,
+) -> None:
+    """Write a realistic demo landing folder under $JKN_HOME and run the whole pipeline on it."""
+    from flows import demo as demo_data
+
+    settings = load_settings()
+    if settings.landing is not None:
+        errors.print(f"note: the demo writes its own landing folder; JKN_LANDING={settings.landing} is ignored")
+    landing = settings.home / "landing"
+    os.environ["JKN_LANDING"] = str(landing)
+    if not settings.pseudonym_key:
+        os.environ["JKN_PSEUDONYM_KEY"] = DEMO_PSEUDONYM_KEY
+        console.print("Using the built-in demo pseudonymisation key (set JKN_PSEUDONYM_KEY for real data).")
+    if fresh and settings.db_path.exists():
+        settings.db_path.unlink()
+    files = demo_data.write_landing(landing)
+    console.print(f"Demo landing folder: {landing} ({len(files)} files)")
+    result = _run_pipeline()
+    _print_summary(result)
+
+
+def _run_pipeline(**parameters) -> dict:
+    _quiet_prefect()
+    from flows.pipeline import pipeline
+
+    started = time.monotonic()
+    result = pipeline(**parameters)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def _print_summary(result: dict) -> None:
+    settings = load_settings()
+    from flows import database
+
+    loaded = [f for f in result["files"] if f["status"] == "staged"]
+    skipped = [f for f in result["files"] if f["status"] == "skipped"]
+    refused = [f for f in result["files"] if f["status"] == "rejected"]
+    console.print(
+        f"Files: {len(loaded)} loaded, {len(skipped)} already loaded, {len(refused)} refused"
+    )
+    for item in refused:
+        errors.print(f"  refused: {item['message']}")
+    con = database.connect(settings, read_only=True)
+    try:
+        month, rows = _latest_trajectory(con)
+    finally:
+        con.close()
+    table = Table(title=f"Coverage against trajectory, {month}")
+    for column, justify in (
+        ("Region", "left"), ("Coverage %", "right"), ("Expected %", "right"), ("Gap pp", "right"),
+        ("Gap (people)", "right"), ("Projected", "right"), ("Status", "left"),
+    ):
+        table.add_column(column, justify=justify)
+    for name, actual, expected, gap, people, projected, status in rows:
+        table.add_row(name, f"{actual:.2f}", f"{expected:.2f}", f"{gap:+.2f}", f"{people:,}",
+                      projected or "-", status)
+    console.print(table)
+    for warning in result.get("warnings", []):
+        console.print(f"warning: {warning['suite']} {warning['expectation']}: {warning['observed']}")
+    alerts = result["alerts"]
+    console.print(
+        f"Alerts: {alerts.get('alerts_open', 0)} open, {alerts.get('messages', 0)} message(s) sent"
+    )
+    console.print(f"Database: {result['database']}")
+    console.print(f"Report:   {result['report']}")
+    console.print(f"Alerts:   {settings.outbox_dir}")
+    console.print(f"Finished in {result['seconds']} s")
+
+
+def _latest_trajectory(con):
+    month = con.execute("select max(month) from mart.trajectory").fetchone()[0]
+    rows = con.execute(
+        "select name, actual_pct, expected_pct, gap_pp, people_needed, projected_target_month, status "
+        "from mart.trajectory where month = ? and level = 'region' order by gap_pp desc",
+        [month],
+    ).fetchall()
+    return (month.strftime("%Y-%m") if month else "-"), rows
+
+
+@app.command()
+def run() -> None:
+    """Run the whole pipeline as one Prefect flow: ingest new files, check, publish, alert, report."""
+    load_settings()
+    result = _run_pipeline()
+    _print_summary(result)
+
+
+@app.command("ingest")
+def ingest_command(
+    files: Annotated[list[Path], typer.Argument(help="Extract files to load (default: new files in the landing folder).")] = None,
+) -> None:
+    """Load extract files into the raw tables (files loaded before are skipped)."""
+    from flows import database, ingest
+
+    settings = load_settings()
+    with database.writer_lock(settings, "jkn ingest"):
+        con = database.connect(settings)
+        try:
+            database.load_seeds(con, settings.seeds)
+            paths = list(files) if files else ingest.discover(settings.landing_dir)
+            missing = [str(path) for path in paths if not path.exists()]
+            if missing:
+                raise typer.BadParameter(f"no such file: {', '.join(missing)}")
+            results = ingest.ingest_files(con, paths, settings.reject_threshold_pct)
+        finally:
+            con.close()
+    table = Table(title="Ingest")
+    for column in ("File", "Status", "Rows loaded", "Rows rejected", "Message"):
+        table.add_column(column)
+    for result in results:
+        table.add_row(result.file_name, result.status, str(result.rows_loaded), str(result.rows_rejected), result.message)
+    console.print(table)
+    if any(result.status == "rejected" for result in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def check() -> None:
+    """Run the Great Expectations suites on what is staged and print the results."""
+    from flows import checks, database
+    from flows.pipeline import new_run_id
+
+    settings = load_settings()
+    with database.writer_lock(settings, "jkn check"):
+        report = checks.run_suites(settings, checks.suite_files("staging."), new_run_id())
+        con = database.connect(settings)
+        try:
+            checks.record(con, report)
+        finally:
+            con.close()
+    table = Table(title=f"Checks, run {report.run_id[:8]}")
+    for column in ("Suite", "Expectation", "Severity", "Result", "Observed"):
+        table.add_column(column)
+    for result in report.results:
+        table.add_row(result.suite, result.expectation, result.severity,
+                      "pass" if result.success else "FAIL", result.observed[:80])
+    console.print(table)
+    if not report.passed:
+        raise typer.Exit(3)
+
+
+@app.command("metrics")
+def metrics_command() -> None:
+    """Build the marts in SQL, check them, and publish them if no critical check fails."""
+    from flows import database
+    from flows.pipeline import build_stage, check_marts_stage, new_run_id, publish_stage
+
+    settings = load_settings()
+    with database.writer_lock(settings, "jkn metrics"):
+        build_stage.fn(settings)
+        check_marts_stage.fn(settings, new_run_id())
+        publish_stage.fn(settings)
+    console.print("Marts published.")
+
+
+@app.command("alerts")
+def alerts_command(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show who would get what; send nothing, change nothing.")] = False,
+) -> None:
+    """Evaluate alert rules on the published marts and deliver digests."""
+    from flows import alerts, database
+    from flows.pipeline import new_run_id
+
+    settings = load_settings()
+    with database.writer_lock(settings, "jkn alerts"):
+        con = database.connect(settings)
+        try:
+            summary = alerts.send(con, settings, new_run_id(), dry_run=dry_run)
+        finally:
+            con.close()
+    table = Table(title=("Would send" if dry_run else "Sent") + f" ({summary['month']})")
+    for column in ("Recipient", "Channel", "Alerts"):
+        table.add_column(column)
+    for recipient, channel, count in summary.get("plan", []):
+        table.add_row(recipient, channel, str(count))
+    console.print(table)
+
+
+@app.command("report")
+def report_command() -> None:
+    """Write the managers' HTML report from the published marts."""
+    from flows import database, report
+
+    settings = load_settings()
+    with database.writer_lock(settings, "jkn report"):
+        con = database.connect(settings)
+        try:
+            path = report.write(con, settings)
+        finally:
+            con.close()
+    console.print(f"Report: {path}")
+
+
+@app.command()
+def status() -> None:
+    """Print the latest coverage by region and the open alerts."""
+    from flows import database
+
+    settings = load_settings()
+    con = database.connect(settings, read_only=True)
+    try:
+        month, rows = _latest_trajectory(con)
+        coverage = con.execute(
+            "select level, name, coverage_pct, active_rate_pct, participants, population, is_uhc "
+            "from mart.coverage where month = (select max(month) from mart.coverage) "
+            "order by case level when 'national' then 0 when 'province' then 1 when 'branch' then 2 else 3 end, code"
+        ).fetchall()
+        open_alerts = con.execute(
+            "select rule, level, code, severity, first_month, last_month from ops.alerts "
+            "where state = 'open' order by severity = 'critical' desc, rule, code"
+        ).fetchall()
+    finally:
+        con.close()
+    table = Table(title=f"Coverage, {month}")
+    for column in ("Level", "Name", "Coverage %", "Active %", "Participants", "Population", "UHC"):
+        table.add_column(column)
+    for level, name, cov, active, people, population, uhc in coverage:
+        table.add_row(level, name, f"{cov:.2f}" if cov is not None else "-",
+                      f"{active:.2f}" if active is not None else "-", f"{people:,}",
+                      f"{population:,}" if population else "-", "yes" if uhc else "no")
+    console.print(table)
+    alerts_table = Table(title=f"Open alerts ({len(open_alerts)})")
+    for column in ("Rule", "Level", "Code", "Severity", "Since", "Last"):
+        alerts_table.add_column(column)
+    for rule, level, code, severity, first, last in open_alerts:
+        alerts_table.add_row(rule, level, code, severity, str(first)[:7], str(last)[:7])
+    console.print(alerts_table)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except click.exceptions.Abort:
+        errors.print("aborted")
+        sys.exit(1)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(2)
+    except JknError as error:
+        errors.print(f"error: {error}", markup=False, highlight=False)
+        sys.exit(error.exit_code)
+
+
+if __name__ == "__main__":
+    main()

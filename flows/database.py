@@ -1,0 +1,232 @@
+"""The DuckDB file: connecting, the tables stages write, reference seeds, the writer lock.
+
+Schemas, in the order data flows through them:
+  raw      rows as ingested, one table per extract kind, every row tagged with its file
+  ref      reference seeds, reloaded from `seeds/` on every run
+  staging  views over raw: the current file of each kind x period (sql/staging)
+  build    marts being computed; copied to `mart` only after their checks pass
+  mart     published tables managers and the report read (sql/marts)
+  ops      load log, rejects, check results, alerts, deliveries, runs
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from flows.errors import ConfigError, DatabaseLocked
+from flows.settings import Settings
+
+SCHEMAS = ("raw", "ref", "staging", "build", "mart", "ops")
+
+# Tables written by code rather than by a SQL model. Columns after the first
+# few are the extract's own, typed as CONTRACT.md section 1 says: identifiers
+# are text, counts are integers.
+TABLES = {
+    "raw.region_counts": """
+        load_id integer not null, file_name varchar not null, period varchar not null,
+        month date not null, region_code varchar not null, segment varchar not null,
+        status varchar not null, participants bigint not null""",
+    "raw.population": """
+        load_id integer not null, file_name varchar not null, period varchar not null,
+        as_of date not null, region_code varchar not null, population bigint not null""",
+    "raw.participants": """
+        load_id integer not null, file_name varchar not null, period varchar not null,
+        month date not null, card_no varchar not null, person_key varchar not null,
+        sex varchar, birth_year integer, region_code varchar not null, segment varchar not null,
+        status varchar not null, employer_id varchar, wage decimal(18, 2)""",
+    "raw.employers": """
+        load_id integer not null, file_name varchar not null, period varchar not null,
+        month date not null, employer_id varchar not null, business_id varchar,
+        name varchar, region_code varchar not null, registered_workers bigint not null,
+        reported_wage_total decimal(20, 2), contribution_due decimal(20, 2),
+        contribution_paid decimal(20, 2), months_in_arrears integer""",
+    "raw.workforce": """
+        load_id integer not null, file_name varchar not null, period varchar not null,
+        month date not null, business_id varchar not null, name varchar,
+        region_code varchar not null, workers bigint not null""",
+    "ops.load_log": """
+        load_id integer primary key, file_name varchar not null, sha256 varchar not null,
+        kind varchar, period varchar, rows_loaded bigint, rows_rejected bigint,
+        status varchar not null, message varchar, loaded_at timestamptz not null,
+        run_id varchar""",
+    "ops.rejects": """
+        load_id integer, file_name varchar not null, line bigint, column_name varchar,
+        value varchar, reason varchar not null""",
+    "ops.dq_results": """
+        run_id varchar not null, suite varchar not null, expectation varchar not null,
+        severity varchar not null, success boolean, observed varchar,
+        details varchar, checked_at timestamptz not null""",
+    "ops.alerts": """
+        alert_key varchar primary key, rule varchar not null, level varchar not null,
+        code varchar not null, severity varchar not null, state varchar not null,
+        first_month date, last_month date, last_notified_at timestamptz,
+        gap_pp double, last_sent_state varchar, last_sent_severity varchar,
+        last_sent_gap_pp double, details json""",
+    "ops.alert_events": """
+        run_id varchar not null, alert_key varchar not null, month date, state varchar not null,
+        severity varchar, gap_pp double, "at" timestamptz not null""",
+    "ops.deliveries": """
+        alert_key varchar, recipient varchar not null, channel varchar not null,
+        attempt integer not null, status varchar not null, detail varchar,
+        "at" timestamptz not null, message_id varchar, run_id varchar""",
+    "ops.runs": """
+        run_id varchar primary key, command varchar, started_at timestamptz not null,
+        finished_at timestamptz, status varchar, summary json""",
+}
+
+# Reference seeds: file name -> (table, explicit column types). Codes stay text.
+SEEDS = {
+    "regions.csv": (
+        "ref.regions",
+        {
+            "region_code": "varchar",
+            "region_name": "varchar",
+            "kind": "varchar",
+            "province_code": "varchar",
+            "province_name": "varchar",
+            "branch_office": "varchar",
+        },
+    ),
+    "targets.csv": (
+        "ref.targets",
+        {
+            "scope_code": "varchar",
+            "target_pct": "double",
+            "target_date": "date",
+            "baseline_month": "varchar",
+            "tolerance_pp": "double",
+        },
+    ),
+    "uhc_rules.csv": (
+        "ref.uhc_rules",
+        {"effective_from": "date", "min_coverage_pct": "double", "min_active_rate_pct": "double"},
+    ),
+    "minimum_wages.csv": (
+        "ref.minimum_wages",
+        {"region_code": "varchar", "year": "integer", "monthly_minimum_wage": "bigint"},
+    ),
+    "alert_rules.csv": (
+        "ref.alert_rules",
+        {
+            "rule": "varchar",
+            "enabled": "boolean",
+            "threshold": "double",
+            "severity": "varchar",
+            "description": "varchar",
+        },
+    ),
+}
+
+
+def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file with the configured memory limit and threads."""
+    path = settings.db_path
+    if read_only and not path.exists():
+        raise ConfigError(f"no database at {path}: run `jkn run` or `jkn demo` first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config(settings))
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise DatabaseLocked(f"{path} is held by another process: {error}") from error
+        raise
+    if not read_only:
+        ensure_tables(con)
+    return con
+
+
+def duckdb_config(settings: Settings) -> dict[str, str | int]:
+    """DuckDB options; every connection to the file in one process must use the same ones."""
+    config: dict[str, str | int] = {"memory_limit": settings.memory_limit}
+    if settings.threads:
+        config["threads"] = settings.threads
+    temp_dir = settings.home / "tmp"
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    config["temp_directory"] = str(temp_dir)
+    return config
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        con.execute(f"create schema if not exists {schema}")
+    con.execute("create sequence if not exists ops.load_id_seq start 1")
+    for table, columns in TABLES.items():
+        con.execute(f"create table if not exists {table} ({columns})")
+
+
+def load_seeds(con: duckdb.DuckDBPyConnection, seeds_dir: Path) -> None:
+    """(Re)load the reference seeds into `ref.*`; a missing optional seed gives an empty table."""
+    for file_name, (table, columns) in SEEDS.items():
+        path = seeds_dir / file_name
+        column_list = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+        if not path.exists():
+            if file_name == "regions.csv":
+                raise ConfigError(f"{path}: the regions seed is missing")
+            con.execute(f"create or replace table {table} ({column_list})")
+            continue
+        types = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
+        try:
+            con.execute(
+                f"create or replace table {table} as select {', '.join(columns)} "
+                f"from read_csv(?, header = true, columns = {types})",
+                [str(path)],
+            )
+        except duckdb.Error as error:
+            raise ConfigError(f"{path}: cannot read seed: {error}") from error
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@contextmanager
+def writer_lock(settings: Settings, purpose: str) -> Iterator[None]:
+    """Hold the one-writer lock on the database for the duration of a command.
+
+    DuckDB itself allows one writing process; this lock makes a second run wait
+    (up to `lock_timeout` seconds) or fail with exit 4 naming who holds it,
+    instead of failing half-way with DuckDB's own lock error.
+    """
+    lock_path = settings.db_path.with_suffix(settings.db_path.suffix + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path, "a+")
+    deadline = time.monotonic() + max(settings.lock_timeout, 0.0)
+    try:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown process"
+                    raise DatabaseLocked(
+                        f"another run holds the database {settings.db_path}: {holder}"
+                    ) from None
+                time.sleep(0.5)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "purpose": purpose,
+                    "since": utc_now().isoformat(timespec="seconds"),
+                }
+            )
+        )
+        handle.flush()
+        yield
+    finally:
+        handle.close()

@@ -1,0 +1,53 @@
+"""Errors a user can act on, each with the exit code CONTRACT.md section 4 gives it."""
+
+from __future__ import annotations
+
+
+class JknError(Exception):
+    """Base of the errors the CLI turns into a message and an exit code."""
+
+    exit_code = 1
+
+
+class PipelineError(JknError):
+    exit_code = 1
+
+
+class ConfigError(JknError):
+    """Usage or configuration error (exit 2)."""
+
+    exit_code = 2
+
+
+class DataQualityError(JknError):
+    """A critical data-quality check failed; nothing from the batch was published (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, failures: list[dict] | None = None):
+        super().__init__(message)
+        self.failures = failures or []
+
+
+class DatabaseLocked(JknError):
+    """Another run holds the database (exit 4)."""
+
+    exit_code = 4
+
+
+class FileRejected(JknError):
+    """A whole extract file was refused; the database is as it was before it."""
+
+    exit_code = 1
+
+    def __init__(self, file_name: str, reason: str, line: int | None = None, column: str | None = None):
+        where = file_name
+        if line is not None:
+            where += f", line {line}"
+        if column:
+            where += f", column {column!r}"
+        super().__init__(f"{where}: {reason}")
+        self.file_name = file_name
+        self.reason = reason
+        self.line = line
+        self.column = column

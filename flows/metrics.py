@@ -1,0 +1,117 @@
+"""Run the SQL models in `sql/` in one explicit order, then publish the marts.
+
+Staging models become views over `raw`; intermediate and mart models become
+tables in the `build` schema. Marts reach `mart` only through `publish`, which
+copies every built mart in one transaction, so a failed check or a crash
+half-way leaves the published marts exactly as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from flows.database import TABLES
+from flows.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = PROJECT_ROOT / "sql"
+RAW_TABLES = [name for name in TABLES if name.startswith("raw.")]
+
+# The one place the run order lives; tests/test_metrics.py checks it against sql/.
+MODELS = (
+    "staging/region_counts",
+    "staging/population",
+    "staging/participants",
+    "intermediate/region_month_counts",
+    "intermediate/region_population",
+    "marts/coverage",
+    "marts/coverage_by_segment",
+    "marts/trajectory",
+)
+
+
+@dataclass(frozen=True)
+class Model:
+    layer: str
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return SQL_DIR / self.layer / f"{self.name}.sql"
+
+    @property
+    def relation(self) -> str:
+        schema = "staging" if self.layer == "staging" else "build"
+        return f"{schema}.{self.name}"
+
+    @property
+    def materialization(self) -> str:
+        return "view" if self.layer == "staging" else "table"
+
+
+def models() -> list[Model]:
+    return [Model(*entry.split("/")) for entry in MODELS]
+
+
+def mart_names() -> list[str]:
+    return [model.name for model in models() if model.layer == "marts"]
+
+
+def set_parameters(con: duckdb.DuckDBPyConnection, population_lag_months: int = 0) -> None:
+    """Values the SQL reads with getvariable()."""
+    con.execute("set variable population_lag_months = ?", [population_lag_months])
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    population_lag_months: int = 0,
+    layers: tuple[str, ...] = ("staging", "intermediate", "marts"),
+) -> list[str]:
+    """Create the models of `layers` in order; return the relations built."""
+    set_parameters(con, population_lag_months)
+    built = []
+    for model in (model for model in models() if model.layer in layers):
+        sql = model.path.read_text(encoding="utf-8")
+        try:
+            con.execute(f"create or replace {model.materialization} {model.relation} as\n{sql}")
+        except duckdb.Error as error:
+            raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
+        built.append(model.relation)
+        log.debug("built %s", model.relation)
+    return built
+
+
+def publish(con: duckdb.DuckDBPyConnection) -> None:
+    """Copy every built mart to `mart` in one transaction."""
+    con.begin()
+    try:
+        for name in mart_names():
+            con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+        con.execute("update ops.load_log set status = 'superseded' where status = 'published' and "
+                    "load_id not in (select load_id from ops.load_log where status in ('staged', 'published') "
+                    "qualify row_number() over (partition by kind, period order by load_id desc) = 1)")
+        con.execute("update ops.load_log set status = 'published' where status = 'staged'")
+        # A corrected file replaced these; their rows are no longer read by anything.
+        for table in RAW_TABLES:
+            con.execute(
+                f"delete from {table} where load_id in "
+                "(select load_id from ops.load_log where status = 'superseded')"
+            )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def quarantine_staged(con: duckdb.DuckDBPyConnection, reason: str) -> int:
+    """Take the staged files out of the staging views after a failed critical check."""
+    staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
+    con.execute(
+        "update ops.load_log set status = 'quarantined', message = ? where status = 'staged'", [reason]
+    )
+    return staged

@@ -1,0 +1,140 @@
+"""One settings object for the whole project.
+
+Values come from `JKN_*` environment variables, then from `jkn.toml` (in the
+working directory, or the file named by `JKN_CONFIG`), then the defaults below.
+An unknown `JKN_` variable or toml key is an error that names it: a typo in a
+deployment must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flows.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "JKN_"
+# Not a setting itself: it says where the toml file holding the settings is.
+CONFIG_VARIABLE = "JKN_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Every setting of jkn. The README's settings table is checked against these fields."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False, validate_default=True
+    )
+
+    home: Path = Field(Path("data"), description="Working folder: database, landing, outbox, report.")
+    db: Path | None = Field(None, description="DuckDB file (default `$JKN_HOME/jkn.duckdb`).")
+    landing: Path | None = Field(
+        None, description="Folder where extract files arrive (default `$JKN_HOME/landing`)."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        None, description="Secret key for the HMAC-SHA256 that turns a NIK into `person_key`."
+    )
+    webhook_url: SecretStr | None = Field(
+        None, description="Adds one national recipient that gets alerts by webhook at this URL."
+    )
+    smtp_host: str | None = Field(
+        None, description="Mail server for email recipients (unset: email goes to the outbox)."
+    )
+    smtp_port: int = Field(25, description="Mail server port.")
+    smtp_user: str | None = Field(None, description="Mail server login name (optional).")
+    smtp_password: SecretStr | None = Field(None, description="Mail server password (optional).")
+    smtp_from: str = Field("jkn@localhost", description="Sender address of alert emails.")
+    smtp_starttls: bool = Field(False, description="Use STARTTLS with the mail server.")
+    recipients: Path = Field(
+        PROJECT_ROOT / "seeds" / "recipients.csv", description="Alert routing file."
+    )
+    locale: Literal["id", "en"] = Field("id", description="Default language of messages and report.")
+    memory_limit: str = Field("2GB", description="DuckDB memory limit; DuckDB spills to disk past it.")
+    threads: int | None = Field(None, description="DuckDB threads (default: all cores).")
+    seeds: Path = Field(PROJECT_ROOT / "seeds", description="Folder of reference CSVs.")
+    reject_threshold_pct: float = Field(
+        1.0, description="A file with more bad rows than this share (%) is refused whole."
+    )
+    population_lag_months: int = Field(
+        0, description="Months after its as-of date before a population figure may be used."
+    )
+    reminder_days: int = Field(7, description="Days before an unchanged open alert is sent again.")
+    lock_timeout: float = Field(
+        0.0, description="Seconds to wait for another run to release the database (then exit 4)."
+    )
+
+    @property
+    def db_path(self) -> Path:
+        return self.db or self.home / "jkn.duckdb"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.landing or self.home / "landing"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.home / "report"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.home / "data_docs"
+
+
+def setting_names() -> set[str]:
+    return set(Settings.model_fields)
+
+
+def _unknown_environment_variables() -> list[str]:
+    known = {ENV_PREFIX + name.upper() for name in setting_names()} | {CONFIG_VARIABLE}
+    return sorted(
+        name for name in os.environ if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+    )
+
+
+def _toml_values() -> dict:
+    path = os.environ.get(CONFIG_VARIABLE)
+    toml_path = Path(path) if path else Path("jkn.toml")
+    if not toml_path.exists():
+        if path:
+            raise ConfigError(f"{CONFIG_VARIABLE}={path}: no such file")
+        return {}
+    try:
+        values = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{toml_path}: not valid TOML: {error}") from error
+    unknown = sorted(key for key in values if key.lower() not in setting_names())
+    if unknown:
+        raise ConfigError(f"{toml_path}: unknown setting(s): {', '.join(unknown)}")
+    # Environment variables win over the file.
+    return {
+        key.lower(): value
+        for key, value in values.items()
+        if ENV_PREFIX + key.upper() not in {name.upper() for name in os.environ}
+    }
+
+
+def load_settings(**overrides) -> Settings:
+    """Read and validate the settings; raise ConfigError naming what is wrong."""
+    unknown = _unknown_environment_variables()
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(unknown)}; known: "
+            + ", ".join(sorted(ENV_PREFIX + name.upper() for name in setting_names()))
+        )
+    try:
+        return Settings(**{**_toml_values(), **overrides})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid setting: {problems}") from None
