@@ -1,0 +1,54 @@
+"""Shared fixtures: a throwaway JKN_HOME per test and one Prefect test server per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEST_KEY = "test-pseudonym-key"
+
+
+@pytest.fixture
+def jkn_env(tmp_path, monkeypatch) -> Path:
+    """A clean environment: only the JKN_ settings this test sets, home under tmp_path."""
+    for name in list(os.environ):
+        if name.upper().startswith("JKN_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("JKN_HOME", str(home))
+    monkeypatch.setenv("JKN_PSEUDONYM_KEY", TEST_KEY)
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+@pytest.fixture
+def settings(jkn_env):
+    from flows.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture
+def con(settings):
+    """A connection to a fresh database with the tables and seeds in place."""
+    from flows import database
+
+    connection = database.connect(settings)
+    database.load_seeds(connection, settings.seeds)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One Prefect test server for the whole session (it takes ~10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

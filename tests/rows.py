@@ -1,0 +1,47 @@
+"""Put rows straight into the raw tables, as a staged file would, for "given rows, expect rows" tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flows import metrics
+
+
+def stage(con, kind: str, period: str, rows: list[tuple], status: str = "staged") -> int:
+    """Insert `rows` (the raw table's columns after load_id, file_name, period) as one file."""
+    load_id = con.execute("select nextval('ops.load_id_seq')").fetchone()[0]
+    file_name = f"{kind}_{period}.csv"
+    con.execute(
+        "insert into ops.load_log values (?, ?, ?, ?, ?, ?, 0, ?, '', ?, null)",
+        [load_id, file_name, f"sha-{load_id}", kind, period, len(rows), status, datetime.now(timezone.utc)],
+    )
+    width = len(rows[0]) + 3
+    placeholders = ", ".join("?" * width)
+    con.executemany(
+        f"insert into raw.{kind} values ({placeholders})",
+        [(load_id, file_name, period, *row) for row in rows],
+    )
+    return load_id
+
+
+def region_counts(con, month: str, counts: dict[str, tuple[int, int]], segment: str = "PBPU") -> int:
+    """counts: region_code -> (active, inactive) participants in one segment."""
+    rows = []
+    for code, (active, inactive) in counts.items():
+        rows.append((f"{month}-01", code, segment, "ACTIVE", active))
+        rows.append((f"{month}-01", code, segment, "INACTIVE", inactive))
+    return stage(con, "region_counts", month, rows)
+
+
+def population(con, period: str, figures: dict[str, int]) -> int:
+    year, half = period.split("-")
+    as_of = f"{year}-06-30" if half == "S1" else f"{year}-12-31"
+    return stage(con, "population", period, [(as_of, code, value) for code, value in figures.items()])
+
+
+def build(con, lag: int = 0) -> None:
+    metrics.build(con, lag)
+
+
+def query(con, sql: str, params=()) -> list[tuple]:
+    return con.execute(sql, list(params)).fetchall()

@@ -1,0 +1,81 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.errors import ConfigError
+from flows.settings import Settings, load_settings, setting_names
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_defaults(jkn_env, monkeypatch):
+    monkeypatch.delenv("JKN_HOME")
+    monkeypatch.delenv("JKN_PSEUDONYM_KEY")
+    settings = load_settings()
+    assert settings.home == Path("data")
+    assert settings.db_path == Path("data/jkn.duckdb")
+    assert settings.landing_dir == Path("data/landing")
+    assert settings.outbox_dir == Path("data/outbox")
+    assert settings.locale == "id"
+    assert settings.pseudonym_key is None
+    assert settings.recipients.name == "recipients.csv" and settings.recipients.exists()
+    assert settings.reject_threshold_pct == 1.0
+
+
+def test_environment_overrides_and_types(jkn_env, monkeypatch):
+    monkeypatch.setenv("JKN_SMTP_PORT", "2525")
+    monkeypatch.setenv("JKN_SMTP_STARTTLS", "true")
+    monkeypatch.setenv("JKN_LOCALE", "en")
+    settings = load_settings()
+    assert settings.smtp_port == 2525
+    assert settings.smtp_starttls is True
+    assert settings.locale == "en"
+    assert settings.home == jkn_env
+
+
+def test_unknown_variable_is_named(jkn_env, monkeypatch):
+    monkeypatch.setenv("JKN_WEBHOOK_ULR", "http://127.0.0.1:9/hook")
+    with pytest.raises(ConfigError, match="JKN_WEBHOOK_ULR"):
+        load_settings()
+
+
+def test_invalid_value_is_named_and_secret_not_echoed(jkn_env, monkeypatch):
+    monkeypatch.setenv("JKN_SMTP_PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="SMTP_PORT"):
+        load_settings()
+
+
+def test_toml_file_and_unknown_key(jkn_env, tmp_path):
+    (tmp_path / "jkn.toml").write_text('locale = "en"\nmemory_limit = "1GB"\n')
+    settings = load_settings()
+    assert settings.locale == "en" and settings.memory_limit == "1GB"
+    (tmp_path / "jkn.toml").write_text('locale = "en"\nreminder_dayz = 3\n')
+    with pytest.raises(ConfigError, match="reminder_dayz"):
+        load_settings()
+
+
+def test_secrets_are_not_printed(jkn_env, monkeypatch):
+    monkeypatch.setenv("JKN_SMTP_PASSWORD", "hunter2-secret")
+    settings = load_settings()
+    assert "hunter2-secret" not in repr(settings)
+    assert "hunter2-secret" not in str(settings.model_dump())
+
+
+def test_cli_exits_2_naming_unknown_variable(jkn_env):
+    env = {"JKN_HOME": str(jkn_env), "JKN_BOGUS": "1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "status"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 2
+    assert "JKN_BOGUS" in result.stderr
+
+
+def test_readme_settings_table_lists_every_field():
+    text = README.read_text(encoding="utf-8")
+    documented = {name.lower() for name in re.findall(r"^\| `JKN_([A-Z_]+)`", text, re.MULTILINE)}
+    assert documented == setting_names(), documented ^ setting_names()
+    for name, field in Settings.model_fields.items():
+        assert field.description, f"{name} has no one-line help"
