@@ -299,3 +299,24 @@ def send(
         "files": files,
         "plan": [(m.recipient, m.channel, len(m.alerts)) for m in messages],
     }
+
+
+def notify_data_quality(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, failure) -> list[str]:
+    """Tell the `ops` recipients that a batch failed critical checks (outbox for now)."""
+    month = (latest_month(con) or utc_now().date()).strftime("%Y-%m")
+    alert = Alert(
+        alert_key=f"data_quality_failed:national:ID:{run_id[:8]}",
+        rule="data_quality_failed",
+        state="new",
+        severity="critical",
+        level="national",
+        code="ID",
+        name="Data quality",
+        month=month,
+        message=str(failure)[:2000],
+    )
+    files = []
+    for message in route([alert], read_recipients(settings.recipients)):
+        body = payload(message, run_id, month)
+        files.append(str(deliver_to_outbox(settings.outbox_dir, message, body)))
+    return files

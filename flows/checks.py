@@ -20,7 +20,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flows import database
 from flows.database import duckdb_config, utc_now
+from flows.errors import DataQualityError
 from flows.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -177,3 +179,32 @@ def record(con, report: CheckReport) -> None:
     ]
     if rows:
         con.executemany("insert into ops.dq_results values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def quarantine_staged(con, reason: str) -> int:
+    """Take the staged files out of the staging views after a failed critical check."""
+    staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
+    con.execute(
+        "update ops.load_log set status = 'quarantined', message = ? where status = 'staged'", [reason]
+    )
+    return staged
+
+
+def gate(settings: Settings, suites: list[Path], run_id: str) -> dict:
+    """Run suites and store results; on a critical failure quarantine the batch and
+    raise DataQualityError (exit 3), so nothing from it is published."""
+    report = run_suites(settings, suites, run_id)
+    con = database.connect(settings)
+    try:
+        record(con, report)
+        if not report.passed:
+            failures = [f"{r.suite} {r.expectation}: observed {r.observed}" for r in report.critical_failures]
+            quarantine_staged(con, "failed critical checks: " + "; ".join(failures)[:2000])
+            raise DataQualityError(
+                "critical data-quality checks failed; nothing from this batch was published:\n  "
+                + "\n  ".join(failures),
+                failures=[r.__dict__ for r in report.critical_failures],
+            )
+    finally:
+        con.close()
+    return {"checked": len(report.results), "warnings": [r.__dict__ for r in report.warnings]}

@@ -271,7 +271,7 @@ def status() -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        app(prog_name="jkn", standalone_mode=False)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
     except click.exceptions.Abort:

@@ -293,12 +293,14 @@ def _check_period_column(con, file_name: str, mapping: dict, period: str, kind: 
 
 
 def _integer_expression(column: str, delimiter: str) -> str:
-    """Text -> bigint, accepting thousands separators of the file's dialect; null when not an integer."""
+    """Text -> bigint, accepting the thousands separator of the file's dialect (`1.313.212` in `;`
+    files, `1,313,212` in `,` files); null when the text is not exactly a whole number, so that
+    `85,16` or `600.5` is rejected instead of being cast to something else."""
     separator = "." if delimiter == ";" else ","
-    pattern = r"^-?\d{1,3}(\\" + separator + r"\d{3})+$"
+    grouped = "^-?[0-9]{1,3}([" + separator + "][0-9]{3})+$"
     return (
-        f"try_cast(case when regexp_full_match({column}, '{pattern}') "
-        f"then replace({column}, '{separator}', '') else {column} end as bigint)"
+        f"case when regexp_full_match({column}, '{grouped}') then replace({column}, '{separator}', '')::bigint "
+        f"when regexp_full_match({column}, '^-?[0-9]+$') then {column}::bigint end"
     )
 
 

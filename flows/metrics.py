@@ -106,12 +106,3 @@ def publish(con: duckdb.DuckDBPyConnection) -> None:
     except BaseException:
         con.rollback()
         raise
-
-
-def quarantine_staged(con: duckdb.DuckDBPyConnection, reason: str) -> int:
-    """Take the staged files out of the staging views after a failed critical check."""
-    staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
-    con.execute(
-        "update ops.load_log set status = 'quarantined', message = ? where status = 'staged'", [reason]
-    )
-    return staged

@@ -85,24 +85,15 @@ def report_stage(settings: Settings) -> str:
 
 
 def _check_and_gate(settings: Settings, run_id: str, suites: list[Path]) -> dict:
-    """Run suites, store results; on a critical failure quarantine the batch and stop."""
-    result = checks.run_suites(settings, suites, run_id)
-    con = database.connect(settings)
     try:
-        checks.record(con, result)
-        if not result.passed:
-            failures = [
-                f"{r.suite} {r.expectation}: observed {r.observed}" for r in result.critical_failures
-            ]
-            metrics.quarantine_staged(con, "failed critical checks: " + "; ".join(failures)[:2000])
-            raise DataQualityError(
-                "critical data-quality checks failed; nothing from this batch was published:\n  "
-                + "\n  ".join(failures),
-                failures=[r.__dict__ for r in result.critical_failures],
-            )
-    finally:
-        con.close()
-    return {"checked": len(result.results), "warnings": [r.__dict__ for r in result.warnings]}
+        return checks.gate(settings, suites, run_id)
+    except DataQualityError as failure:
+        con = database.connect(settings)
+        try:
+            alerts.notify_data_quality(con, settings, run_id, failure)
+        finally:
+            con.close()
+        raise
 
 
 @flow(name="jkn-pipeline", log_prints=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flows import metrics
 
@@ -13,7 +13,7 @@ def stage(con, kind: str, period: str, rows: list[tuple], status: str = "staged"
     file_name = f"{kind}_{period}.csv"
     con.execute(
         "insert into ops.load_log values (?, ?, ?, ?, ?, ?, 0, ?, '', ?, null)",
-        [load_id, file_name, f"sha-{load_id}", kind, period, len(rows), status, datetime.now(timezone.utc)],
+        [load_id, file_name, f"sha-{load_id}", kind, period, len(rows), status, datetime.now(UTC)],
     )
     width = len(rows[0]) + 3
     placeholders = ", ".join("?" * width)

@@ -1,0 +1,31 @@
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+COMMANDS = ["demo", "run", "ingest", "check", "metrics", "alerts", "report", "status", "serve", "generate"]
+
+
+def test_top_level_help_lists_every_command():
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_explains_itself(command):
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    # the first line of help is a sentence about what it does
+    assert len(result.output.split("Usage:")[1].strip()) > 40
+
+
+def test_status_without_database_is_a_usage_error(jkn_env):
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "status"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "no database" in result.stderr

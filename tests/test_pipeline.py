@@ -1,0 +1,91 @@
+"""End to end through the real Prefect flow (one session-wide test server)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import FIXTURES
+
+PUBLISHED = {"3375": 86.18, "3325": 85.73, "3327": 85.16, "3326": 83.70}
+
+
+def test_run_on_fixture_landing_folder(jkn_env, prefect_server):
+    from flows.pipeline import pipeline
+
+    landing = jkn_env / "landing"
+    shutil.copytree(FIXTURES / "landing_small", landing)
+    result = pipeline()
+    assert sorted(f["status"] for f in result["files"]) == ["staged"] * 3
+    con = duckdb.connect(str(jkn_env / "jkn.duckdb"), read_only=True)
+    try:
+        coverage = dict(
+            con.execute(
+                "select code, coverage_pct from mart.coverage where level = 'region' and month = '2022-08-01'"
+            ).fetchall()
+        )
+        statuses = {row[0] for row in con.execute("select status from ops.load_log").fetchall()}
+        trajectory_rows = con.execute("select count(*) from mart.trajectory").fetchone()[0]
+        dq_rows = con.execute("select count(*), count(*) filter (where not success) from ops.dq_results").fetchone()
+    finally:
+        con.close()
+    for code, published in PUBLISHED.items():
+        assert coverage[code] == pytest.approx(published, abs=0.01)
+    assert statuses == {"published"}
+    assert trajectory_rows > 0
+    assert dq_rows[0] > 0 and dq_rows[1] == 0
+    assert Path(result["report"]).exists()
+    messages = list((jkn_env / "outbox").glob("*.json"))
+    assert messages, "regions behind trajectory should raise alerts"
+    body = json.loads(messages[0].read_text())
+    assert body["source"] == "jkn" and body["alerts"] and len(body["text"]) <= 3000
+
+    # A second run finds nothing new and sends nothing again.
+    again = pipeline()
+    assert {f["status"] for f in again["files"]} == {"skipped"}
+    assert again["alerts"]["messages"] == 0
+    assert len(list((jkn_env / "outbox").glob("*.json"))) == len(messages)
+
+
+def test_demo_twice_loads_once_and_alerts_once(jkn_env, prefect_server):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    runner = CliRunner()
+    first = runner.invoke(app, ["demo"])
+    assert first.exit_code == 0, first.output
+    assert "Files: 29 loaded" in first.output
+    assert "Kab. Pekalongan" in first.output
+    outbox = sorted((jkn_env / "outbox").iterdir())
+    assert outbox
+    second = runner.invoke(app, ["demo"])
+    assert second.exit_code == 0, second.output
+    assert "Files: 0 loaded, 29 already loaded" in second.output
+    assert sorted((jkn_env / "outbox").iterdir()) == outbox
+
+    con = duckdb.connect(str(jkn_env / "jkn.duckdb"), read_only=True)
+    try:
+        august = dict(con.execute(
+            "select code, coverage_pct from mart.coverage where level = 'region' and month = '2022-08-01'"
+        ).fetchall())
+        june_banten = con.execute(
+            "select coverage_pct from mart.coverage where level = 'province' and code = '36' and month = '2022-06-01'"
+        ).fetchone()[0]
+        uhc_june = {row[0] for row in con.execute(
+            "select code from mart.coverage where level = 'region' and code like '36%' "
+            "and month = '2022-06-01' and is_uhc"
+        ).fetchall()}
+        tangsel = con.execute(
+            "select strftime(month, '%Y-%m'), is_uhc from mart.coverage where code = '3674' "
+            "and month between '2022-01-01' and '2022-04-01' order by month"
+        ).fetchall()
+    finally:
+        con.close()
+    for code, published in PUBLISHED.items():
+        assert august[code] == pytest.approx(published, abs=0.01)
+    assert june_banten == pytest.approx(90.28, abs=0.01)
+    assert uhc_june == {"3671", "3674"}
+    assert tangsel == [("2022-01", False), ("2022-02", False), ("2022-03", True), ("2022-04", True)]
