@@ -1,0 +1,289 @@
+"""Charts of the published marts, drawn with Altair (Vega-Lite).
+
+One trajectory chart serves both the HTML report (rendered in the browser from
+the same Vega-Lite spec, data filled in per region) and the alert emails
+(rendered here to PNG by vl-convert: no browser, no network).
+
+The spec reads two named datasets, so the report can ship the spec once and
+only the small per-region data:
+  series  one row per month x line: `month` ('YYYY-MM-01'), `series`
+          (`actual`, `trajectory`, `projection`), `value` (coverage %)
+  target  one row: `target_pct`, `target_date` ('YYYY-MM-01'), `label`
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import altair as alt
+import duckdb
+import vl_convert
+
+# d3 has no Indonesian locale; these are the conventions of Indonesian offices
+# (1.313.212 and 86,18).
+FORMAT_LOCALES: dict[str, dict] = {
+    "id": {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["Rp", ""], "percent": "%"},
+    "en": {"decimal": ".", "thousands": ",", "grouping": [3], "currency": ["Rp", ""], "percent": "%"},
+}
+TIME_FORMAT_LOCALES: dict[str, dict] = {
+    "id": {
+        "dateTime": "%A, %e %B %Y pukul %X",
+        "date": "%d/%m/%Y",
+        "time": "%H.%M.%S",
+        "periods": ["AM", "PM"],
+        "days": ["Minggu", "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu"],
+        "shortDays": ["Min", "Sen", "Sel", "Rab", "Kam", "Jum", "Sab"],
+        "months": [
+            "Januari", "Februari", "Maret", "April", "Mei", "Juni",
+            "Juli", "Agustus", "September", "Oktober", "November", "Desember",
+        ],
+        "shortMonths": ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"],
+    },
+    "en": {
+        "dateTime": "%x, %X",
+        "date": "%-m/%-d/%Y",
+        "time": "%-I:%M:%S %p",
+        "periods": ["AM", "PM"],
+        "days": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
+        "shortDays": ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
+        "months": [
+            "January", "February", "March", "April", "May", "June",
+            "July", "August", "September", "October", "November", "December",
+        ],
+        "shortMonths": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    },
+}
+
+LABELS = {
+    "id": {
+        "actual": "Cakupan aktual",
+        "trajectory": "Lintasan ke target",
+        "projection": "Proyeksi (laju terkini)",
+        "target": "Target",
+        "coverage": "Cakupan (%)",
+        "month": "Bulan",
+        "line": "Garis",
+    },
+    "en": {
+        "actual": "Actual coverage",
+        "trajectory": "Trajectory to target",
+        "projection": "Projection (recent pace)",
+        "target": "Target",
+        "coverage": "Coverage (%)",
+        "month": "Month",
+        "line": "Line",
+    },
+}
+
+SERIES = ("actual", "trajectory", "projection")
+# Colour-blind safe, and told apart in greyscale by dash pattern as well.
+SERIES_COLOURS = ("#1f4e79", "#7f7f7f", "#d95f02")
+SERIES_DASHES = ([1, 0], [6, 3], [2, 2])
+TARGET_COLOUR = "#1b7837"
+# A projection further out than this past the target date is cut there.
+PROJECTION_HORIZON_MONTHS = 24
+
+
+def _labels(locale: str) -> dict[str, str]:
+    return LABELS.get(locale, LABELS["id"])
+
+
+def trajectory_spec(locale: str = "id", width: int = 460, height: int = 200, title: str | None = None) -> dict:
+    """The Vega-Lite spec of the trajectory chart, reading the named datasets `series` and `target`."""
+    labels = _labels(locale)
+    series_label = "{" + ", ".join(f"'{key}': '{labels[key]}'" for key in SERIES) + "}[datum.series]"
+    x = alt.X("month:T", timeUnit="utcyearmonth", title=labels["month"], axis=alt.Axis(format="%b %Y", labelAngle=0))
+    y_scale = alt.Scale(zero=False, nice=True)
+    lines = (
+        alt.Chart(alt.Data(name="series"))
+        .transform_calculate(line=series_label)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title=labels["coverage"], scale=y_scale),
+            color=alt.Color(
+                "line:N",
+                title=None,
+                scale=alt.Scale(domain=[labels[key] for key in SERIES], range=list(SERIES_COLOURS)),
+                legend=alt.Legend(orient="bottom", direction="horizontal"),
+            ),
+            strokeDash=alt.StrokeDash(
+                "line:N",
+                scale=alt.Scale(domain=[labels[key] for key in SERIES], range=list(SERIES_DASHES)),
+                legend=None,
+            ),
+            tooltip=[
+                alt.Tooltip("month:T", timeUnit="utcyearmonth", title=labels["month"], format="%B %Y"),
+                alt.Tooltip("line:N", title=labels["line"]),
+                alt.Tooltip("value:Q", title=labels["coverage"], format=",.2f"),
+            ],
+        )
+    )
+    # dots on the measured months only: the trajectory and projection are lines, not data
+    actual_points = (
+        alt.Chart(alt.Data(name="series"))
+        .transform_filter("datum.series == 'actual'")
+        .mark_point(filled=True, size=14, color=SERIES_COLOURS[0])
+        .encode(x=x, y=alt.Y("value:Q"))
+    )
+    target_rule = (
+        alt.Chart(alt.Data(name="target"))
+        .mark_rule(color=TARGET_COLOUR, strokeWidth=1.5)
+        .encode(y=alt.Y("target_pct:Q"))
+    )
+    target_text = (
+        alt.Chart(alt.Data(name="target"))
+        .mark_text(align="left", dx=4, dy=-6, color=TARGET_COLOUR, fontWeight="bold")
+        .encode(x=alt.X("start:T", timeUnit="utcyearmonth"), y=alt.Y("target_pct:Q"), text="label:N")
+    )
+    chart = alt.layer(lines, actual_points, target_rule, target_text).properties(width=width, height=height)
+    if title:
+        chart = chart.properties(title=title)
+    return chart.to_dict(validate=False)
+
+
+def trajectory_chart(
+    con: duckdb.DuckDBPyConnection, level: str, code: str, month: date | None = None, locale: str = "id"
+) -> alt.LayerChart:
+    """The trajectory chart of one scope as an Altair chart, its data embedded."""
+    data = trajectory_datasets(con, level, month, [code], locale).get(code)
+    if data is None:
+        raise LookupError(f"no trajectory for {level} {code}" + (f" in {month:%Y-%m}" if month else ""))
+    name = data.pop("name")
+    spec = trajectory_spec(locale, title=name)
+    spec["datasets"] = data
+    return alt.LayerChart.from_dict(spec, validate=False)
+
+
+def trajectory_png(
+    con: duckdb.DuckDBPyConnection,
+    level: str,
+    code: str,
+    month: date | None = None,
+    locale: str = "id",
+    scale: float = 2.0,
+) -> bytes:
+    """The trajectory chart of one scope as PNG bytes, for emails (no browser, no network)."""
+    chart = trajectory_chart(con, level, code, month, locale)
+    return vl_convert.vegalite_to_png(
+        chart.to_dict(validate=False),
+        scale=scale,
+        format_locale=FORMAT_LOCALES.get(locale, FORMAT_LOCALES["id"]),
+        time_format_locale=TIME_FORMAT_LOCALES.get(locale, TIME_FORMAT_LOCALES["id"]),
+        allowed_base_urls=[],
+    )
+
+
+def trajectory_svg(spec: dict, locale: str = "id") -> str:
+    """Any Vega-Lite spec (with its data) as SVG text, in the locale's number and date format."""
+    return vl_convert.vegalite_to_svg(
+        spec,
+        format_locale=FORMAT_LOCALES.get(locale, FORMAT_LOCALES["id"]),
+        time_format_locale=TIME_FORMAT_LOCALES.get(locale, TIME_FORMAT_LOCALES["id"]),
+        allowed_base_urls=[],
+    )
+
+
+# One query for every scope of a level: the report draws up to 514 regions and
+# must not run 514 queries. The projection goes from the month's coverage to
+# the projected target month at the target, or, when that is beyond the
+# horizon or never (no growth), along the recent pace to the horizon.
+TRAJECTORY_DATA_SQL = """
+with as_of as (
+    select coalesce($month, max(month)) as month from mart.trajectory where level = $level
+),
+latest as (
+    select
+        trajectory.code,
+        trajectory.name,
+        trajectory.month,
+        trajectory.actual_pct,
+        trajectory.target_pct,
+        date_trunc('month', trajectory.target_date)::date as target_month,
+        trajectory.recent_pace * 100.0 / nullif(coverage.population, 0) as pace_pp,
+        strptime(trajectory.projected_target_month, '%Y-%m')::date as projected_month,
+        date_add(date_trunc('month', trajectory.target_date)::date, to_months($horizon)) as horizon_month
+    from mart.trajectory as trajectory
+    inner join as_of on trajectory.month = as_of.month
+    left join mart.coverage as coverage
+        on trajectory.month = coverage.month
+        and trajectory.level = coverage.level
+        and trajectory.code = coverage.code
+    where trajectory.level = $level and ($codes is null or list_contains($codes, trajectory.code))
+),
+history as (
+    select trajectory.code, trajectory.month, trajectory.actual_pct, trajectory.expected_pct
+    from mart.trajectory as trajectory
+    inner join latest on trajectory.code = latest.code and trajectory.month <= latest.month
+    where trajectory.level = $level
+),
+projection_end as (
+    select
+        latest.*,
+        case
+            when latest.actual_pct >= latest.target_pct then null
+            when latest.projected_month <= latest.horizon_month then latest.projected_month
+            when latest.pace_pp is not null then latest.horizon_month
+        end as end_month
+    from latest
+),
+points as (
+    select code, month, 'actual' as series, actual_pct as value from history
+    union all
+    select code, month, 'trajectory' as series, expected_pct as value from history where expected_pct is not null
+    union all
+    select code, target_month as month, 'trajectory' as series, target_pct as value
+    from latest where target_month > month
+    union all
+    select code, month, 'projection' as series, actual_pct as value from projection_end where end_month is not null
+    union all
+    select
+        code,
+        end_month as month,
+        'projection' as series,
+        case
+            when end_month = projected_month then target_pct
+            else actual_pct + pace_pp * datediff('month', month, end_month)
+        end as value
+    from projection_end
+    where end_month is not null
+)
+select
+    latest.code,
+    any_value(latest.name) as name,
+    list(
+        {'month': strftime(points.month, '%Y-%m-01'), 'series': points.series, 'value': points.value}
+        order by points.series, points.month
+    ) as series,
+    any_value(latest.target_pct) as target_pct,
+    any_value(strftime(latest.target_month, '%Y-%m-01')) as target_month,
+    (select strftime(min(history.month), '%Y-%m-01') from history where history.code = latest.code) as start_month
+from latest
+inner join points on latest.code = points.code
+group by latest.code
+"""
+
+
+def trajectory_datasets(
+    con: duckdb.DuckDBPyConnection,
+    level: str,
+    month: date | None = None,
+    codes: list[str] | None = None,
+    locale: str = "id",
+) -> dict[str, dict]:
+    """code -> {'name', 'series': [...], 'target': [...]} for every scope of `level` (or only `codes`)."""
+    rows = con.execute(
+        TRAJECTORY_DATA_SQL,
+        {"level": level, "month": month, "codes": codes, "horizon": PROJECTION_HORIZON_MONTHS},
+    ).fetchall()
+    target_word = _labels(locale)["target"]
+    number = FORMAT_LOCALES.get(locale, FORMAT_LOCALES["id"])["decimal"]
+    out = {}
+    for code, name, series, target_pct, target_month, start_month in rows:
+        label = f"{target_word} {target_pct:g}%".replace(".", number) + f" ({target_month[:7]})"
+        out[code] = {
+            "name": name,
+            "series": series,
+            "target": [{"target_pct": target_pct, "target_date": target_month, "start": start_month, "label": label}],
+        }
+    return out

@@ -1,0 +1,86 @@
+"""The trajectory chart: PNG for emails, the same Vega-Lite spec as the report's."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def demo_con(settings, con):
+    """The demo landing folder ingested and published, without the flow (fast)."""
+    from flows import demo, ingest, metrics
+
+    ingest.ingest_files(con, sorted(demo.write_landing(settings.landing_dir)))
+    metrics.build(con)
+    metrics.publish(con)
+    return con
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return struct.unpack(">II", png[16:24])
+
+
+def test_trajectory_png_of_a_region(demo_con):
+    from flows import charts
+
+    png = charts.trajectory_png(demo_con, "region", "3326", locale="id")
+    assert png.startswith(PNG_SIGNATURE)
+    width, height = _png_size(png)
+    assert width >= 600 and height >= 300
+    assert len(png) > 20_000  # a drawn chart, not an empty canvas
+
+
+def test_trajectory_png_of_every_level_and_locale(demo_con):
+    from flows import charts
+
+    month = demo_con.execute("select max(month) from mart.trajectory").fetchone()[0]
+    for level, code in demo_con.execute(
+        "select level, any_value(code) from mart.trajectory where level <> 'region' group by level"
+    ).fetchall():
+        png = charts.trajectory_png(demo_con, level, code, month=month, locale="en", scale=1)
+        assert png.startswith(PNG_SIGNATURE) and len(png) > 5_000
+
+
+def test_trajectory_chart_data_comes_from_the_marts(demo_con):
+    from flows import charts
+
+    month = demo_con.execute("select max(month) from mart.trajectory where month < '2022-12-01'").fetchone()[0]
+    data = charts.trajectory_datasets(demo_con, "region", month=month, codes=["3375"])["3375"]
+    actual = {row["month"]: row["value"] for row in data["series"] if row["series"] == "actual"}
+    expected = dict(
+        demo_con.execute(
+            "select strftime(month, '%Y-%m-01'), actual_pct from mart.trajectory "
+            "where level = 'region' and code = '3375' and month <= ?",
+            [month],
+        ).fetchall()
+    )
+    assert actual == pytest.approx(expected)
+    assert max(actual) == month.strftime("%Y-%m-01")  # nothing after the chosen month
+    target = data["target"][0]
+    assert target["target_pct"] == demo_con.execute(
+        "select target_pct from mart.trajectory where level = 'region' and code = '3375' and month = ?", [month]
+    ).fetchone()[0]
+    # the projection starts at the month's coverage
+    projection = sorted((row["month"], row["value"]) for row in data["series"] if row["series"] == "projection")
+    assert projection[0] == (month.strftime("%Y-%m-01"), pytest.approx(actual[month.strftime("%Y-%m-01")]))
+
+
+def test_unknown_scope_is_an_error(demo_con):
+    from flows import charts
+
+    with pytest.raises(LookupError, match="9999"):
+        charts.trajectory_png(demo_con, "region", "9999")
+
+
+def test_indonesian_axis_uses_decimal_comma(demo_con):
+    from flows import charts
+
+    chart = charts.trajectory_chart(demo_con, "region", "3671", locale="id")
+    svg = charts.trajectory_svg(chart.to_dict(validate=False), locale="id")
+    assert "Cakupan (%)" in svg and "Lintasan ke target" in svg
+    assert "97,5" in svg or "97,0" in svg  # the tick labels of Kota Tangerang's axis
+    assert "Target 98%" in svg
