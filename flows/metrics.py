@@ -27,12 +27,31 @@ MODELS = (
     "staging/region_counts",
     "staging/population",
     "staging/participants",
+    "staging/employers",
+    "staging/workforce",
     "intermediate/region_month_counts",
     "intermediate/region_population",
+    "intermediate/region_minimum_wages",
+    "intermediate/employer_companies",
+    "intermediate/employer_worker_wages",
     "marts/coverage",
     "marts/coverage_by_segment",
     "marts/trajectory",
+    "marts/employer_compliance",
+    "marts/compliance_by_region",
+    "marts/enforcement_worklist",
 )
+
+# Contribution rules for wage earners (DOMAIN.md; Perpres 64/2020): 5% of the wage floored at the regional
+# minimum wage and capped, split 4% employer / 1% worker. Sanctions (PP 86/2013): a fine of 0.1% per month
+# of the contributions owed.
+CONTRIBUTION_RULES = {
+    "contribution_wage_cap_idr": 12_000_000,
+    "contribution_rate_pct": 5.0,
+    "employer_share_pct": 4.0,
+    "worker_share_pct": 1.0,
+    "fine_pct_per_month": 0.1,
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,8 @@ def mart_names() -> list[str]:
 def set_parameters(con: duckdb.DuckDBPyConnection, population_lag_months: int = 0) -> None:
     """Values the SQL reads with getvariable()."""
     con.execute("set variable population_lag_months = ?", [population_lag_months])
+    for name, value in CONTRIBUTION_RULES.items():
+        con.execute(f"set variable {name} = ?", [value])
 
 
 def build(

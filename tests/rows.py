@@ -45,3 +45,33 @@ def build(con, lag: int = 0) -> None:
 
 def query(con, sql: str, params=()) -> list[tuple]:
     return con.execute(sql, list(params)).fetchall()
+
+
+def employers(con, month: str, registrations: list[tuple]) -> int:
+    """registrations: (employer_id, business_id, name, region_code, registered_workers, reported_wage_total,
+    contribution_due, contribution_paid, months_in_arrears)."""
+    return stage(con, "employers", month, [(f"{month}-01", *row) for row in registrations])
+
+
+def workforce(con, month: str, companies: list[tuple]) -> int:
+    """companies: (business_id, name, region_code, workers)."""
+    return stage(con, "workforce", month, [(f"{month}-01", *row) for row in companies])
+
+
+def participants(con, month: str, people: list[tuple]) -> int:
+    """people: (card_no, region_code, segment, status, employer_id, wage); person_key derived from card_no."""
+    return stage(
+        con,
+        "participants",
+        month,
+        [
+            (f"{month}-01", card_no, f"key-{card_no}", None, None, region, segment, status, employer, wage)
+            for card_no, region, segment, status, employer, wage in people
+        ],
+    )
+
+
+def minimum_wages(con, wages: dict[tuple[str, int], float]) -> None:
+    """Replace the minimum-wage seed with round figures, so expected values can be computed by hand."""
+    con.execute("delete from ref.minimum_wages")
+    con.executemany("insert into ref.minimum_wages values (?, ?, ?)", [(r, y, w) for (r, y), w in wages.items()])

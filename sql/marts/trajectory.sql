@@ -8,19 +8,37 @@ with coverage as (
         coverage.population,
         coverage.participants,
         coverage.coverage_pct,
-        year(coverage.month) * 12 + month(coverage.month) - 1 as month_index,
-        min(coverage.month) over (partition by coverage.level, coverage.code) as first_month
+        year(coverage.month) * 12 + month(coverage.month) - 1 as month_index
     from build.coverage as coverage
+    where coverage.coverage_pct is not null
+),
+
+-- least-squares slope of participants over the last 6 calendar months (this one included), in people per month;
+-- null until the scope has two months of history in that window
+paced as (
+    select
+        coverage.*,
+        case
+            when count(*) over last_six_months >= 2
+                then regr_slope(coverage.participants, coverage.month_index) over last_six_months
+        end as recent_pace
+    from coverage
+    window last_six_months as (
+        partition by coverage.level, coverage.code
+        order by coverage.month_index
+        range between 5 preceding and current row
+    )
 ),
 
 scopes as (
     select distinct
         coverage.level,
-        coverage.code
+        coverage.code,
+        case when coverage.level = 'region' then left(coverage.code, 2) end as province_code
     from coverage
 ),
 
--- a scope uses its own target rows when it has any, else the national ones
+-- the most specific target rows a scope has: its own, else (for a region) its province's, else the national ones
 scope_targets as (
     select
         scopes.level,
@@ -31,80 +49,97 @@ scope_targets as (
         coalesce(targets.tolerance_pp, 1.0) as tolerance_pp
     from scopes
     inner join ref.targets as targets
-        on targets.scope_code = scopes.code
-        or (
-            targets.scope_code = 'ID'
-            and not exists (select 1 from ref.targets as own where own.scope_code = scopes.code)
-        )
+        on targets.scope_code in (scopes.code, scopes.province_code, 'ID')
+    qualify dense_rank() over (
+        partition by scopes.level, scopes.code
+        order by case targets.scope_code when scopes.code then 1 when scopes.province_code then 2 else 3 end
+    ) = 1
 ),
 
 -- the nearest target whose date is not before the month
 month_targets as (
     select
-        coverage.*,
+        paced.*,
         scope_targets.target_pct,
         scope_targets.target_date,
         scope_targets.tolerance_pp,
-        coalesce(strptime(scope_targets.baseline_month, '%Y-%m')::date, coverage.first_month) as baseline_month,
+        strptime(scope_targets.baseline_month, '%Y-%m')::date as configured_baseline_month,
         year(scope_targets.target_date) * 12 + month(scope_targets.target_date) - 1 as target_index
-    from coverage
+    from paced
     inner join scope_targets
-        on coverage.level = scope_targets.level
-        and coverage.code = scope_targets.code
-        and scope_targets.target_date >= coverage.month
+        on
+            paced.level = scope_targets.level
+            and paced.code = scope_targets.code
+            and paced.month <= scope_targets.target_date
     qualify row_number() over (
-        partition by coverage.month, coverage.level, coverage.code order by scope_targets.target_date
+        partition by paced.month, paced.level, paced.code order by scope_targets.target_date
     ) = 1
+),
+
+-- the baseline: the scope's first month with coverage on or after the configured baseline month, else its first month
+baselines as (
+    select
+        month_targets.month,
+        month_targets.level,
+        month_targets.code,
+        min(history.month) as baseline_month
+    from month_targets
+    inner join coverage as history
+        on
+            month_targets.level = history.level
+            and month_targets.code = history.code
+            and history.month >= coalesce(month_targets.configured_baseline_month, '1900-01-01'::date)
+    group by month_targets.month, month_targets.level, month_targets.code
 ),
 
 with_baseline as (
     select
         month_targets.*,
+        baselines.baseline_month,
         baseline.coverage_pct as baseline_pct,
-        year(month_targets.baseline_month) * 12 + month(month_targets.baseline_month) - 1 as baseline_index
+        baseline.month_index as baseline_index
     from month_targets
-    left join coverage as baseline
-        on month_targets.level = baseline.level
-        and month_targets.code = baseline.code
-        and month_targets.baseline_month = baseline.month
+    inner join baselines
+        on
+            month_targets.month = baselines.month
+            and month_targets.level = baselines.level
+            and month_targets.code = baselines.code
+    inner join coverage as baseline
+        on
+            baselines.level = baseline.level
+            and baselines.code = baseline.code
+            and baselines.baseline_month = baseline.month
+    -- before its baseline a scope has no path yet
+    where month_targets.month_index >= baseline.month_index
 ),
 
-paced as (
+expected as (
     select
         with_baseline.*,
         case
-            when with_baseline.month_index < with_baseline.baseline_index then null
             when with_baseline.target_index <= with_baseline.baseline_index then with_baseline.target_pct
-            else with_baseline.baseline_pct
+            else
+                with_baseline.baseline_pct
                 + (with_baseline.target_pct - with_baseline.baseline_pct)
                 * (with_baseline.month_index - with_baseline.baseline_index)
                 / (with_baseline.target_index - with_baseline.baseline_index)
         end as expected_pct,
-        -- least-squares slope of participants over the last 6 months, in people per month;
-        -- null until the scope has two months of history
-        case
-            when count(*) over last_six_months >= 2
-                then regr_slope(with_baseline.participants, with_baseline.month_index) over last_six_months
-        end as recent_pace,
+        -- participants still missing to reach the target at today's population
         greatest(with_baseline.target_pct / 100.0 * with_baseline.population - with_baseline.participants, 0)
             as people_to_target
     from with_baseline
-    window last_six_months as (
-        partition by with_baseline.level, with_baseline.code
-        order by with_baseline.month_index
-        range between 5 preceding and current row
-    )
 ),
 
 projected as (
     select
-        paced.*,
+        expected.*,
+        expected.expected_pct - expected.coverage_pct as gap_pp,
         case
-            when paced.coverage_pct >= paced.target_pct then paced.month_index
-            when paced.recent_pace > 0
-                then paced.month_index + ceil(paced.people_to_target / paced.recent_pace)::bigint
+            when expected.coverage_pct >= expected.target_pct then expected.month_index
+            when expected.recent_pace > 0
+                then expected.month_index + ceil(round(expected.people_to_target / expected.recent_pace, 6))::bigint
         end as projected_index
-    from paced
+    from expected
 )
 
 select
@@ -118,28 +153,26 @@ select
     projected.baseline_pct,
     projected.expected_pct,
     projected.coverage_pct as actual_pct,
-    projected.expected_pct - projected.coverage_pct as gap_pp,
-    greatest(ceil(projected.expected_pct / 100.0 * projected.population - projected.participants), 0)::bigint
+    projected.gap_pp,
+    -- round away floating-point noise before ceil, so an exact whole number of people is not rounded up
+    greatest(ceil(round(projected.expected_pct / 100.0 * projected.population - projected.participants, 6)), 0)::bigint
         as people_needed,
-    projected.people_to_target / greatest(projected.target_index - projected.month_index, 1)
-        as monthly_pace_needed,
+    projected.people_to_target / greatest(projected.target_index - projected.month_index, 1) as monthly_pace_needed,
     projected.recent_pace,
-    case
-        when projected.projected_index is not null
-            then strftime(make_date((projected.projected_index // 12)::bigint, (projected.projected_index % 12 + 1)::bigint, 1), '%Y-%m')
-    end as projected_target_month,
+    strftime(
+        make_date((projected.projected_index // 12)::bigint, (projected.projected_index % 12 + 1)::bigint, 1), '%Y-%m'
+    ) as projected_target_month,
     projected.tolerance_pp,
     case
         when projected.coverage_pct >= projected.target_pct then 'ACHIEVED'
-        when projected.expected_pct - projected.coverage_pct > 3 * projected.tolerance_pp then 'CRITICAL'
-        -- with no pace yet (a single month of history) the projection is not judged
+        when projected.gap_pp > 3 * projected.tolerance_pp then 'CRITICAL'
+        -- once a pace exists: never reaching the target, or reaching it more than 12 months late
         when
             projected.recent_pace is not null
             and (projected.projected_index is null or projected.projected_index - projected.target_index > 12)
             then 'CRITICAL'
-        when projected.expected_pct - projected.coverage_pct > projected.tolerance_pp then 'BEHIND'
+        when projected.gap_pp > projected.tolerance_pp then 'BEHIND'
         when projected.projected_index > projected.target_index then 'AT_RISK'
         else 'ON_TRACK'
     end as status
 from projected
-where projected.coverage_pct is not null

@@ -1,0 +1,98 @@
+-- one row per month x region x non-compliant employer, ranked: most unregistered workers first, then most unpaid contributions
+with non_compliant as (
+    select
+        compliance.*,
+        year(compliance.month) * 12 + month(compliance.month) - 1 as month_index,
+        coalesce(compliance.estimated_contributions_lost_idr, 0) + compliance.unpaid_contributions_idr
+            as contributions_owed_this_month_idr
+    from build.employer_compliance as compliance
+    where compliance.is_non_compliant
+),
+
+streaks as (
+    -- consecutive calendar months of non-compliance share one streak number per company
+    select
+        non_compliant.*,
+        non_compliant.month_index
+        - row_number() over (partition by non_compliant.company_key order by non_compliant.month_index) as streak
+    from non_compliant
+),
+
+counted as (
+    select
+        streaks.*,
+        row_number() over streak_so_far as months_non_compliant,
+        min(streaks.month) over streak_so_far as non_compliant_since,
+        sum(streaks.contributions_owed_this_month_idr) over streak_so_far as contributions_owed_idr
+    from streaks
+    window streak_so_far as (
+        partition by streaks.company_key, streaks.streak
+        order by streaks.month_index
+        rows between unbounded preceding and current row
+    )
+),
+
+stepped as (
+    -- PP 86/2013: two written warnings of 10 working days each, then a fine, then loss of public services;
+    -- one step per monthly extract in which the employer is still non-compliant
+    select
+        counted.*,
+        case
+            when counted.months_non_compliant = 1 then 'WRITTEN_WARNING_1'
+            when counted.months_non_compliant = 2 then 'WRITTEN_WARNING_2'
+            when counted.months_non_compliant = 3 then 'FINE'
+            else 'NO_PUBLIC_SERVICES'
+        end as next_sanction_step
+    from counted
+)
+
+select
+    stepped.month,
+    stepped.region_code,
+    regions.region_name,
+    row_number() over (
+        partition by stepped.month, stepped.region_code
+        order by
+            coalesce(stepped.unregistered_workers, 0) desc,
+            stepped.unpaid_contributions_idr desc,
+            stepped.contributions_owed_idr desc,
+            stepped.company_key asc
+    ) as priority,
+    stepped.company_key,
+    stepped.employer_id,
+    stepped.business_id,
+    stepped.name,
+    stepped.is_unregistered_employer,
+    stepped.workers_reported,
+    stepped.workers_registered,
+    coalesce(stepped.unregistered_workers, 0) as unregistered_workers,
+    stepped.wage_below_minimum,
+    stepped.months_in_arrears,
+    stepped.unpaid_contributions_idr,
+    stepped.estimated_contributions_lost_idr,
+    stepped.contributions_owed_idr,
+    concat_ws(
+        ', ',
+        case when stepped.is_unregistered_employer then 'employer not registered' end,
+        case
+            when not stepped.is_unregistered_employer and stepped.unregistered_workers > 0
+                then 'workers not registered'
+        end,
+        case when stepped.wage_below_minimum then 'wage below minimum' end,
+        case when coalesce(stepped.months_in_arrears, 0) > 0 or stepped.unpaid_contributions_idr > 0 then 'arrears' end
+    ) as reasons,
+    stepped.months_non_compliant,
+    strftime(stepped.non_compliant_since, '%Y-%m') as non_compliant_since,
+    stepped.next_sanction_step,
+    case stepped.next_sanction_step
+        when 'WRITTEN_WARNING_1' then 'First written warning: comply within 10 working days'
+        when 'WRITTEN_WARNING_2' then 'Second written warning: comply within 10 working days'
+        when 'FINE' then 'Fine of 0.1% per month of the contributions owed'
+        else 'Withhold certain public services (permits, tenders) until compliant'
+    end as next_sanction,
+    case
+        when stepped.months_non_compliant >= 3
+            then (stepped.contributions_owed_idr * getvariable('fine_pct_per_month') / 100)::decimal(20, 2)
+    end as fine_per_month_idr
+from stepped
+left join ref.regions as regions on stepped.region_code = regions.region_code
