@@ -39,8 +39,8 @@ def population(con, period: str, figures: dict[str, int]) -> int:
     return stage(con, "population", period, [(as_of, code, value) for code, value in figures.items()])
 
 
-def build(con, lag: int = 0) -> None:
-    metrics.build(con, lag)
+def build(con, lag: int = 0, layers: tuple[str, ...] = ("staging", "intermediate", "marts")) -> None:
+    metrics.build(con, lag, layers)
 
 
 def query(con, sql: str, params=()) -> list[tuple]:
