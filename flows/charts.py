@@ -13,6 +13,7 @@ only the small per-region data:
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import altair as alt
@@ -139,6 +140,44 @@ def trajectory_spec(locale: str = "id", width: int = 460, height: int = 200, tit
     chart = alt.layer(lines, actual_points, target_rule, target_text).properties(width=width, height=height)
     if title:
         chart = chart.properties(title=title)
+    return chart.to_dict(validate=False)
+
+
+SEGMENT_COLOURS = ("#0072b2", "#56b4e9", "#009e73", "#e69f00", "#d55e00", "#cc79a7")  # Okabe-Ito
+
+
+def segment_mix_spec(locale: str = "id", width: int = 420) -> dict:
+    """Share of participants by segment, one 100% bar per scope, reading the named dataset `segments`
+    (`scope`, `order`, `segment`, `participants`, `share_pct`)."""
+    labels = {
+        "id": ("Porsi peserta (%)", "Peserta", "Segmen"),
+        "en": ("Share of participants (%)", "Participants", "Segment"),
+    }
+    share, participants, segment = labels.get(locale, labels["id"])
+    segments = ["PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP"]
+    chart = (
+        alt.Chart(alt.Data(name="segments"))
+        .mark_bar()
+        .encode(
+            y=alt.Y("scope:N", title=None, sort=alt.EncodingSortField("order", op="min")),
+            x=alt.X("share_pct:Q", title=share, stack="zero", scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color(
+                "segment:N",
+                title=segment,
+                scale=alt.Scale(domain=segments, range=list(SEGMENT_COLOURS)),
+                legend=alt.Legend(orient="bottom", direction="horizontal", columns=6),
+            ),
+            order=alt.Order("segment_order:Q"),
+            tooltip=[
+                alt.Tooltip("scope:N", title=" "),
+                alt.Tooltip("segment:N", title=segment),
+                alt.Tooltip("participants:Q", title=participants, format=",d"),
+                alt.Tooltip("share_pct:Q", title=share, format=",.2f"),
+            ],
+        )
+        .transform_calculate(segment_order="indexof(" + json.dumps(segments) + ", datum.segment)")
+        .properties(width=width, height=alt.Step(18))
+    )
     return chart.to_dict(validate=False)
 
 

@@ -219,15 +219,33 @@ def alerts_command(
 
 
 @app.command("report")
-def report_command() -> None:
-    """Write the managers' HTML report from the published marts."""
+def report_command(
+    locale: Annotated[str | None, typer.Option(
+        metavar="id|en", help="Language of index.html (default JKN_LOCALE); the other language is written too.",
+    )] = None,
+    month: Annotated[str | None, typer.Option(
+        metavar="YYYY-MM", help="Report on this month (default: the latest published).",
+    )] = None,
+) -> None:
+    """Write the managers' HTML report (Indonesian and English) from the published marts."""
+    from datetime import datetime
+
     from flows import database, report
 
     settings = load_settings()
-    with database.writer_lock(settings, "jkn report"):
-        con = database.connect(settings)
+    if locale not in (None, "id", "en"):
+        raise typer.BadParameter(f"{locale!r}: expected id or en", param_hint="--locale")
+    as_of = None
+    if month:
         try:
-            path = report.write(con, settings)
+            as_of = datetime.strptime(month, "%Y-%m").date()
+        except ValueError:
+            raise typer.BadParameter(f"{month!r}: expected YYYY-MM", param_hint="--month") from None
+    with database.writer_lock(settings, "jkn report"):
+        # the report only reads, so it never takes DuckDB's write lock
+        con = database.connect(settings, read_only=True)
+        try:
+            path = report.write(con, settings, locale=locale, month=as_of)
         finally:
             con.close()
     console.print(f"Report: {path}")

@@ -1,45 +1,730 @@
-"""The managers' report: one static HTML page in $JKN_HOME/report/, read from the published marts."""
+"""The managers' report: one static HTML page per language in $JKN_HOME/report/.
+
+Reads only the published marts (`mart.*`), the run's records (`ops.*`) and the
+reference seeds (`ref.*`), never raw extracts. The page opens from disk with no
+network: the charting library (Vega, via vega-embed, from vl-convert) and the
+data are inlined. Tables are rendered here, already formatted the local way;
+charts are drawn in the browser, only when they scroll into view, so a national
+report over 514 regions opens at once and stays light. One small script filters
+everything to a province, a branch or a region name.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-from jinja2 import Environment, PackageLoader, select_autoescape
+import vl_convert
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
+from flows import charts
 from flows.settings import Settings
 
+LOCALES = ("id", "en")
 STATUS_ORDER = ("CRITICAL", "BEHIND", "AT_RISK", "ON_TRACK", "ACHIEVED")
+# A shape per status as well as a colour, so the status reads in greyscale and for colour-blind readers.
+STATUS_ICONS = {"CRITICAL": "✖", "BEHIND": "▼", "AT_RISK": "▲", "ON_TRACK": "●", "ACHIEVED": "✔"}
+SEGMENTS = ("PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP")
+# Enough for a manager to act on; the whole list stays in mart.enforcement_worklist.
+WORKLIST_ROWS_PER_REGION = 10
+
+TEXT = {
+    "id": {
+        "lang_name": "Bahasa Indonesia",
+        "title": "Cakupan JKN",
+        "subtitle": "Cakupan kepesertaan dan kepatuhan pemberi kerja terhadap target UHC",
+        "month": "Bulan data",
+        "generated": "Dibuat",
+        "no_data": (
+            "Belum ada data yang dipublikasikan. Jalankan `jkn run` setelah berkas "
+            "ekstrak masuk ke folder landing."
+        ),
+        "filter": "Saring",
+        "province": "Provinsi",
+        "branch": "Kantor cabang",
+        "region": "Kabupaten/kota",
+        "all_provinces": "Semua provinsi",
+        "all_branches": "Semua kantor cabang",
+        "search": "Cari kabupaten/kota",
+        "showing": "Menampilkan",
+        "of": "dari",
+        "regions_word": "kabupaten/kota",
+        "national": "Nasional",
+        "coverage": "Cakupan",
+        "active_rate": "Tingkat keaktifan",
+        "participants": "Peserta",
+        "active_participants": "Peserta aktif",
+        "population": "Penduduk",
+        "uhc": "UHC",
+        "uhc_regions": "Kab/kota UHC",
+        "yes": "ya",
+        "no": "tidak",
+        "headline": "Ringkasan",
+        "provinces": "Provinsi",
+        "branches": "Kantor cabang",
+        "scope_chart": "Lintasan cakupan",
+        "regions": "Kabupaten/kota menurut kesenjangan terhadap lintasan",
+        "regions_note": (
+            "Diurutkan dari yang paling tertinggal dari lintasan ke target. "
+            "Kesenjangan positif berarti di bawah lintasan."
+        ),
+        "expected": "Lintasan",
+        "gap": "Kesenjangan",
+        "people_needed": "Kekurangan peserta",
+        "projected": "Proyeksi capai target",
+        "target": "Target",
+        "status": "Status",
+        "never": "tidak tercapai pada laju kini",
+        "charts": "Grafik per kabupaten/kota",
+        "charts_note": (
+            "Garis biru: cakupan aktual; abu-abu putus-putus: lintasan lurus ke "
+            "target; oranye titik-titik: proyeksi pada laju 6 bulan terakhir; hijau: target."
+        ),
+        "segments": "Komposisi segmen peserta",
+        "segment": "Segmen",
+        "share": "Porsi",
+        "compliance": "Kepatuhan pemberi kerja",
+        "no_employer_data": "Belum ada data pemberi kerja (ekstrak employers dan workforce) untuk laporan ini.",
+        "level": "Tingkat",
+        "worklist": "Daftar tindak lanjut penegakan kepatuhan",
+        "worklist_note": (
+            "Paling banyak {n} pemberi kerja teratas per kabupaten/kota; daftar "
+            "lengkap ada di tabel mart.enforcement_worklist."
+        ),
+        "dq": "Peringatan kualitas data",
+        "dq_run": "Pemeriksaan terakhir",
+        "dq_none": "Belum ada hasil pemeriksaan kualitas data.",
+        "dq_all_passed": "Semua {n} pemeriksaan lolos.",
+        "dq_some_failed": "{failed} dari {n} pemeriksaan tidak lolos.",
+        "suite": "Tabel",
+        "expectation": "Pemeriksaan",
+        "severity": "Tingkat",
+        "observed": "Teramati",
+        "loads": "Data dan berkas sumber",
+        "last_loaded": "Data terakhir dimuat",
+        "file": "Berkas",
+        "kind": "Jenis",
+        "period": "Periode",
+        "rows_loaded": "Baris dimuat",
+        "rows_rejected": "Baris ditolak",
+        "loaded_at": "Dimuat",
+        "message": "Keterangan",
+        "no_files": "Belum ada berkas yang dimuat.",
+        "other_language": "English",
+        "status_labels": {
+            "CRITICAL": "Kritis",
+            "BEHIND": "Tertinggal",
+            "AT_RISK": "Berisiko",
+            "ON_TRACK": "Sesuai lintasan",
+            "ACHIEVED": "Tercapai",
+        },
+        "load_status": {
+            "staged": "dimuat",
+            "published": "dipublikasikan",
+            "quarantined": "dikarantina",
+            "superseded": "digantikan",
+            "rejected": "ditolak",
+        },
+        "levels": {"national": "nasional", "province": "provinsi", "branch": "cabang", "region": "kab/kota"},
+        "months": [
+            "Januari", "Februari", "Maret", "April", "Mei", "Juni",
+            "Juli", "Agustus", "September", "Oktober", "November", "Desember",
+        ],
+        "noscript": "Grafik memerlukan JavaScript; tabel tetap lengkap tanpa JavaScript.",
+    },
+    "en": {
+        "lang_name": "English",
+        "title": "JKN coverage",
+        "subtitle": "Enrolment coverage and employer compliance against the UHC targets",
+        "month": "Data month",
+        "generated": "Generated",
+        "no_data": (
+            "Nothing has been published yet. Run `jkn run` once extract files are "
+            "in the landing folder."
+        ),
+        "filter": "Filter",
+        "province": "Province",
+        "branch": "Branch office",
+        "region": "Regency/city",
+        "all_provinces": "All provinces",
+        "all_branches": "All branch offices",
+        "search": "Find a regency/city",
+        "showing": "Showing",
+        "of": "of",
+        "regions_word": "regencies/cities",
+        "national": "National",
+        "coverage": "Coverage",
+        "active_rate": "Active rate",
+        "participants": "Participants",
+        "active_participants": "Active participants",
+        "population": "Population",
+        "uhc": "UHC",
+        "uhc_regions": "UHC regions",
+        "yes": "yes",
+        "no": "no",
+        "headline": "Headline",
+        "provinces": "Provinces",
+        "branches": "Branch offices",
+        "scope_chart": "Coverage trajectory",
+        "regions": "Regencies/cities by gap to trajectory",
+        "regions_note": (
+            "Sorted from furthest behind the path to the target. A positive gap "
+            "means below the path."
+        ),
+        "expected": "Trajectory",
+        "gap": "Gap",
+        "people_needed": "People short",
+        "projected": "Projected to reach target",
+        "target": "Target",
+        "status": "Status",
+        "never": "not at the current pace",
+        "charts": "Chart per regency/city",
+        "charts_note": (
+            "Blue: actual coverage; grey dashed: straight path to the target; "
+            "orange dotted: projection at the last 6 months' pace; green: target."
+        ),
+        "segments": "Participant segment mix",
+        "segment": "Segment",
+        "share": "Share",
+        "compliance": "Employer compliance",
+        "no_employer_data": "No employer data (employers and workforce extracts) for this report yet.",
+        "level": "Level",
+        "worklist": "Enforcement worklist",
+        "worklist_note": (
+            "At most the top {n} employers per regency/city; the whole list is in "
+            "the table mart.enforcement_worklist."
+        ),
+        "dq": "Data-quality warnings",
+        "dq_run": "Latest checks",
+        "dq_none": "No data-quality results yet.",
+        "dq_all_passed": "All {n} checks passed.",
+        "dq_some_failed": "{failed} of {n} checks failed.",
+        "suite": "Table",
+        "expectation": "Check",
+        "severity": "Severity",
+        "observed": "Observed",
+        "loads": "Data and source files",
+        "last_loaded": "Data last loaded",
+        "file": "File",
+        "kind": "Kind",
+        "period": "Period",
+        "rows_loaded": "Rows loaded",
+        "rows_rejected": "Rows rejected",
+        "loaded_at": "Loaded",
+        "message": "Note",
+        "no_files": "No file has been loaded yet.",
+        "other_language": "Bahasa Indonesia",
+        "status_labels": {
+            "CRITICAL": "Critical",
+            "BEHIND": "Behind",
+            "AT_RISK": "At risk",
+            "ON_TRACK": "On track",
+            "ACHIEVED": "Achieved",
+        },
+        "load_status": {
+            "staged": "staged",
+            "published": "published",
+            "quarantined": "quarantined",
+            "superseded": "superseded",
+            "rejected": "rejected",
+        },
+        "levels": {"national": "national", "province": "province", "branch": "branch", "region": "regency/city"},
+        "months": [
+            "January", "February", "March", "April", "May", "June",
+            "July", "August", "September", "October", "November", "December",
+        ],
+        "noscript": "Charts need JavaScript; the tables are complete without it.",
+    },
+}
+
+# The columns shown, in this order, of those the compliance marts have (CONTRACT.md section 3);
+# the metrics model owns the tables, so a column it drops is simply not shown.
+COMPLIANCE_COLUMNS = (
+    "employers_reported", "employers_registered", "employers_not_registered", "workers_reported",
+    "workers_registered", "unregistered_workers", "worker_registration_pct", "underreporting_employers",
+    "arrears_employers", "unpaid_contributions", "payment_ratio_pct", "estimated_contributions_lost_idr",
+)
+WORKLIST_COLUMNS = (
+    "priority", "name", "business_id", "employer_id", "unregistered_workers", "workers_reported",
+    "workers_registered", "unpaid_contributions_idr", "estimated_contributions_lost_idr", "months_in_arrears",
+    "months_non_compliant", "non_compliant_since", "reasons", "next_sanction_step",
+)
+COLUMN_LABELS = {
+    "id": {
+        "payment_ratio_pct": "Rasio pembayaran", "estimated_contributions_lost_idr": "Perkiraan iuran hilang/bulan",
+        "priority": "Urutan", "name": "Perusahaan", "business_id": "NIB", "employer_id": "Kode badan usaha",
+        "unpaid_contributions_idr": "Iuran belum dibayar", "months_in_arrears": "Bulan menunggak",
+        "months_non_compliant": "Bulan tidak patuh", "non_compliant_since": "Tidak patuh sejak",
+        "reasons": "Masalah", "next_sanction_step": "Sanksi berikutnya (PP 86/2013)",
+    },
+    "en": {
+        "payment_ratio_pct": "Payment ratio", "estimated_contributions_lost_idr": "Est. contributions lost/month",
+        "priority": "Rank", "name": "Company", "business_id": "NIB", "employer_id": "Employer id",
+        "unpaid_contributions_idr": "Unpaid contributions", "months_in_arrears": "Months in arrears",
+        "months_non_compliant": "Months non-compliant", "non_compliant_since": "Non-compliant since",
+        "reasons": "Problems", "next_sanction_step": "Next sanction (PP 86/2013)",
+    },
+}
+# Codes and phrases the worklist model writes, in the report's language.
+VALUE_LABELS = {
+    "id": {
+        "WRITTEN_WARNING_1": "Teguran tertulis pertama (10 hari kerja)",
+        "WRITTEN_WARNING_2": "Teguran tertulis kedua (10 hari kerja)",
+        "FINE": "Denda 0,1% per bulan dari iuran terutang",
+        "NO_PUBLIC_SERVICES": "Tidak mendapat pelayanan publik tertentu (izin, tender)",
+        "employer not registered": "perusahaan belum terdaftar",
+        "workers not registered": "pekerja belum terdaftar",
+        "wage below minimum": "upah di bawah UMK",
+        "arrears": "menunggak iuran",
+    },
+    "en": {
+        "WRITTEN_WARNING_1": "First written warning (10 working days)",
+        "WRITTEN_WARNING_2": "Second written warning (10 working days)",
+        "FINE": "Fine of 0.1% a month of the contributions owed",
+        "NO_PUBLIC_SERVICES": "Withhold certain public services (permits, tenders)",
+    },
+}
 
 
-def _environment() -> Environment:
-    return Environment(loader=PackageLoader("flows", "templates"), autoescape=select_autoescape())
+# ---------------------------------------------------------------- formatting
+
+
+def number(value, locale: str = "id", digits: int = 0) -> str:
+    """1.313.212 and 86,18 in Indonesian; 1,313,212 and 86.18 in English; a dash for nothing."""
+    if value is None:
+        return "–"
+    text = f"{float(value):,.{digits}f}" if digits else f"{round(float(value)):,}"
+    if text in {"-0", "-0.00", "-0.0"}:
+        text = text[1:]
+    if locale == "id":
+        text = text.translate(str.maketrans({",": ".", ".": ","}))
+    return text.replace("-", "−")
+
+
+def percent(value, locale: str = "id", digits: int = 2) -> str:
+    return "–" if value is None else number(value, locale, digits) + "%"
+
+
+def points(value, locale: str = "id") -> str:
+    """A gap in percentage points, signed so 'above the path' reads differently from 'below'."""
+    if value is None:
+        return "–"
+    sign = "+" if value > 0.005 else ""
+    return sign + number(value, locale, 2) + " pp"
+
+
+def rupiah(value, locale: str = "id") -> str:
+    return "–" if value is None else "Rp " + number(value, locale)
+
+
+def month_name(value, locale: str = "id") -> str:
+    """'Agustus 2022' from a date or 'YYYY-MM'."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        year, month = value[:7].split("-")
+        value = date(int(year), int(month), 1)
+    return f"{TEXT[locale]['months'][value.month - 1]} {value.year}"
+
+
+def timestamp(value, locale: str = "id") -> str:
+    if value is None:
+        return "–"
+    value = value.astimezone(UTC)
+    return f"{value.day} {TEXT[locale]['months'][value.month - 1]} {value.year} {value:%H:%M} UTC"
+
+
+def cell(value, column: str, locale: str) -> str:
+    """A worklist or compliance value, formatted by what its column name says it holds."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return TEXT[locale]["yes"] if value else TEXT[locale]["no"]
+    if isinstance(value, str):
+        if column.endswith("_since") and len(value) == 7:
+            return month_name(value, locale)
+        labels = VALUE_LABELS.get(locale, {})
+        return ", ".join(labels.get(part, part) for part in value.split(", "))
+    if isinstance(value, date | datetime):
+        return month_name(value, locale)
+    if isinstance(value, int | float) or hasattr(value, "as_integer_ratio"):
+        if column.endswith("_pct"):
+            return percent(value, locale)
+        if any(word in column for word in ("contribution", "wage", "_idr", "unpaid")):
+            return rupiah(value, locale)
+        whole = column in {"rank", "priority"} or column.startswith(("months", "workers", "employers"))
+        if isinstance(value, int) or whole:
+            return number(value, locale)
+        return number(value, locale, 2)
+    return str(value)
+
+
+def column_label(column: str, locale: str) -> str:
+    return COLUMN_LABELS[locale].get(column, column.replace("_", " "))
+
+
+# ---------------------------------------------------------------- reading the marts
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
-    cursor = con.execute(sql, list(params))
+    cursor = con.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def write(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
-    month = con.execute("select max(month) from mart.trajectory").fetchone()[0]
-    headline = _rows(
+def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    schema, name = table.split(".")
+    return [
+        row[0]
+        for row in con.execute(
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and table_name = ? order by column_index",
+            [schema, name],
+        ).fetchall()
+    ]
+
+
+SCOPES_SQL = """
+with regions as (
+    select region_code, province_code, nullif(branch_office, '') as branch_office from ref.regions
+),
+uhc as (
+    select
+        grouping(regions.province_code) as no_province,
+        grouping(regions.branch_office) as no_branch,
+        regions.province_code,
+        regions.branch_office,
+        count(*) as regions,
+        count(*) filter (where coverage.is_uhc) as uhc_regions
+    from mart.coverage as coverage
+    inner join regions on coverage.code = regions.region_code
+    where coverage.month = $month and coverage.level = 'region'
+    group by grouping sets ((regions.province_code), (regions.branch_office), ())
+),
+branch_provinces as (
+    select branch_office, string_agg(distinct province_code, ' ' order by province_code) as provinces
+    from regions where branch_office is not null group by branch_office
+)
+select
+    coverage.level,
+    coverage.code,
+    coverage.name,
+    case coverage.level
+        when 'province' then coverage.code
+        when 'branch' then branch_provinces.provinces
+    end as provinces,
+    coverage.population,
+    coverage.participants,
+    coverage.active_participants,
+    coverage.coverage_pct,
+    coverage.active_rate_pct,
+    coverage.is_uhc,
+    uhc.regions,
+    uhc.uhc_regions,
+    trajectory.expected_pct,
+    trajectory.gap_pp,
+    trajectory.target_pct,
+    trajectory.target_date,
+    trajectory.projected_target_month,
+    trajectory.status
+from mart.coverage as coverage
+left join mart.trajectory as trajectory
+    on coverage.month = trajectory.month and coverage.level = trajectory.level and coverage.code = trajectory.code
+left join branch_provinces on coverage.level = 'branch' and coverage.code = branch_provinces.branch_office
+left join uhc
+    on (coverage.level = 'national' and uhc.no_province = 1 and uhc.no_branch = 1)
+    or (coverage.level = 'province' and uhc.no_province = 0 and uhc.province_code = coverage.code)
+    or (coverage.level = 'branch' and uhc.no_branch = 0 and uhc.branch_office = coverage.code)
+where coverage.month = $month and coverage.level <> 'region'
+order by coverage.level, coverage.code
+"""
+
+REGIONS_SQL = """
+select
+    coverage.code,
+    coverage.name,
+    regions.province_code,
+    regions.province_name,
+    nullif(regions.branch_office, '') as branch_office,
+    coverage.population,
+    coverage.participants,
+    coverage.active_participants,
+    coverage.coverage_pct,
+    coverage.active_rate_pct,
+    coverage.is_uhc,
+    trajectory.expected_pct,
+    trajectory.gap_pp,
+    trajectory.people_needed,
+    trajectory.target_pct,
+    trajectory.target_date,
+    trajectory.projected_target_month,
+    trajectory.status
+from mart.coverage as coverage
+left join mart.trajectory as trajectory
+    on coverage.month = trajectory.month and coverage.level = trajectory.level and coverage.code = trajectory.code
+left join ref.regions as regions on coverage.code = regions.region_code
+where coverage.month = $month and coverage.level = 'region'
+order by trajectory.gap_pp desc nulls last, coverage.code
+"""
+
+SEGMENTS_SQL = """
+select level, code, segment, participants, active_participants, share_pct
+from mart.coverage_by_segment
+where month = $month
+order by level, code, array_position($segments, segment), segment
+"""
+
+# Level rows carry the province(s) and branch they belong to, so one filter serves every table.
+COMPLIANCE_SQL = """
+with regions as (
+    select region_code, province_code, nullif(branch_office, '') as branch_office from ref.regions
+),
+branch_provinces as (
+    select branch_office, string_agg(distinct province_code, ' ' order by province_code) as provinces
+    from regions where branch_office is not null group by branch_office
+)
+select
+    compliance.*,
+    coalesce(names.name, compliance.code) as scope_name,
+    case compliance.level
+        when 'region' then regions.province_code
+        when 'province' then compliance.code
+        when 'branch' then branch_provinces.provinces
+    end as provinces,
+    case compliance.level
+        when 'region' then regions.branch_office
+        when 'branch' then compliance.code
+    end as branch
+from mart.compliance_by_region as compliance
+left join regions on compliance.level = 'region' and compliance.code = regions.region_code
+left join branch_provinces on compliance.level = 'branch' and compliance.code = branch_provinces.branch_office
+left join (select distinct level, code, name from mart.coverage) as names
+    on compliance.level = names.level and compliance.code = names.code
+where compliance.month = (select max(month) from mart.compliance_by_region)
+order by
+    array_position(['national', 'province', 'branch', 'region'], compliance.level),
+    compliance.code
+"""
+
+
+def _worklist(con: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[list[str], list[dict], date | None]:
+    """The latest month's worklist: the first rows of each region, in the model's own priority order."""
+    if "month" not in columns or "region_code" not in columns:
+        return [], [], None
+    order = "priority" if "priority" in columns else "region_code"
+    rows = _rows(
         con,
-        "select level, code, name, coverage_pct, active_rate_pct, participants, population, is_uhc "
-        "from mart.coverage where month = ? and level <> 'region' order by level = 'national' desc, level, code",
-        [month],
+        f"""
+        select worklist.*, regions.province_code as provinces, nullif(regions.branch_office, '') as branch,
+            regions.region_name as scope_name
+        from mart.enforcement_worklist as worklist
+        left join ref.regions as regions on worklist.region_code = regions.region_code
+        where worklist.month = (select max(month) from mart.enforcement_worklist)
+        qualify row_number() over (partition by worklist.region_code order by worklist.{order}) <= $limit
+        order by worklist.region_code, worklist.{order}
+        """,
+        {"limit": WORKLIST_ROWS_PER_REGION},
     )
-    regions = _rows(
+    return [name for name in WORKLIST_COLUMNS if name in columns], rows, rows[0]["month"] if rows else None
+
+
+def collect(con: duckdb.DuckDBPyConnection, month: date | None = None) -> dict:
+    """Everything the report shows, language-neutral, read from mart.*, ops.* and ref.*."""
+    tables = _existing_tables(con)
+    data: dict = {"month": None, "generated_at": datetime.now(UTC)}
+    have_marts = {"mart.coverage", "mart.trajectory"} <= tables
+    if have_marts:
+        data["month"] = month or con.execute("select max(month) from mart.coverage").fetchone()[0]
+    if data["month"] is not None:
+        params = {"month": data["month"]}
+        scopes = _rows(con, SCOPES_SQL, params)
+        data["national"] = next((row for row in scopes if row["level"] == "national"), None)
+        data["provinces"] = [row for row in scopes if row["level"] == "province"]
+        data["branches"] = [row for row in scopes if row["level"] == "branch"]
+        data["regions"] = _rows(con, REGIONS_SQL, params)
+        data["trajectories"] = {
+            f"{level}:{code}": {"series": value["series"], "target": value["target"]}
+            for level in ("national", "province", "branch", "region")
+            for code, value in charts.trajectory_datasets(con, level, data["month"]).items()
+        }
+        data["segments"] = (
+            _rows(con, SEGMENTS_SQL, {**params, "segments": list(SEGMENTS)})
+            if "mart.coverage_by_segment" in tables
+            else []
+        )
+    data["compliance"], data["compliance_columns"], data["compliance_month"] = [], [], None
+    if "mart.compliance_by_region" in tables:
+        data["compliance"] = _rows(con, COMPLIANCE_SQL)
+        present = set(_columns(con, "mart.compliance_by_region"))
+        data["compliance_columns"] = [name for name in COMPLIANCE_COLUMNS if name in present]
+        data["compliance_month"] = data["compliance"][0]["month"] if data["compliance"] else None
+    data["worklist_columns"], data["worklist"], data["worklist_month"] = [], [], None
+    if "mart.enforcement_worklist" in tables:
+        data["worklist_columns"], data["worklist"], data["worklist_month"] = _worklist(
+            con, _columns(con, "mart.enforcement_worklist")
+        )
+    data["dq"] = _rows(
         con,
-        "select code, name, actual_pct, expected_pct, gap_pp, people_needed, projected_target_month, status "
-        "from mart.trajectory where month = ? and level = 'region' order by gap_pp desc",
-        [month],
+        """
+        with latest as (select run_id, max(checked_at) as checked_at from ops.dq_results
+                        group by run_id order by checked_at desc limit 1)
+        select results.run_id, latest.checked_at, results.suite, results.expectation, results.severity,
+            results.success, results.observed
+        from ops.dq_results as results
+        inner join latest on results.run_id = latest.run_id
+        order by results.success, results.severity, results.suite, results.expectation
+        """,
     )
-    html = _environment().get_template("report.html.j2").render(
-        month=month.strftime("%Y-%m") if month else None, headline=headline, regions=regions
+    data["loads"] = _rows(
+        con,
+        """
+        select file_name, kind, period, rows_loaded, rows_rejected, status, message, loaded_at
+        from ops.load_log
+        order by status <> 'published', loaded_at desc, file_name
+        """,
     )
+    return data
+
+
+# ---------------------------------------------------------------- rendering
+
+
+@functools.cache
+def vega_bundle() -> str:
+    """vega-embed with Vega and Vega-Lite, as one script to inline (about 0.9 MB, made once per process)."""
+    return vl_convert.javascript_bundle()
+
+
+@functools.cache
+def _chart_specs(locale: str) -> dict:
+    """The chart templates compiled to Vega once; the browser only fills in each chart's data."""
+    return {
+        "trajectory": vl_convert.vegalite_to_vega(charts.trajectory_spec(locale, width=330, height=150)),
+        "trajectory_wide": vl_convert.vegalite_to_vega(charts.trajectory_spec(locale, width=760, height=240)),
+        "segments": vl_convert.vegalite_to_vega(charts.segment_mix_spec(locale)),
+    }
+
+
+@functools.cache
+def _static(name: str) -> str:
+    """A stylesheet or script inlined as is (read raw: no template syntax is interpreted in it)."""
+    return (Path(__file__).parent / "templates" / name).read_text(encoding="utf-8")
+
+
+def _localised(function):
+    """A Jinja filter that formats in the page's language (the template variable `locale`)."""
+
+    @pass_context
+    def localised_filter(context, value, *args):
+        return function(value, *args, locale=context["locale"])
+
+    return localised_filter
+
+
+@functools.cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("flows", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(
+        number=_localised(lambda value, digits=0, locale="id": number(value, locale, digits)),
+        percent=_localised(lambda value, digits=2, locale="id": percent(value, locale, digits)),
+        points=_localised(points),
+        rupiah=_localised(rupiah),
+        month_name=_localised(month_name),
+        timestamp=_localised(timestamp),
+        cell=_localised(lambda value, column, locale="id": cell(value, column, locale)),
+    )
+    return environment
+
+
+def _script_json(value) -> str:
+    """JSON safe to put inside <script>: no '</script>' or '<!--' can end it early."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).replace("<", "\\u003c")
+
+
+def _browser_data(data: dict, locale: str) -> dict:
+    """What the page's script needs: the chart templates, each scope's chart data and the scope tree."""
+    names = {f"{row['level']}:{row['code']}": row["name"] for row in (data.get("provinces") or [])}
+    names.update({f"{row['level']}:{row['code']}": row["name"] for row in (data.get("branches") or [])})
+    names.update({f"region:{row['code']}": row["name"] for row in (data.get("regions") or [])})
+    if data.get("national"):
+        names["national:ID"] = data["national"]["name"]
+    segments: dict[str, list] = {}
+    for row in data.get("segments") or []:
+        segments.setdefault(f"{row['level']}:{row['code']}", []).append(
+            [row["segment"], row["participants"], round(row["share_pct"] or 0, 3)]
+        )
+    return {
+        "locale": locale,
+        "formatLocale": charts.FORMAT_LOCALES[locale],
+        "timeFormatLocale": charts.TIME_FORMAT_LOCALES[locale],
+        "specs": _chart_specs(locale),
+        "trajectories": data.get("trajectories") or {},
+        "segments": segments,
+        "names": names,
+        "regions": [
+            {"code": row["code"], "province": row["province_code"], "branch": row["branch_office"]}
+            for row in data.get("regions") or []
+        ],
+        "provinces": [row["code"] for row in data.get("provinces") or []],
+        "text": {key: TEXT[locale][key] for key in ("national", "showing", "of", "regions_word")},
+    }
+
+
+def render(data: dict, locale: str, other_file: str | None = None) -> str:
+    """The report page in one language."""
+    text = TEXT[locale]
+    failed = [row for row in data["dq"] if row["success"] is not True]
+    return _environment().get_template("report.html.j2").render(
+        locale=locale,
+        t=text,
+        data=data,
+        status_order=STATUS_ORDER,
+        status_icons=STATUS_ICONS,
+        column_label=lambda column: column_label(column, locale),
+        worklist_rows_per_region=WORKLIST_ROWS_PER_REGION,
+        dq_failed=failed,
+        other_file=other_file,
+        browser_data=_script_json(_browser_data(data, locale)) if data["month"] else None,
+        vega_bundle=vega_bundle().replace("</script", "<\\/script") if data["month"] else None,
+        report_css=_static("report.css"),
+        report_js=_static("report.js"),
+    )
+
+
+def file_name(locale: str, primary: str) -> str:
+    return "index.html" if locale == primary else f"index.{locale}.html"
+
+
+def write(
+    con: duckdb.DuckDBPyConnection, settings: Settings, locale: str | None = None, month: date | None = None
+) -> Path:
+    """Write the report in every language (the primary one, JKN_LOCALE by default, as index.html)."""
+    primary = locale or settings.locale
+    data = collect(con, month)
     settings.report_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.report_dir / "index.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    for language in LOCALES:
+        other = next(name for name in LOCALES if name != language)
+        html = render(data, language, other_file=file_name(other, primary))
+        # write then rename, so a reader never opens a half-written page
+        target = settings.report_dir / file_name(language, primary)
+        partial = target.with_suffix(".partial")
+        partial.write_text(html, encoding="utf-8")
+        partial.replace(target)
+    return settings.report_dir / "index.html"
