@@ -6,7 +6,8 @@ import pytest
 
 from tests import rows
 
-NIB = {name: f"91200000000{number:02d}" for number, name in enumerate(("satu", "dua", "tiga", "empat", "lima", "enam"), 1)}
+COMPANIES = ("satu", "dua", "tiga", "empat", "lima", "enam")
+NIB = {name: f"91200000000{number:02d}" for number, name in enumerate(COMPANIES, 1)}  # 13-digit business ids
 
 # Round minimum wages so every expected figure below can be checked by hand.
 UMK = {("3325", 2022): 2_000_000, ("3326", 2022): 2_100_000}

@@ -1,4 +1,5 @@
--- one row per month x company registered with the insurer: registrations sharing a business id (NIB) counted as one company
+-- one row per month x company registered with the insurer
+-- (registrations sharing a business id, NIB, are one company)
 with registrations as (
     select
         employers.*,

@@ -1,4 +1,5 @@
--- one row per month x region: the minimum wage (UMK) in force, the region's figure for that year or else its latest earlier one
+-- one row per month x region: the minimum wage (UMK) in force
+-- (the region's figure for the month's year, else its latest earlier one)
 with months as (
     select distinct employers.month
     from staging.employers as employers

@@ -1,4 +1,5 @@
--- one row per month x region x segment x status: participant-level extracts where a region-month has them, else pre-aggregated counts
+-- one row per month x region x segment x status
+-- (from participant-level extracts where a region-month has them, else from pre-aggregated counts)
 with from_participants as (
     select
         participants.month,

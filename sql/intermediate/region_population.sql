@@ -1,4 +1,5 @@
--- one row per month x region: the latest population figure whose as-of date (plus the configured lag) is not after the month
+-- one row per month x region: the population figure in force
+-- (the latest whose as-of date plus the configured lag is not after the month's end)
 with months as (
     select distinct counts.month
     from build.region_month_counts as counts

@@ -87,31 +87,39 @@ totals as (
         coalesce(sum(levels.estimated_contributions_lost_idr), 0) as estimated_contributions_lost_idr
     from levels
     group by levels.month, levels.level, levels.code, levels.name
+),
+
+rates as (
+    select
+        totals.*,
+        totals.workers_reported_registered * 100.0 / nullif(totals.workers_reported, 0) as worker_registration_pct,
+        totals.contribution_paid * 100.0 / nullif(totals.contribution_due, 0) as payment_ratio_pct
+    from totals
 )
 
 select
-    totals.month,
-    totals.level,
-    totals.code,
-    totals.name,
-    totals.employers_reported,
-    totals.employers_registered,
-    totals.employers_matched,
-    totals.employers_not_registered,
-    totals.workers_reported,
-    totals.workers_registered,
-    totals.unregistered_workers,
-    totals.workers_reported_registered * 100.0 / nullif(totals.workers_reported, 0) as worker_registration_pct,
-    totals.underreporting_employers,
-    totals.arrears_employers,
-    totals.non_compliant_employers,
-    totals.contribution_due,
-    totals.contribution_paid,
-    totals.unpaid_contributions,
-    totals.contribution_paid * 100.0 / nullif(totals.contribution_due, 0) as payment_ratio_pct,
-    totals.contribution_base_idr,
-    totals.contribution_idr,
-    totals.employer_contribution_idr,
-    totals.worker_contribution_idr,
-    totals.estimated_contributions_lost_idr
-from totals
+    rates.month,
+    rates.level,
+    rates.code,
+    rates.name,
+    rates.employers_reported,
+    rates.employers_registered,
+    rates.employers_matched,
+    rates.employers_not_registered,
+    rates.workers_reported,
+    rates.workers_registered,
+    rates.unregistered_workers,
+    rates.worker_registration_pct,
+    rates.underreporting_employers,
+    rates.arrears_employers,
+    rates.non_compliant_employers,
+    rates.contribution_due,
+    rates.contribution_paid,
+    rates.unpaid_contributions,
+    rates.payment_ratio_pct,
+    rates.contribution_base_idr,
+    rates.contribution_idr,
+    rates.employer_contribution_idr,
+    rates.worker_contribution_idr,
+    rates.estimated_contributions_lost_idr
+from rates

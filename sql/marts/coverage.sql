@@ -16,11 +16,11 @@ regions as (
         regions.region_name,
         regions.province_code,
         regions.province_name,
-        nullif(regions.branch_office, '') as branch_office,
         population.population,
         population.population_period,
         region_totals.participants,
-        region_totals.active_participants
+        region_totals.active_participants,
+        nullif(regions.branch_office, '') as branch_office
     from region_totals
     inner join ref.regions as regions on region_totals.region_code = regions.region_code
     left join build.region_population as population
@@ -109,7 +109,10 @@ select
     with_pct.active_rate_pct,
     coalesce(
         with_pct.coverage_pct >= rule_in_force.min_coverage_pct
-        and (rule_in_force.min_active_rate_pct is null or with_pct.active_rate_pct >= rule_in_force.min_active_rate_pct),
+        and (
+            rule_in_force.min_active_rate_pct is null
+            or with_pct.active_rate_pct >= rule_in_force.min_active_rate_pct
+        ),
         false
     ) as is_uhc,
     'coverage >= ' || rule_in_force.min_coverage_pct

@@ -6,8 +6,8 @@ with region_segments as (
         regions.region_name,
         regions.province_code,
         regions.province_name,
-        nullif(regions.branch_office, '') as branch_office,
         counts.segment,
+        nullif(regions.branch_office, '') as branch_office,
         sum(counts.participants) as participants,
         coalesce(sum(counts.participants) filter (where counts.status = 'ACTIVE'), 0) as active_participants
     from build.region_month_counts as counts

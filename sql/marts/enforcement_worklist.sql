@@ -1,4 +1,5 @@
--- one row per month x region x non-compliant employer, ranked: most unregistered workers first, then most unpaid contributions
+-- one row per month x region x non-compliant employer
+-- (ranked: most unregistered workers first, then most unpaid contributions)
 with non_compliant as (
     select
         compliance.*,
@@ -37,27 +38,55 @@ stepped as (
     -- one step per monthly extract in which the employer is still non-compliant
     select
         counted.*,
+        regions.region_name,
         case
             when counted.months_non_compliant = 1 then 'WRITTEN_WARNING_1'
             when counted.months_non_compliant = 2 then 'WRITTEN_WARNING_2'
             when counted.months_non_compliant = 3 then 'FINE'
             else 'NO_PUBLIC_SERVICES'
-        end as next_sanction_step
+        end as next_sanction_step,
+        case
+            when counted.months_non_compliant = 1 then 'First written warning: comply within 10 working days'
+            when counted.months_non_compliant = 2 then 'Second written warning: comply within 10 working days'
+            when counted.months_non_compliant = 3 then 'Fine of 0.1% per month of the contributions owed'
+            else 'Withhold certain public services (permits, tenders) until compliant'
+        end as next_sanction,
+        case
+            when counted.months_non_compliant >= 3
+                then (counted.contributions_owed_idr * getvariable('fine_pct_per_month') / 100)::decimal(20, 2)
+        end as fine_per_month_idr,
+        row_number() over (
+            partition by counted.month, counted.region_code
+            order by
+                coalesce(counted.unregistered_workers, 0) desc,
+                counted.unpaid_contributions_idr desc,
+                counted.contributions_owed_idr desc,
+                counted.company_key asc
+        ) as priority,
+        coalesce(counted.unregistered_workers, 0) as unregistered_workers_count,
+        concat_ws(
+            ', ',
+            case when counted.is_unregistered_employer then 'employer not registered' end,
+            case
+                when not counted.is_unregistered_employer and counted.unregistered_workers > 0
+                    then 'workers not registered'
+            end,
+            case when counted.wage_below_minimum then 'wage below minimum' end,
+            case
+                when coalesce(counted.months_in_arrears, 0) > 0 or counted.unpaid_contributions_idr > 0
+                    then 'arrears'
+            end
+        ) as reasons,
+        strftime(counted.non_compliant_since, '%Y-%m') as non_compliant_since_month
     from counted
+    left join ref.regions as regions on counted.region_code = regions.region_code
 )
 
 select
     stepped.month,
     stepped.region_code,
-    regions.region_name,
-    row_number() over (
-        partition by stepped.month, stepped.region_code
-        order by
-            coalesce(stepped.unregistered_workers, 0) desc,
-            stepped.unpaid_contributions_idr desc,
-            stepped.contributions_owed_idr desc,
-            stepped.company_key asc
-    ) as priority,
+    stepped.region_name,
+    stepped.priority,
     stepped.company_key,
     stepped.employer_id,
     stepped.business_id,
@@ -65,34 +94,16 @@ select
     stepped.is_unregistered_employer,
     stepped.workers_reported,
     stepped.workers_registered,
-    coalesce(stepped.unregistered_workers, 0) as unregistered_workers,
+    stepped.unregistered_workers_count as unregistered_workers,
     stepped.wage_below_minimum,
     stepped.months_in_arrears,
     stepped.unpaid_contributions_idr,
     stepped.estimated_contributions_lost_idr,
     stepped.contributions_owed_idr,
-    concat_ws(
-        ', ',
-        case when stepped.is_unregistered_employer then 'employer not registered' end,
-        case
-            when not stepped.is_unregistered_employer and stepped.unregistered_workers > 0
-                then 'workers not registered'
-        end,
-        case when stepped.wage_below_minimum then 'wage below minimum' end,
-        case when coalesce(stepped.months_in_arrears, 0) > 0 or stepped.unpaid_contributions_idr > 0 then 'arrears' end
-    ) as reasons,
+    stepped.reasons,
     stepped.months_non_compliant,
-    strftime(stepped.non_compliant_since, '%Y-%m') as non_compliant_since,
+    stepped.non_compliant_since_month as non_compliant_since,
     stepped.next_sanction_step,
-    case stepped.next_sanction_step
-        when 'WRITTEN_WARNING_1' then 'First written warning: comply within 10 working days'
-        when 'WRITTEN_WARNING_2' then 'Second written warning: comply within 10 working days'
-        when 'FINE' then 'Fine of 0.1% per month of the contributions owed'
-        else 'Withhold certain public services (permits, tenders) until compliant'
-    end as next_sanction,
-    case
-        when stepped.months_non_compliant >= 3
-            then (stepped.contributions_owed_idr * getvariable('fine_pct_per_month') / 100)::decimal(20, 2)
-    end as fine_per_month_idr
+    stepped.next_sanction,
+    stepped.fine_per_month_idr
 from stepped
-left join ref.regions as regions on stepped.region_code = regions.region_code

@@ -1,4 +1,5 @@
--- one row per month x level x code with a target: coverage against the straight path to the target, and the forecast at the recent pace
+-- one row per month x level x code with a target
+-- (coverage against the straight path to the target, and the forecast at the recent pace)
 with coverage as (
     select
         coverage.month,
@@ -134,45 +135,58 @@ projected as (
     select
         expected.*,
         expected.expected_pct - expected.coverage_pct as gap_pp,
+        strftime(expected.baseline_month, '%Y-%m') as baseline_month_label,
         case
             when expected.coverage_pct >= expected.target_pct then expected.month_index
             when expected.recent_pace > 0
                 then expected.month_index + ceil(round(expected.people_to_target / expected.recent_pace, 6))::bigint
         end as projected_index
     from expected
+),
+
+judged as (
+    select
+        projected.*,
+        -- round away floating-point noise before ceil, so an exact whole number of people is not rounded up
+        greatest(ceil(round(projected.expected_pct / 100.0 * projected.population - projected.participants, 6)), 0)
+        ::bigint as people_needed,
+        projected.people_to_target / greatest(projected.target_index - projected.month_index, 1)
+            as monthly_pace_needed,
+        strftime(
+            make_date((projected.projected_index // 12)::bigint, (projected.projected_index % 12 + 1)::bigint, 1),
+            '%Y-%m'
+        ) as projected_target_month,
+        case
+            when projected.coverage_pct >= projected.target_pct then 'ACHIEVED'
+            when projected.gap_pp > 3 * projected.tolerance_pp then 'CRITICAL'
+            -- once a pace exists: never reaching the target, or reaching it more than 12 months late
+            when
+                projected.recent_pace is not null
+                and (projected.projected_index is null or projected.projected_index - projected.target_index > 12)
+                then 'CRITICAL'
+            when projected.gap_pp > projected.tolerance_pp then 'BEHIND'
+            when projected.projected_index > projected.target_index then 'AT_RISK'
+            else 'ON_TRACK'
+        end as status
+    from projected
 )
 
 select
-    projected.month,
-    projected.level,
-    projected.code,
-    projected.name,
-    projected.target_pct,
-    projected.target_date,
-    strftime(projected.baseline_month, '%Y-%m') as baseline_month,
-    projected.baseline_pct,
-    projected.expected_pct,
-    projected.coverage_pct as actual_pct,
-    projected.gap_pp,
-    -- round away floating-point noise before ceil, so an exact whole number of people is not rounded up
-    greatest(ceil(round(projected.expected_pct / 100.0 * projected.population - projected.participants, 6)), 0)::bigint
-        as people_needed,
-    projected.people_to_target / greatest(projected.target_index - projected.month_index, 1) as monthly_pace_needed,
-    projected.recent_pace,
-    strftime(
-        make_date((projected.projected_index // 12)::bigint, (projected.projected_index % 12 + 1)::bigint, 1), '%Y-%m'
-    ) as projected_target_month,
-    projected.tolerance_pp,
-    case
-        when projected.coverage_pct >= projected.target_pct then 'ACHIEVED'
-        when projected.gap_pp > 3 * projected.tolerance_pp then 'CRITICAL'
-        -- once a pace exists: never reaching the target, or reaching it more than 12 months late
-        when
-            projected.recent_pace is not null
-            and (projected.projected_index is null or projected.projected_index - projected.target_index > 12)
-            then 'CRITICAL'
-        when projected.gap_pp > projected.tolerance_pp then 'BEHIND'
-        when projected.projected_index > projected.target_index then 'AT_RISK'
-        else 'ON_TRACK'
-    end as status
-from projected
+    judged.month,
+    judged.level,
+    judged.code,
+    judged.name,
+    judged.target_pct,
+    judged.target_date,
+    judged.baseline_month_label as baseline_month,
+    judged.baseline_pct,
+    judged.expected_pct,
+    judged.coverage_pct as actual_pct,
+    judged.gap_pp,
+    judged.people_needed,
+    judged.monthly_pace_needed,
+    judged.recent_pace,
+    judged.projected_target_month,
+    judged.tolerance_pp,
+    judged.status
+from judged

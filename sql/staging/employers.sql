@@ -9,7 +9,7 @@ with current_files as (
 select
     employers.month,
     employers.employer_id,
-    nullif(trim(employers.business_id), '') as business_id,
+    employers.business_id,
     employers.name,
     employers.region_code,
     employers.registered_workers,

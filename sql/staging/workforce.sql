@@ -1,4 +1,5 @@
--- one row per month x company line of the manpower office's workforce report (WLKP), from the current file of each month
+-- one row per month x company line of the manpower office's workforce report (WLKP)
+-- (from the current file of each month)
 with current_files as (
     select load_log.load_id
     from ops.load_log as load_log
