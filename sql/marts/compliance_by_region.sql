@@ -69,11 +69,11 @@ totals as (
         count(*) filter (where levels.is_in_workforce_report and not levels.is_unregistered_employer)
             as employers_matched,
         count(*) filter (where levels.is_unregistered_employer) as employers_not_registered,
-        coalesce(sum(levels.workers_reported), 0) as workers_reported,
-        sum(levels.workers_registered) as workers_registered,
+        coalesce(sum(levels.workers_reported), 0)::bigint as workers_reported,
+        sum(levels.workers_registered)::bigint as workers_registered,
         -- workers of reported companies covered by a registration: a company counts at most its reported headcount
-        coalesce(sum(levels.workers_reported - levels.unregistered_workers), 0) as workers_reported_registered,
-        coalesce(sum(levels.unregistered_workers), 0) as unregistered_workers,
+        coalesce(sum(levels.workers_reported - levels.unregistered_workers), 0)::bigint as workers_reported_registered,
+        coalesce(sum(levels.unregistered_workers), 0)::bigint as unregistered_workers,
         count(*) filter (where levels.wage_below_minimum) as underreporting_employers,
         count(*) filter (where levels.is_in_arrears) as arrears_employers,
         count(*) filter (where levels.is_non_compliant) as non_compliant_employers,
