@@ -245,3 +245,23 @@ def test_sql_is_lint_clean():
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scope_without_every_regions_population_has_no_coverage(con):
+    rows.population(con, "2022-S1", {"3325": 1000, "3326": 1000})
+    rows.population(con, "2021-S2", {"3327": 1000})
+    rows.region_counts(con, "2022-08", {"3325": (900, 0), "3326": (900, 0), "3327": (900, 0), "3375": (900, 0)})
+    rows.build(con)
+    got = rows.query(con, "select level, code, population, population_period, participants, coverage_pct "
+                          "from build.coverage where level <> 'region' order by level, code")
+    # Kota Pekalongan (3375) has no population figure: summing the other three would show 3,600 / 3,000
+    assert got == [
+        ("branch", "PEKALONGAN", None, "2021-S2", 3600, None),
+        ("national", "ID", None, "2021-S2", 3600, None),
+        ("province", "33", None, "2021-S2", 3600, None),
+    ]
+    rows.population(con, "2022-S1", {"3325": 1000, "3326": 1000, "3327": 1000, "3375": 1000})  # a corrected file
+    rows.build(con)
+    got = rows.query(con, "select population, population_period, coverage_pct from build.coverage "
+                          "where level = 'province'")
+    assert got == [(4000, "2022-S1", 90.0)]

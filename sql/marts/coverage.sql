@@ -44,8 +44,10 @@ levels as (
         'branch' as level,
         regions.branch_office as code,
         'KC ' || upper(regions.branch_office[1]) || lower(regions.branch_office[2:]) as name,
-        sum(regions.population) as population,
-        max(regions.population_period) as population_period,
+        -- a scope's population only when every region in it has one: a partial sum would overstate coverage
+        case when count(regions.population) = count(*) then sum(regions.population) end as population,
+        -- the oldest semester any of its regions uses
+        min(regions.population_period) as population_period,
         sum(regions.participants) as participants,
         sum(regions.active_participants) as active_participants
     from regions
@@ -57,8 +59,10 @@ levels as (
         'province' as level,
         regions.province_code as code,
         regions.province_name as name,
-        sum(regions.population) as population,
-        max(regions.population_period) as population_period,
+        -- a scope's population only when every region in it has one: a partial sum would overstate coverage
+        case when count(regions.population) = count(*) then sum(regions.population) end as population,
+        -- the oldest semester any of its regions uses
+        min(regions.population_period) as population_period,
         sum(regions.participants) as participants,
         sum(regions.active_participants) as active_participants
     from regions
@@ -69,8 +73,10 @@ levels as (
         'national' as level,
         'ID' as code,
         'Indonesia' as name,
-        sum(regions.population) as population,
-        max(regions.population_period) as population_period,
+        -- a scope's population only when every region in it has one: a partial sum would overstate coverage
+        case when count(regions.population) = count(*) then sum(regions.population) end as population,
+        -- the oldest semester any of its regions uses
+        min(regions.population_period) as population_period,
         sum(regions.participants) as participants,
         sum(regions.active_participants) as active_participants
     from regions
