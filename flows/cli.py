@@ -199,23 +199,46 @@ def metrics_command() -> None:
 def alerts_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show who would get what; send nothing, change nothing.")] = False,
 ) -> None:
-    """Evaluate alert rules on the published marts and deliver digests."""
+    """Evaluate alert rules on the published marts and deliver digests (and any message an earlier run
+    could not deliver)."""
     from flows import alerts, database
     from flows.pipeline import new_run_id
 
     settings = load_settings()
-    with database.writer_lock(settings, "jkn alerts"):
-        con = database.connect(settings)
+    if dry_run:
+        # Read-only: the database cannot change, whatever happens.
+        con = database.connect(settings, read_only=True)
         try:
-            summary = alerts.send(con, settings, new_run_id(), dry_run=dry_run)
+            summary = alerts.send(con, settings, new_run_id(), dry_run=True)
         finally:
             con.close()
-    table = Table(title=("Would send" if dry_run else "Sent") + f" ({summary['month']})")
-    for column in ("Recipient", "Channel", "Alerts"):
+    else:
+        with database.writer_lock(settings, "jkn alerts"):
+            con = database.connect(settings)
+            try:
+                database.load_seeds(con, settings.seeds)  # thresholds edited in seeds/ count now
+                summary = alerts.send(con, settings, new_run_id())
+            finally:
+                con.close()
+    table = Table(title=("Would send" if dry_run else "Sent") + f", {summary['month']}")
+    for column in ("Recipient", "Scope", "Channel", "Language", "Alerts", "New", "Worsened", "Reminder", "Resolved"):
         table.add_column(column)
-    for recipient, channel, count in summary.get("plan", []):
-        table.add_row(recipient, channel, str(count))
+    for item in summary["plan"]:
+        states = item["states"]
+        table.add_row(item["recipient"], item["scope"], item["channel"], item["language"], str(item["alerts"]),
+                      *(str(states.get(state, 0)) for state in alerts.STATE_ORDER))
     console.print(table)
+    console.print(f"Alerts: {summary['alerts_open']} open, {summary['alerts_to_send']} to send "
+                  f"in {summary['messages']} message(s)")
+    if dry_run:
+        console.print(f"Messages from earlier runs still to deliver: {summary['earlier_pending']}")
+        for item, payload in zip(summary["plan"], summary["payloads"], strict=True):
+            console.print(f"\n--- {item['recipient']} ({item['channel']}) ---", markup=False, highlight=False)
+            console.print(payload["text"], markup=False, highlight=False)
+        console.print("\nDry run: nothing was sent and nothing in the database changed.")
+    else:
+        console.print(f"Delivered: {summary['delivered']}, still pending (retried by the next run): "
+                      f"{summary['pending']}, failed for good: {summary['failed']}")
 
 
 @app.command("report")

@@ -70,15 +70,22 @@ TABLES = {
         alert_key varchar primary key, rule varchar not null, level varchar not null,
         code varchar not null, severity varchar not null, state varchar not null,
         first_month date, last_month date, last_notified_at timestamptz,
-        gap_pp double, last_sent_state varchar, last_sent_severity varchar,
-        last_sent_gap_pp double, details json""",
+        gap double, last_sent_state varchar, last_sent_severity varchar,
+        last_sent_gap double, details json""",
     "ops.alert_events": """
         run_id varchar not null, alert_key varchar not null, month date, state varchar not null,
-        severity varchar, gap_pp double, "at" timestamptz not null""",
+        severity varchar, gap double, "at" timestamptz not null""",
     "ops.deliveries": """
         alert_key varchar, recipient varchar not null, channel varchar not null,
         attempt integer not null, status varchar not null, detail varchar,
         "at" timestamptz not null, message_id varchar, run_id varchar""",
+    # One message to one recipient; `message_id` is its Idempotency-Key. Pending
+    # messages are delivered by the next run, delivered ones never again.
+    "ops.outgoing": """
+        message_id varchar primary key, run_id varchar not null, recipient varchar not null,
+        channel varchar not null, scope_code varchar not null, language varchar not null,
+        alert_keys varchar[] not null, payload json not null, status varchar not null,
+        attempts integer not null, created_at timestamptz not null, delivered_at timestamptz""",
     "ops.runs": """
         run_id varchar primary key, command varchar, started_at timestamptz not null,
         finished_at timestamptz, status varchar, summary json""",
@@ -122,6 +129,7 @@ SEEDS = {
             "enabled": "boolean",
             "threshold": "double",
             "severity": "varchar",
+            "worsened_step": "double",
             "description": "varchar",
         },
     ),

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         0, description="Months after its as-of date before a population figure may be used."
     )
     reminder_days: int = Field(7, description="Days before an unchanged open alert is sent again.")
+    delivery_retries: int = Field(
+        3, description="Retries of a webhook or email within one run after a temporary failure."
+    )
+    delivery_backoff_seconds: float = Field(
+        2.0, description="Wait before the first retry of a delivery; doubles with each retry."
+    )
+    delivery_timeout_seconds: float = Field(
+        10.0, description="Timeout of one webhook request or mail-server connection."
+    )
     lock_timeout: float = Field(
         0.0, description="Seconds to wait for another run to release the database (then exit 4)."
     )

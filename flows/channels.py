@@ -1,0 +1,300 @@
+"""Delivery channels for alert messages: webhook, email, outbox folder.
+
+Each channel is an object with one method, `deliver(envelope) -> Delivery`.
+A channel knows its transport only: what to say is decided in `alerts.py`, and
+what was tried is recorded there (`ops.deliveries`, `ops.outgoing`).
+
+Webhook and email retry a temporary failure (HTTP 5xx, 408, 429, a connection
+error or timeout; an SMTP 4xx reply or a dropped connection) a few times with
+a doubling backoff inside one run, always with the same Idempotency-Key. What
+is still undelivered after that comes back as `pending`, for the next run. A
+permanent failure (another HTTP 4xx, an SMTP 5xx, a refused login) is `failed`:
+retrying the same request would not help.
+
+Details stored about an attempt never contain the webhook URL (it often holds
+a token) or the SMTP password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import ssl
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+USER_AGENT = "jkn-alerts/0.1"
+# A receiver may ask for a longer pause with Retry-After; longer than this and
+# the message waits for the next run instead of holding up this one.
+MAX_RETRY_AFTER_SECONDS = 60.0
+
+
+@dataclass
+class Envelope:
+    """One message to one recipient, ready for a channel."""
+
+    message_id: str  # the Idempotency-Key: the same on every retry, in every run
+    recipient: str  # the label stored in ops.deliveries (never a secret URL)
+    address: str = field(repr=False)  # email address, webhook URL or outbox label
+    payload: dict = field(repr=False)
+    file_stem: str = ""  # outbox file name without extension
+    subject: str = ""  # email parts; empty for webhook recipients
+    text: str = field(default="", repr=False)
+    html: str = field(default="", repr=False)
+    chart_png: bytes | None = field(default=None, repr=False)
+    chart_cid: str = ""
+
+    @property
+    def is_email(self) -> bool:
+        return bool(self.subject)
+
+
+@dataclass
+class Attempt:
+    status: str  # delivered | error (temporary) | failed (permanent)
+    detail: str
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Delivery:
+    status: str  # delivered | pending (retry next run) | failed (given up)
+    attempts: list[Attempt]
+    location: str | None = None  # where an outbox channel wrote the message
+
+
+class Channel:
+    """The one interface every channel has."""
+
+    name = "channel"
+
+    def deliver(self, envelope: Envelope) -> Delivery:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _retrying(
+    try_once: Callable[[], tuple[Attempt, float | None]], retries: int, backoff_seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivery:
+    """Call `try_once` until it delivers, fails for good, or the retries run out."""
+    attempts: list[Attempt] = []
+    for number in range(max(retries, 0) + 1):
+        attempt, retry_after = try_once()
+        attempts.append(attempt)
+        if attempt.status == "delivered":
+            return Delivery("delivered", attempts)
+        if attempt.status == "failed":
+            return Delivery("failed", attempts)
+        if number < retries:
+            wait = backoff_seconds * 2**number
+            if retry_after is not None:
+                if retry_after > MAX_RETRY_AFTER_SECONDS:
+                    break
+                wait = max(wait, retry_after)
+            sleep(wait)
+    return Delivery("pending", attempts)
+
+
+def _scrub(text: str, *secrets: str | None) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<hidden>")
+    return text[:500]
+
+
+class WebhookChannel(Channel):
+    """POST the payload as JSON with an Idempotency-Key header (CONTRACT.md section 6)."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        url: str,
+        timeout_seconds: float = 10.0,
+        retries: int = 3,
+        backoff_seconds: float = 2.0,
+        session: requests.Session | None = None,
+    ):
+        self.url = url
+        self.timeout_seconds = timeout_seconds
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        return f"WebhookChannel(host={urlsplit(self.url).hostname!r})"
+
+    def deliver(self, envelope: Envelope) -> Delivery:
+        body = json.dumps(envelope.payload, ensure_ascii=False).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": envelope.message_id,
+            "User-Agent": USER_AGENT,
+        }
+        parts = urlsplit(self.url)
+        secrets = (self.url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.query)
+
+        def try_once() -> tuple[Attempt, float | None]:
+            try:
+                response = self.session.post(self.url, data=body, headers=headers, timeout=self.timeout_seconds)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                return Attempt("error", _scrub(f"{type(error).__name__}: {error}", *secrets)), None
+            except requests.RequestException as error:
+                return Attempt("failed", _scrub(f"{type(error).__name__}: {error}", *secrets)), None
+            detail = f"HTTP {response.status_code}"
+            if 200 <= response.status_code < 300:
+                return Attempt("delivered", detail), None
+            if response.status_code in (408, 429) or response.status_code >= 500:
+                return Attempt("error", detail), _retry_after(response.headers.get("Retry-After"))
+            return Attempt("failed", detail), None
+
+        return _retrying(try_once, self.retries, self.backoff_seconds)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:  # an HTTP date: fall back to our own backoff
+        return None
+
+
+def compose_email(envelope: Envelope, sender: str) -> EmailMessage:
+    """The email: a plain-text part, an HTML part, and the chart inline in the HTML (cid)."""
+    message = EmailMessage()
+    message["Subject"] = envelope.subject
+    message["From"] = sender
+    message["To"] = envelope.address
+    message["Date"] = formatdate(localtime=False)
+    # Stable across retries, so a mail client shows a re-sent message once.
+    message["Message-ID"] = f"<{envelope.message_id}@jkn.alerts>"
+    message["X-Idempotency-Key"] = envelope.message_id
+    message.set_content(envelope.text)
+    message.add_alternative(envelope.html, subtype="html")
+    if envelope.chart_png:
+        html_part = message.get_payload()[1]
+        html_part.add_related(
+            envelope.chart_png, maintype="image", subtype="png", cid=f"<{envelope.chart_cid}>",
+            filename="trajectory.png",
+        )
+    return message
+
+
+class EmailChannel(Channel):
+    """Send through an SMTP server, with optional STARTTLS and login."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        sender: str = "jkn@localhost",
+        user: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout_seconds: float = 10.0,
+        retries: int = 3,
+        backoff_seconds: float = 2.0,
+    ):
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.user = user
+        self._password = password
+        self.starttls = starttls
+        self.timeout_seconds = timeout_seconds
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+
+    def __repr__(self) -> str:
+        return f"EmailChannel(host={self.host!r}, port={self.port}, starttls={self.starttls})"
+
+    def deliver(self, envelope: Envelope) -> Delivery:
+        message = compose_email(envelope, self.sender)
+
+        def try_once() -> tuple[Attempt, float | None]:
+            try:
+                with smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds) as smtp:
+                    if self.starttls:
+                        smtp.starttls(context=ssl.create_default_context())
+                    if self.user:
+                        smtp.login(self.user, self._password or "")
+                    refused = smtp.send_message(message)
+            except smtplib.SMTPAuthenticationError as error:
+                return Attempt("failed", f"login refused: {error.smtp_code}"), None
+            except smtplib.SMTPRecipientsRefused as error:
+                codes = [code for code, _ in error.recipients.values()]
+                permanent = all(code >= 500 for code in codes)
+                return Attempt("failed" if permanent else "error", f"recipient refused: {codes}"), None
+            except smtplib.SMTPResponseException as error:
+                permanent = error.smtp_code >= 500
+                reply = _scrub(str(error.smtp_error), self._password)
+                return Attempt("failed" if permanent else "error", f"SMTP {error.smtp_code}: {reply}"), None
+            except smtplib.SMTPNotSupportedError as error:
+                return Attempt("failed", f"mail server: {error}"), None
+            except ssl.SSLCertVerificationError as error:
+                return Attempt("failed", f"TLS certificate not trusted: {error.verify_message}"), None
+            except (OSError, smtplib.SMTPException) as error:
+                return Attempt("error", _scrub(f"{type(error).__name__}: {error}", self._password)), None
+            if refused:
+                return Attempt("failed", f"recipient refused: {sorted(refused)}"), None
+            return Attempt("delivered", f"SMTP {self.host}:{self.port}"), None
+
+        return _retrying(try_once, self.retries, self.backoff_seconds)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a file so a reader sees either nothing or all of it (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class OutboxChannel(Channel):
+    """Files in the outbox folder: `<stem>.json` (the payload) plus `<stem>.eml`
+    for an email recipient (the mail as it would be sent) or `<stem>.txt`.
+
+    File names come from the message id, so writing a message again replaces
+    the same files instead of adding a copy.
+    """
+
+    name = "outbox"
+
+    def __init__(self, folder: Path, sender: str = "jkn@localhost"):
+        self.folder = Path(folder)
+        self.sender = sender
+
+    def __repr__(self) -> str:
+        return f"OutboxChannel(folder={str(self.folder)!r})"
+
+    def deliver(self, envelope: Envelope) -> Delivery:
+        stem = envelope.file_stem or envelope.message_id
+        json_path = self.folder / f"{stem}.json"
+        try:
+            if envelope.is_email:
+                write_atomically(self.folder / f"{stem}.eml", compose_email(envelope, self.sender).as_bytes())
+            else:
+                write_atomically(self.folder / f"{stem}.txt", envelope.payload.get("text", "").encode("utf-8"))
+            # The .json last: its presence means the message is complete.
+            body = json.dumps(envelope.payload, indent=2, ensure_ascii=False).encode("utf-8")
+            write_atomically(json_path, body)
+        except OSError as error:
+            return Delivery("pending", [Attempt("error", f"{type(error).__name__}: {error.strerror}")])
+        return Delivery("delivered", [Attempt("delivered", f"outbox/{json_path.name}")], location=str(json_path))
