@@ -12,8 +12,10 @@ everything to a province, a branch or a region name.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from datetime import UTC, date, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
@@ -248,24 +250,57 @@ COMPLIANCE_COLUMNS = (
     "arrears_employers", "unpaid_contributions", "payment_ratio_pct", "estimated_contributions_lost_idr",
 )
 WORKLIST_COLUMNS = (
-    "priority", "name", "business_id", "employer_id", "unregistered_workers", "workers_reported",
-    "workers_registered", "unpaid_contributions_idr", "estimated_contributions_lost_idr", "months_in_arrears",
-    "months_non_compliant", "non_compliant_since", "reasons", "next_sanction_step",
+    "priority", "name", "business_id", "unregistered_workers", "unpaid_contributions_idr",
+    "estimated_contributions_lost_idr", "months_non_compliant", "reasons", "next_sanction_step",
 )
 COLUMN_LABELS = {
     "id": {
-        "payment_ratio_pct": "Rasio pembayaran", "estimated_contributions_lost_idr": "Perkiraan iuran hilang/bulan",
-        "priority": "Urutan", "name": "Perusahaan", "business_id": "NIB", "employer_id": "Kode badan usaha",
-        "unpaid_contributions_idr": "Iuran belum dibayar", "months_in_arrears": "Bulan menunggak",
-        "months_non_compliant": "Bulan tidak patuh", "non_compliant_since": "Tidak patuh sejak",
-        "reasons": "Masalah", "next_sanction_step": "Sanksi berikutnya (PP 86/2013)",
+        "employers_reported": "Perusahaan (Disnaker)",
+        "employers_registered": "Terdaftar JKN",
+        "employers_not_registered": "Belum terdaftar",
+        "workers_reported": "Pekerja (Disnaker)",
+        "workers_registered": "Pekerja terdaftar",
+        "unregistered_workers": "Pekerja belum terdaftar",
+        "worker_registration_pct": "Pekerja terdaftar (%)",
+        "underreporting_employers": "Upah di bawah UMK",
+        "arrears_employers": "Menunggak",
+        "unpaid_contributions": "Iuran belum dibayar",
+        "payment_ratio_pct": "Rasio pembayaran",
+        "estimated_contributions_lost_idr": "Perkiraan iuran hilang/bulan",
+        "priority": "Urutan",
+        "name": "Perusahaan",
+        "business_id": "NIB",
+        "employer_id": "Kode badan usaha",
+        "unpaid_contributions_idr": "Iuran belum dibayar",
+        "months_in_arrears": "Bulan menunggak",
+        "months_non_compliant": "Bulan tidak patuh",
+        "non_compliant_since": "Tidak patuh sejak",
+        "reasons": "Masalah",
+        "next_sanction_step": "Sanksi berikutnya (PP 86/2013)",
     },
     "en": {
-        "payment_ratio_pct": "Payment ratio", "estimated_contributions_lost_idr": "Est. contributions lost/month",
-        "priority": "Rank", "name": "Company", "business_id": "NIB", "employer_id": "Employer id",
-        "unpaid_contributions_idr": "Unpaid contributions", "months_in_arrears": "Months in arrears",
-        "months_non_compliant": "Months non-compliant", "non_compliant_since": "Non-compliant since",
-        "reasons": "Problems", "next_sanction_step": "Next sanction (PP 86/2013)",
+        "employers_reported": "Companies (manpower office)",
+        "employers_registered": "Registered in JKN",
+        "employers_not_registered": "Not registered",
+        "workers_reported": "Workers (manpower office)",
+        "workers_registered": "Workers registered",
+        "unregistered_workers": "Unregistered workers",
+        "worker_registration_pct": "Workers registered (%)",
+        "underreporting_employers": "Wage below minimum",
+        "arrears_employers": "In arrears",
+        "unpaid_contributions": "Unpaid contributions",
+        "payment_ratio_pct": "Payment ratio",
+        "estimated_contributions_lost_idr": "Est. contributions lost/month",
+        "priority": "Rank",
+        "name": "Company",
+        "business_id": "NIB",
+        "employer_id": "Employer id",
+        "unpaid_contributions_idr": "Unpaid contributions",
+        "months_in_arrears": "Months in arrears",
+        "months_non_compliant": "Months non-compliant",
+        "non_compliant_since": "Non-compliant since",
+        "reasons": "Problems",
+        "next_sanction_step": "Next sanction (PP 86/2013)",
     },
 }
 # Codes and phrases the worklist model writes, in the report's language.
@@ -602,19 +637,55 @@ def collect(con: duckdb.DuckDBPyConnection, month: date | None = None) -> dict:
 
 
 @functools.cache
-def vega_bundle() -> str:
-    """vega-embed with Vega and Vega-Lite, as one script to inline (about 0.9 MB, made once per process)."""
-    return vl_convert.javascript_bundle()
-
-
-@functools.cache
-def _chart_specs(locale: str) -> dict:
-    """The chart templates compiled to Vega once; the browser only fills in each chart's data."""
+def _chart_sources() -> dict:
+    """The chart templates as Vega-Lite, per language (the same Altair specs as the email PNG)."""
     return {
-        "trajectory": vl_convert.vegalite_to_vega(charts.trajectory_spec(locale, width=330, height=150)),
-        "trajectory_wide": vl_convert.vegalite_to_vega(charts.trajectory_spec(locale, width=760, height=240)),
-        "segments": vl_convert.vegalite_to_vega(charts.segment_mix_spec(locale)),
+        locale: {
+            "trajectory": charts.trajectory_spec(locale, width=290, height=150),
+            "trajectory_wide": charts.trajectory_spec(locale, width=760, height=240),
+            "segments": charts.segment_mix_spec(locale),
+        }
+        for locale in LOCALES
     }
+
+
+_ASSETS: dict[str, dict] = {}
+
+
+def assets(cache_dir: Path | None = None) -> dict:
+    """The script to inline (vega-embed with Vega and Vega-Lite, ~0.9 MB) and the chart templates compiled
+    to Vega, so the browser only fills in each chart's data.
+
+    Making them starts vl-convert's JavaScript engine (~4 s), so they are kept per process and, given a
+    folder, on disk, keyed by the vl-convert version and the chart specs: a changed chart is rebuilt.
+    """
+    sources = _chart_sources()
+    key = hashlib.sha256(
+        json.dumps([version("vl-convert-python"), sources], sort_keys=True).encode("utf-8")
+    ).hexdigest()[:16]
+    if key in _ASSETS:
+        return _ASSETS[key]
+    path = cache_dir / f"report-assets-{key}.json" if cache_dir else None
+    if path and path.exists():
+        try:
+            _ASSETS[key] = json.loads(path.read_text(encoding="utf-8"))
+            return _ASSETS[key]
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt below
+    made = {
+        "bundle": vl_convert.javascript_bundle(),
+        "specs": {
+            locale: {name: vl_convert.vegalite_to_vega(spec) for name, spec in specs.items()}
+            for locale, specs in sources.items()
+        },
+    }
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(made), encoding="utf-8")
+        partial.replace(path)
+    _ASSETS[key] = made
+    return made
 
 
 @functools.cache
@@ -658,7 +729,7 @@ def _script_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).replace("<", "\\u003c")
 
 
-def _browser_data(data: dict, locale: str) -> dict:
+def _browser_data(data: dict, locale: str, specs: dict) -> dict:
     """What the page's script needs: the chart templates, each scope's chart data and the scope tree."""
     names = {f"{row['level']}:{row['code']}": row["name"] for row in (data.get("provinces") or [])}
     names.update({f"{row['level']}:{row['code']}": row["name"] for row in (data.get("branches") or [])})
@@ -674,7 +745,7 @@ def _browser_data(data: dict, locale: str) -> dict:
         "locale": locale,
         "formatLocale": charts.FORMAT_LOCALES[locale],
         "timeFormatLocale": charts.TIME_FORMAT_LOCALES[locale],
-        "specs": _chart_specs(locale),
+        "specs": specs,
         "trajectories": data.get("trajectories") or {},
         "segments": segments,
         "names": names,
@@ -687,9 +758,10 @@ def _browser_data(data: dict, locale: str) -> dict:
     }
 
 
-def render(data: dict, locale: str, other_file: str | None = None) -> str:
+def render(data: dict, locale: str, other_file: str | None = None, cache_dir: Path | None = None) -> str:
     """The report page in one language."""
     text = TEXT[locale]
+    script = assets(cache_dir) if data["month"] else None
     failed = [row for row in data["dq"] if row["success"] is not True]
     return _environment().get_template("report.html.j2").render(
         locale=locale,
@@ -701,8 +773,8 @@ def render(data: dict, locale: str, other_file: str | None = None) -> str:
         worklist_rows_per_region=WORKLIST_ROWS_PER_REGION,
         dq_failed=failed,
         other_file=other_file,
-        browser_data=_script_json(_browser_data(data, locale)) if data["month"] else None,
-        vega_bundle=vega_bundle().replace("</script", "<\\/script") if data["month"] else None,
+        browser_data=_script_json(_browser_data(data, locale, script["specs"][locale])) if script else None,
+        vega_bundle=script["bundle"].replace("</script", "<\\/script") if script else None,
         report_css=_static("report.css"),
         report_js=_static("report.js"),
     )
@@ -721,7 +793,7 @@ def write(
     settings.report_dir.mkdir(parents=True, exist_ok=True)
     for language in LOCALES:
         other = next(name for name in LOCALES if name != language)
-        html = render(data, language, other_file=file_name(other, primary))
+        html = render(data, language, other_file=file_name(other, primary), cache_dir=settings.home / "cache")
         # write then rename, so a reader never opens a half-written page
         target = settings.report_dir / file_name(language, primary)
         partial = target.with_suffix(".partial")
