@@ -947,7 +947,7 @@ def _chart_scope(scope_code: str, alerts: list[dict]) -> tuple[str, str] | None:
 def _file_stem(payload: dict, recipient: Recipient, message_id: str) -> str:
     who = re.sub(r"[^A-Za-z0-9]+", "-", recipient.label.split(":")[0] if recipient.channel == "webhook"
                  else recipient.label).strip("-")[:40]
-    return f"{payload['month']}_{recipient.scope_code}_{who}_{message_id[:12]}"
+    return f"{payload['month']}_{recipient.scope_code}_{who}_{message_id.split('-')[0]}"
 
 
 class _Charts:
