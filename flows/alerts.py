@@ -328,14 +328,15 @@ RULES = (
     Rule(
         DATA_QUALITY_RULE,
         (),
-        # Long digit runs are cut from what GX observed: an unexpected value
-        # can be a card number or a NIK, and alerts carry aggregates only.
+        # Long digit runs (not the decimals of a number) are cut from what GX
+        # observed: an unexpected value can be a card number or a NIK, and
+        # alerts carry aggregates only.
         """
         select
             'data_quality_failed' as rule,
             'suite' as level,
             checks.suite as code,
-            date_trunc('month', max(checks.checked_at))::date as month,
+            null::date as month,  -- the run's month: checks are about the batch, not a month of data
             count(*) filter (where not checks.success and checks.severity = 'critical') > 0 as fires,
             any_value(config.severity) as severity,
             count(*) filter (where not checks.success and checks.severity = 'critical')::double as gap,
@@ -346,7 +347,7 @@ RULES = (
                 string_agg(
                     checks.expectation || ': ' || coalesce(checks.observed, ''), '; ' order by checks.expectation
                 ) filter (where not checks.success and checks.severity = 'critical'),
-                '[0-9]{9,}', '[hidden]', 'g'
+                '(^|[^0-9.])[0-9]{9,}', '\\1[hidden]', 'g'
             ), 1000) as detail
         from alert_check_results as checks
         cross join (select * from ref.alert_rules where rule = 'data_quality_failed') as config
@@ -406,8 +407,9 @@ def enabled_rules(con: duckdb.DuckDBPyConnection, only: tuple[str, ...] | None =
     ]
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> None:
-    """Fill temp table `alert_findings`: one row per rule x scope, firing or not."""
+def evaluate(con: duckdb.DuckDBPyConnection, rules: list[Rule], month: str) -> None:
+    """Fill temp table `alert_findings`: one row per rule x scope, firing or not (`month`, 'YYYY-MM',
+    for findings of no month of data)."""
     union = "\nunion all by name\n".join([FINDING_COLUMNS] + [f"({rule.sql})" for rule in rules])
     context = TRAJECTORY_CONTEXT if table_exists(con, "mart.trajectory") else NO_TRAJECTORY_CONTEXT
     con.execute(
@@ -425,7 +427,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> None:
             coalesce(regions.region_name, findings.code) as name,
             regions.province_code,
             nullif(regions.branch_office, '') as branch_office,
-            strftime(findings.month, '%Y-%m') as month,
+            coalesce(strftime(findings.month, '%Y-%m'), $month) as month,
             coalesce(findings.fires, false) as fires,
             coalesce(findings.severity, 'warning') as severity,
             findings.gap,
@@ -448,7 +450,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> None:
         left join ref.regions as regions on findings.level = 'region' and findings.code = regions.region_code
         left join context on findings.level = context.level and findings.code = context.code
         left join ref.alert_rules as rules on findings.rule = rules.rule
-        """
+        """,
+        {"month": month},
     )
 
 
@@ -1104,7 +1107,7 @@ def _process(
 ) -> dict:
     recipients = read_recipients(settings)
     load_recipients(con, recipients)
-    evaluate(con, rules)
+    evaluate(con, rules, month)
     lifecycle(con, now, settings.reminder_days)
     messages = compose(con, recipients, run_id, month)
     firing, to_send = con.execute(

@@ -474,7 +474,7 @@ def test_data_quality_failure_goes_to_ops_once_and_resolves_when_checks_pass(con
         {"suite": "staging.participants", "expectation": "expect_column_values_to_match_regex(card_no)",
          "severity": "critical", "observed": "unexpected: ['" + "0001234567890" + "']"},
         {"suite": "staging.participants", "expectation": "expect_column_values_to_not_be_null(region_code)",
-         "severity": "critical", "observed": "2 unexpected"},
+         "severity": "critical", "observed": "2 unexpected, e.g. 262.1405374136614"},
     ])
     first = alerts.notify_data_quality(con, outbox_settings, RUN(1), failure, now=T0)
     assert first["delivered"] == 1 and first["plan"][0]["scope"] == "ops"
@@ -482,6 +482,8 @@ def test_data_quality_failure_goes_to_ops_once_and_resolves_when_checks_pass(con
     alert = payload["alerts"][0]
     assert alert["rule"] == "data_quality_failed" and alert["count"] == 2 and alert["state"] == "new"
     assert "0001234567890" not in str(payload) and "[hidden]" in alert["detail"]
+    assert "262.1405374136614" in alert["detail"]  # a number's decimals are no identifier
+    assert alert["month"] == payload["month"] == "2022-09"  # no marts yet: the run's month
     assert alert["message"].startswith("Checks of staging.participants: 2 critical expectation(s) failed")
     # the same failure in the next run is not news
     again = alerts.notify_data_quality(con, outbox_settings, RUN(2), failure, now=T0 + timedelta(hours=1))
