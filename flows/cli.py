@@ -254,16 +254,17 @@ def report_command(
     from datetime import datetime
 
     from flows import database, report
+    from flows.errors import ConfigError
 
     settings = load_settings()
     if locale not in (None, "id", "en"):
-        raise typer.BadParameter(f"{locale!r}: expected id or en", param_hint="--locale")
+        raise ConfigError(f"--locale {locale!r}: expected id or en")
     as_of = None
     if month:
         try:
             as_of = datetime.strptime(month, "%Y-%m").date()
         except ValueError:
-            raise typer.BadParameter(f"{month!r}: expected YYYY-MM", param_hint="--month") from None
+            raise ConfigError(f"--month {month!r}: expected YYYY-MM") from None
     with database.writer_lock(settings, "jkn report"):
         # the report only reads, so it never takes DuckDB's write lock
         con = database.connect(settings, read_only=True)

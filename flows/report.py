@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from datetime import UTC, date, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -23,6 +24,7 @@ import vl_convert
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
 from flows import charts
+from flows.errors import ConfigError
 from flows.settings import Settings
 
 LOCALES = ("id", "en")
@@ -580,6 +582,10 @@ def collect(con: duckdb.DuckDBPyConnection, month: date | None = None) -> dict:
     tables = _existing_tables(con)
     data: dict = {"month": None, "generated_at": datetime.now(UTC)}
     have_marts = {"mart.coverage", "mart.trajectory"} <= tables
+    if month is not None and not (
+        have_marts and con.execute("select count(*) from mart.coverage where month = ?", [month]).fetchone()[0]
+    ):
+        raise ConfigError(f"no published coverage for {month:%Y-%m}")
     if have_marts:
         data["month"] = month or con.execute("select max(month) from mart.coverage").fetchone()[0]
     if data["month"] is not None:
@@ -681,7 +687,7 @@ def assets(cache_dir: Path | None = None) -> dict:
     }
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
+        partial = path.with_suffix(f".{os.getpid()}.partial")  # two processes may build it at once
         partial.write_text(json.dumps(made), encoding="utf-8")
         partial.replace(path)
     _ASSETS[key] = made

@@ -366,6 +366,24 @@ def test_cli_report_command(demo_con, settings):
     assert str(settings.report_dir / "index.html") in result.output.replace("\n", "")
 
 
+def test_cli_report_usage_errors_exit_2(demo_con, settings):
+    import subprocess
+    import sys
+
+    demo_con.close()
+    for arguments, message in (
+        (["--month", "1999-01"], "no published coverage for 1999-01"),
+        (["--month", "08-2022"], "expected YYYY-MM"),
+        (["--locale", "fr"], "expected id or en"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", "from flows.cli import main; main()", "report", *arguments],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert message in " ".join((result.stdout + result.stderr).split())
+
+
 def test_vl_convert_chart_specs_compile(demo_con, settings):
     """The report's charts are compiled from the same Altair specs as the email PNG."""
     from flows import charts, report

@@ -6,18 +6,25 @@ import struct
 
 import pytest
 
+from tests.conftest import TEST_KEY
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def demo_con(settings, con):
-    """The demo landing folder ingested and published, without the flow (fast)."""
-    from flows import demo, ingest, metrics
+@pytest.fixture(scope="module")
+def demo_con(tmp_path_factory):
+    """The demo landing folder ingested and published once, without the flow (fast); the tests only read."""
+    from flows import database, demo, ingest, metrics
+    from flows.settings import Settings
 
+    settings = Settings(home=tmp_path_factory.mktemp("demo"), pseudonym_key=TEST_KEY)
+    con = database.connect(settings)
+    database.load_seeds(con, settings.seeds)
     ingest.ingest_files(con, sorted(demo.write_landing(settings.landing_dir)))
     metrics.build(con)
     metrics.publish(con)
-    return con
+    yield con
+    con.close()
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
