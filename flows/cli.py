@@ -157,27 +157,46 @@ def ingest_command(
 
 
 @app.command()
-def check() -> None:
-    """Run the Great Expectations suites on what is staged and print the results."""
-    from flows import checks, database
+def check(
+    failed: Annotated[bool, typer.Option("--failed", help="List only the checks that failed.")] = False,
+) -> None:
+    """Run the staging suites (Great Expectations, inside DuckDB) on the staged files and print
+    the results; exit 3 if a critical check fails. Nothing is quarantined or published."""
+    from flows import checks, database, metrics
     from flows.pipeline import new_run_id
 
     settings = load_settings()
     with database.writer_lock(settings, "jkn check"):
+        con = database.connect(settings)
+        try:
+            database.load_seeds(con, settings.seeds)
+            metrics.build(con, settings.population_lag_months, layers=("staging",))
+            staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
+        finally:
+            con.close()
         report = checks.run_suites(settings, checks.suite_files("staging."), new_run_id())
         con = database.connect(settings)
         try:
             checks.record(con, report)
         finally:
             con.close()
-    table = Table(title=f"Checks, run {report.run_id[:8]}")
+    table = Table(title=f"Checks on {staged} staged file(s), run {report.run_id[:8]}")
     for column in ("Suite", "Expectation", "Severity", "Result", "Observed"):
         table.add_column(column)
     for result in report.results:
+        if failed and result.success:
+            continue
         table.add_row(result.suite, result.expectation, result.severity,
-                      "pass" if result.success else "FAIL", result.observed[:80])
+                      "pass" if result.success else "FAIL", result.observed[:120])
     console.print(table)
+    console.print(
+        f"{len(report.results)} checks: {len(report.critical_failures)} critical failure(s), "
+        f"{len(report.warnings)} warning(s)"
+    )
+    if report.data_docs:
+        console.print(f"Data Docs: {report.data_docs}")
     if not report.passed:
+        errors.print("critical checks failed: `jkn run` would quarantine the staged files and publish nothing")
         raise typer.Exit(3)
 
 

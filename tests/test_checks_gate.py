@@ -1,0 +1,199 @@
+"""The data-quality gate: warnings publish, a critical failure quarantines the batch and
+publishes nothing, results land in ops.dq_results and Data Docs; `jkn check`; and the
+real Prefect flow leaving every mart table exactly as it was after a failed batch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import duckdb
+import pytest
+
+from flows import checks, database
+from flows.errors import DataQualityError
+from tests.conftest import FIXTURES
+from tests.fixtures.checks import batches
+
+CHECK_FIXTURES = FIXTURES / "checks"
+UNKNOWN_REGION = "region_code is a kab/kota code listed in seeds/regions.csv"
+MONTH_ON_MONTH = "a region's participants change by at most 10% from the month before"
+
+
+def prepare(settings, *spoil: str) -> None:
+    con = database.connect(settings)
+    try:
+        database.load_seeds(con, settings.seeds)
+        batches.good_batch(con)
+        for statement in spoil:
+            con.execute(statement)
+    finally:
+        con.close()
+
+
+def query(settings, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_warning_is_returned_and_the_batch_stays_staged_for_publishing(settings):
+    # Kab. Batang grows from 800 to 920 participants in a month (+15%): plausible enough to publish
+    prepare(settings, "update raw.region_counts set participants = participants + 110 "
+                      "where period = '2022-08' and region_code = '3325' and segment = 'PBPU' and status = 'ACTIVE'")
+    outcome = checks.gate(settings, checks.suite_files("staging."), "run-warn")
+    assert [(w["suite"], w["expectation"], w["severity"]) for w in outcome["warnings"]] == [
+        ("staging.region_counts", MONTH_ON_MONTH, "warning")
+    ]
+    assert "change_pct=15.0" in outcome["warnings"][0]["observed"]
+    assert query(settings, "select distinct status from ops.load_log where period like '2022-08'") == [("staged",)]
+    recorded = query(settings, "select count(*), count(*) filter (where not success) from ops.dq_results "
+                               "where run_id = 'run-warn'")
+    assert recorded == [(outcome["checked"], 1)]
+    assert outcome["checked"] == sum(
+        len(json.loads(path.read_text())["expectations"]) for path in checks.suite_files("staging.")
+    )
+
+
+def test_a_critical_failure_quarantines_the_batch_and_says_what_failed(settings):
+    prepare(settings, "update raw.region_counts set region_code = '9999' "
+                      "where period = '2022-08' and region_code = '3326' and segment = 'PBPU'")
+    with pytest.raises(DataQualityError) as failure:
+        checks.gate(settings, checks.suite_files("staging."), "run-bad")
+    message = str(failure.value)
+    assert f"staging.region_counts: {UNKNOWN_REGION}: observed 1 row: region_code=9999 row_count=2" in message
+    assert "5 staged file(s) quarantined" in message
+    assert "Data Docs:" in message
+    assert {f["expectation"] for f in failure.value.failures} >= {UNKNOWN_REGION}
+    assert all(f["severity"] == "critical" for f in failure.value.failures)
+    statuses = dict(query(settings, "select period || ' ' || kind, status from ops.load_log"))
+    assert {key: value for key, value in statuses.items() if key.startswith("2022-08")} == {
+        "2022-08 region_counts": "quarantined", "2022-08 participants": "quarantined",
+        "2022-08 employers": "quarantined", "2022-08 workforce": "quarantined",
+    }
+    assert statuses["2022-S1 population"] == "quarantined"
+    assert statuses["2022-07 region_counts"] == "published"
+    failed = query(settings, "select suite, expectation, severity, observed from ops.dq_results "
+                             "where run_id = 'run-bad' and not success")
+    assert ("staging.region_counts", UNKNOWN_REGION, "critical", "1 row: region_code=9999 row_count=2") in failed
+
+
+def test_data_docs_are_built_from_the_validation_results(settings):
+    prepare(settings)
+    outcome = checks.gate(settings, checks.suite_files("staging."), "run-docs")
+    index = settings.data_docs_dir / "index.html"
+    assert outcome["data_docs"] == str(index)
+    html = index.read_text(encoding="utf-8")
+    for path in checks.suite_files():
+        assert path.stem in html  # every suite is listed, not only this stage's
+    pages = list((settings.data_docs_dir / "validations").rglob("*.html"))
+    assert {page.parent.parent.parent.name for page in pages} == {
+        "region_counts", "population", "participants", "employers", "workforce"
+    }
+    assert all("run-docs" in str(page) for page in pages)
+    page = (settings.data_docs_dir / "validations" / "staging" / "region_counts").rglob("*.html")
+    assert "every region that reported last month" in next(page).read_text(encoding="utf-8")
+    stored = list(checks.validations_dir(settings).rglob("*.json"))
+    assert len(stored) == 5
+    # A later run adds its pages; the index lists both runs.
+    checks.gate(settings, checks.suite_files("build."), "run-docs-2")
+    html = index.read_text(encoding="utf-8")
+    assert "run-docs" in html and "run-docs-2" in html
+
+
+def test_jkn_check_prints_a_table_and_exits_3_on_a_critical_failure(settings):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    prepare(settings)
+    runner = CliRunner()
+    good = runner.invoke(app, ["check"])
+    assert good.exit_code == 0, good.output
+    assert "Checks on 5 staged file(s)" in good.output
+    assert "staging.participants" in good.output and "pass" in good.output and "FAIL" not in good.output
+    assert "0 critical failure(s), 0 warning(s)" in good.output
+    assert f"Data Docs: {settings.data_docs_dir / 'index.html'}" in good.output
+
+    con = database.connect(settings)
+    con.execute("update raw.workforce set workers = -4 where period = '2022-08' and name = 'CV TIGA'")
+    con.close()
+    bad = runner.invoke(app, ["check", "--failed"])
+    assert bad.exit_code == 3, bad.output
+    assert "staging.workforce" in bad.output and "FAIL" in bad.output and "critical" in bad.output
+    assert "worker counts are never negative" in bad.output and "1 of 2 rows, e.g. -4" in bad.output
+    assert "pass" not in bad.output.replace("passes", "")
+    # `jkn check` only looks: nothing is quarantined.
+    assert query(settings, "select count(*) from ops.load_log where status = 'quarantined'") == [(0,)]
+
+
+def _mart_contents(settings) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        tables = [row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'mart' order by table_name"
+        ).fetchall()]
+        return {table: con.execute(f"select * from mart.{table} order by all").fetchall() for table in tables}
+    finally:
+        con.close()
+
+
+def _jkn_run(monkeypatch) -> int:
+    from flows.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["jkn", "run"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return exit_.value.code
+
+
+@pytest.mark.slow
+def test_a_failed_batch_leaves_every_mart_exactly_as_it_was(settings, prefect_server, monkeypatch, capsys):
+    from flows.pipeline import pipeline
+
+    landing = settings.landing_dir
+    shutil.copytree(FIXTURES / "landing_small", landing)
+    first = pipeline()
+    assert {f["status"] for f in first["files"]} == {"staged"}
+    before = _mart_contents(settings)
+    assert set(before) == {"coverage", "coverage_by_segment", "trajectory", "employer_compliance",
+                           "compliance_by_region", "enforcement_worklist"}
+    assert before["coverage"] and before["trajectory"]
+
+    # September misses Kab. Pemalang: stopped by the staging checks, before anything is built.
+    shutil.copy(CHECK_FIXTURES / "missing_region" / "region_counts_2022-09.csv", landing)
+    assert _jkn_run(monkeypatch) == 3
+    printed = capsys.readouterr().err
+    assert "critical data-quality checks failed" in printed
+    assert "missing_region_code=3327" in printed
+    assert _mart_contents(settings) == before
+
+    # A corrected population puts Kota Pekalongan at 118%: stopped by the mart checks, after
+    # the build tables were rebuilt from it.
+    shutil.copy(CHECK_FIXTURES / "population_correction" / "population_2022-S1.csv", landing)
+    assert _jkn_run(monkeypatch) == 3
+    printed = capsys.readouterr().err
+    assert "build.coverage: coverage is at most 110%" in printed
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        rebuilt = con.execute("select max(coverage_pct) from build.coverage where code = '3375'").fetchone()[0]
+        statuses = con.execute("select file_name, status from ops.load_log").fetchall()
+    finally:
+        con.close()
+    assert rebuilt > 110
+    assert _mart_contents(settings) == before
+    assert sorted(statuses) == [
+        ("population_2022-S1.csv", "published"),  # the first file stays; its correction was stopped
+        ("population_2022-S1.csv", "quarantined"),
+        ("region_counts_2022-07.csv", "published"),
+        ("region_counts_2022-08.csv", "published"),
+        ("region_counts_2022-09.csv", "quarantined"),
+    ]
+
+    # The ops recipients were told each time (outbox: no channel is configured).
+    notices = [path.read_text(encoding="utf-8") for path in settings.outbox_dir.rglob("*") if path.is_file()]
+    assert any("staging.region_counts" in text for text in notices)
+    assert any("build.coverage" in text for text in notices)
