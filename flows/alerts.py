@@ -37,8 +37,8 @@ import logging
 import re
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -54,7 +54,6 @@ from flows.settings import Settings
 log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 3000
-SEVERITIES = ("info", "warning", "critical")
 STATE_ORDER = ("new", "worsened", "reminder", "resolved")
 LANGUAGES = ("id", "en")
 CHANNELS = ("email", "webhook", "outbox")
@@ -636,15 +635,15 @@ def read_recipients(settings: Settings) -> list[Recipient]:
             Recipient(f"outbox:{OPS_SCOPE}", OPS_SCOPE, "outbox", "", settings.locale),
         ]
     labels = Counter(recipient.label for recipient in recipients)
-    twice = sorted(label for label, count in labels.items() if count > 1 and not label.startswith("webhook:"))
+    twice = sorted(label for label, count in labels.items() if count > 1)
     if twice:
         raise ConfigError(f"{path}: recipient listed twice: {', '.join(twice)}")
     return recipients
 
 
 def load_recipients(con: duckdb.DuckDBPyConnection, recipients: list[Recipient]) -> None:
-    """Temp table `alert_recipients` (no addresses: nothing secret enters the database), with
-    each scope's display name; an unknown scope code is a configuration error."""
+    """Temp table `alert_recipients` (no addresses: nothing secret enters the database); an
+    unknown scope code is a configuration error."""
     con.execute(
         "create or replace temp table alert_recipients "
         "(label varchar, scope_code varchar, channel varchar, language varchar, digest boolean)"
@@ -689,7 +688,7 @@ from alert_changes as changes
 inner join alert_recipients as recipients
     on case
         when changes.rule = 'data_quality_failed' then recipients.scope_code = 'ops'
-        else recipients.scope_code in (changes.code, changes.branch_office, changes.province_code, 'ID')
+        else recipients.scope_code in (changes.code, upper(changes.branch_office), changes.province_code, 'ID')
     end
 where changes.state is not null
 """
@@ -782,9 +781,13 @@ def _round(value, digits: int = 2):
     return None if value is None else round(float(value), digits)
 
 
+def _whole(value):
+    return None if value is None else int(round(value))
+
+
 def alert_payload(row: dict, language: str) -> dict:
     """One alert as it goes into a payload, its `message` in `language`."""
-    whole = row["measure"] in WHOLE_NUMBER_MEASURES
+    measured = _whole if row["measure"] in WHOLE_NUMBER_MEASURES else _round
     values = {
         **row,
         "actual_pct": _round(row["actual_pct"]),
@@ -792,16 +795,13 @@ def alert_payload(row: dict, language: str) -> dict:
         "target_pct": _round(row["target_pct"]),
         "target_date": str(row["target_date"]) if row["target_date"] else None,
         "gap_pp": _round(row["gap_pp"]),
-        "people_needed": None if row["people_needed"] is None else int(row["people_needed"]),
-        "value": _round(row["value"], 0 if whole else 2),
-        "previous_value": _round(row["previous_value"], 0 if whole else 2),
+        "people_needed": _whole(row["people_needed"]),
+        "value": measured(row["value"]),
+        "previous_value": measured(row["previous_value"]),
         "threshold": _round(row["threshold"]),
-        "count": None if row["count"] is None else int(row["count"]),
+        "count": _whole(row["count"]),
+        "message": str(words(language).sentence(row)).strip(),
     }
-    if whole:
-        values["value"] = None if values["value"] is None else int(values["value"])
-        values["previous_value"] = None if values["previous_value"] is None else int(values["previous_value"])
-    values["message"] = str(words(language).sentence(row)).strip()
     return {key: values[key] for key in PAYLOAD_KEYS}
 
 
@@ -831,7 +831,6 @@ def digest_text(alerts: list[dict], scope_name: str, month: str, language: str) 
 class Message:
     message_id: str
     recipient: Recipient
-    scope_name: str
     payload: dict
 
     @property
@@ -879,7 +878,7 @@ def compose(
                 "text": digest_text(batch, scope_name, month, recipient.language),
                 "alerts": batch,
             }
-            messages.append(Message(_message_id(run_id, recipient, batch), recipient, scope_name, payload))
+            messages.append(Message(_message_id(run_id, recipient, batch), recipient, payload))
     return messages
 
 
@@ -1029,15 +1028,16 @@ def deliver_pending(
                         "where message_id = ?", [message_id])
             outcome["failed"] += 1
             continue
-        recipient = Recipient(recipient.label, recipient.scope_code, recipient.channel, recipient.address,
-                              language, recipient.digest)
-        channel = channels.setdefault(label, channel_for(recipient, settings))
+        recipient = replace(recipient, language=language)  # the language it was written in
+        if label not in channels:
+            channels[label] = channel_for(recipient, settings)
+        channel = channels[label]
         payload = json.loads(payload_json)
         envelope = envelope_for(message_id, recipient, names.get(scope_code, scope_code), payload, charts)
         delivery = channel.deliver(envelope)
         for number, attempt in enumerate(delivery.attempts, start=attempts_before + 1):
             _record(con, message_id, channel.name, number, attempt.status, attempt.detail,
-                    datetime.fromtimestamp(attempt.at, tz=utc_now().tzinfo), run_id)
+                    datetime.fromtimestamp(attempt.at, tz=UTC), run_id)
         con.execute(
             "update ops.outgoing set status = ?, attempts = attempts + ?, "
             "delivered_at = case when ? = 'delivered' then ?::timestamptz end where message_id = ?",

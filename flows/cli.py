@@ -216,7 +216,9 @@ def metrics_command() -> None:
 
 @app.command("alerts")
 def alerts_command(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show who would get what; send nothing, change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show who would get what; send nothing, change nothing.")
+    ] = False,
 ) -> None:
     """Evaluate alert rules on the published marts and deliver digests (and any message an earlier run
     could not deliver)."""
