@@ -1159,8 +1159,16 @@ def notify_data_quality(
 
     Goes through the same lifecycle and channels as every alert: the failing
     suites are `new` the first time, and `resolved` once a later run's checks pass.
+    It never raises: the run is failing already, and its exit code (3) must say why.
     """
-    now = now or utc_now()
+    try:
+        return _notify_data_quality(con, settings, run_id, failure, now or utc_now())
+    except Exception as error:  # reported; the data-quality failure itself goes on
+        log.error("could not tell ops about the data-quality failure: %s: %s", type(error).__name__, error)
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def _notify_data_quality(con, settings: Settings, run_id: str, failure, now: datetime) -> dict:
     _ensure_rules(con, settings, dry_run=False)
     failures = list(getattr(failure, "failures", None) or []) or [
         {"suite": "unknown", "expectation": str(failure)[:300], "severity": "critical", "observed": ""}

@@ -497,3 +497,11 @@ def test_data_quality_failure_goes_to_ops_once_and_resolves_when_checks_pass(con
     assert resolved["plan"] == [{"recipient": "outbox:ops", "scope": "ops", "channel": "outbox", "language": "en",
                                  "alerts": 1, "states": {"resolved": 1}}]
     assert alerts.send(con, outbox_settings, RUN(4), now=T0 + timedelta(days=2))["messages"] == 0
+
+
+def test_a_broken_routing_file_does_not_hide_the_data_quality_failure(con, jkn_env, tmp_path):
+    routing = recipients_file(tmp_path / "r.csv", [("ops", "pigeon", "coop", "en", "true")])
+    failure = DataQualityError("failed", failures=[
+        {"suite": "staging.population", "expectation": "x", "severity": "critical", "observed": "1"}])
+    summary = alerts.notify_data_quality(con, load_settings(recipients=routing), RUN(1), failure, now=T0)
+    assert "channel must be one of" in summary["error"]
