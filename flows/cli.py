@@ -243,7 +243,7 @@ def alerts_command(
                 con.close()
     table = Table(title=("Would send" if dry_run else "Sent") + f", {summary['month']}")
     for column in ("Recipient", "Scope", "Channel", "Language", "Alerts", "New", "Worsened", "Reminder", "Resolved"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for item in summary["plan"]:
         states = item["states"]
         table.add_row(item["recipient"], item["scope"], item["channel"], item["language"], str(item["alerts"]),
