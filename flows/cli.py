@@ -129,31 +129,78 @@ def run() -> None:
 
 @app.command("ingest")
 def ingest_command(
-    files: Annotated[list[Path], typer.Argument(help="Extract files to load (default: new files in the landing folder).")] = None,
+    sources: Annotated[list[str], typer.Argument(
+        metavar="[FILE_OR_URL]...",
+        help="Extract files or http(s) URLs to load (default: new files in the landing folder). "
+        "A URL is downloaded into the landing folder first.",
+    )] = None,
+    sha256: Annotated[str | None, typer.Option(
+        "--sha256", help="Expected SHA-256 of the downloaded file (with exactly one URL); a mismatch loads nothing."
+    )] = None,
 ) -> None:
-    """Load extract files into the raw tables (files loaded before are skipped)."""
-    from flows import database, ingest
+    """Load extract files into the raw tables (files loaded before are skipped), from disk or over HTTP(S)."""
+    from flows import database, download, ingest
 
     settings = load_settings()
+    sources = list(sources or [])
+    urls = [source for source in sources if download.is_url(source)]
+    if sha256 is not None:
+        download.check_sha256(sha256)
+        if len(urls) != 1:
+            raise typer.BadParameter("--sha256 goes with exactly one URL")
+    missing = [source for source in sources if source not in urls and not Path(source).is_file()]
+    if missing:
+        raise typer.BadParameter(f"no such file: {', '.join(missing)}")
+    # Downloads (with their retries) happen before the database is locked.
+    paths = [download.download(source, settings.landing_dir, sha256).path if source in urls else Path(source)
+             for source in sources]
     with database.writer_lock(settings, "jkn ingest"):
         con = database.connect(settings)
         try:
             database.load_seeds(con, settings.seeds)
-            paths = list(files) if files else ingest.discover(settings.landing_dir)
-            missing = [str(path) for path in paths if not path.exists()]
-            if missing:
-                raise typer.BadParameter(f"no such file: {', '.join(missing)}")
-            results = ingest.ingest_files(con, paths, settings.reject_threshold_pct)
+            # Files named here are tried again even if they were refused before (a seed or setting may have changed).
+            results = ingest.ingest_files(
+                con, paths or ingest.discover(settings.landing_dir), settings.reject_threshold_pct,
+                pseudonym_key=settings.pseudonym_key, retry_rejected=bool(paths),
+            )
         finally:
             con.close()
     table = Table(title="Ingest")
     for column in ("File", "Status", "Rows loaded", "Rows rejected", "Message"):
         table.add_column(column)
     for result in results:
-        table.add_row(result.file_name, result.status, str(result.rows_loaded), str(result.rows_rejected), result.message)
+        table.add_row(result.file_name, result.status, str(result.rows_loaded), str(result.rows_rejected),
+                      result.message)
     console.print(table)
     if any(result.status == "rejected" for result in results):
         raise typer.Exit(1)
+
+
+@app.command("generate")
+def generate_command(
+    participants: Annotated[int, typer.Option(help="Participants (rows of the participants file).")] = 10_000,
+    employers: Annotated[int, typer.Option(help="Employers registered with the insurer.")] = 200,
+    workforce: Annotated[int, typer.Option(help="Companies in the manpower office's workforce report.")] = 250,
+    regions: Annotated[str, typer.Option(
+        help="'all', a number of regions, or region codes separated by commas.")] = "all",
+    month: Annotated[str, typer.Option(metavar="YYYY-MM", help="The month the extracts describe.")] = "2024-06",
+    out: Annotated[Path | None, typer.Option(help="Folder to write to (default: the landing folder).")] = None,
+    seed: Annotated[int, typer.Option(help="The same seed and options give the same bytes.")] = 0,
+    format: Annotated[str, typer.Option(help="csv, csv.gz or parquet.")] = "csv",
+) -> None:
+    """Write synthetic extracts (all five kinds, consistent with each other) for tests and benchmarks."""
+    from flows import generate
+
+    settings = load_settings()
+    started = time.monotonic()
+    files = generate.generate(
+        out or settings.landing_dir, participants=participants, employers=employers, workforce=workforce,
+        regions=regions, month=month, seed=seed, format=format, seeds_dir=settings.seeds,
+        threads=settings.threads, memory_limit=settings.memory_limit,
+    )
+    for path in files:
+        console.print(f"{path} ({path.stat().st_size:,} bytes)")
+    console.print(f"{len(files)} file(s) in {time.monotonic() - started:.1f} s")
 
 
 @app.command()
@@ -334,7 +381,10 @@ def status() -> None:
 
 def main() -> None:
     try:
-        app(prog_name="jkn", standalone_mode=False)
+        code = app(prog_name="jkn", standalone_mode=False)
+        # Without standalone mode, click returns (not raises) the code of a typer.Exit raised in a command.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
     except click.exceptions.Abort:

@@ -26,7 +26,8 @@ def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None
     try:
         database.load_seeds(con, settings.seeds)
         paths = [Path(f) for f in files] if files else ingest.discover(settings.landing_dir)
-        results = ingest.ingest_files(con, paths, settings.reject_threshold_pct, run_id)
+        results = ingest.ingest_files(con, paths, settings.reject_threshold_pct, run_id,
+                                      pseudonym_key=settings.pseudonym_key)
     finally:
         con.close()
     return [result.__dict__ for result in results]
