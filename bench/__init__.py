@@ -1,0 +1,13 @@
+"""The national-scale benchmark (issue 9): `python -m bench --rows 10000000`.
+
+Generates national-shaped extracts with the project's generator, then measures on the
+same files, each in its own fresh process, wall time and peak memory of:
+- the floor: DuckDB alone loading the participants file into a table;
+- our pipeline, stage by stage (the functions the Prefect flow's tasks wrap) and as
+  the whole Prefect flow, so Prefect's own overhead shows separately;
+- the baseline a team would otherwise write: pandas + Great Expectations on pandas.
+Prints a table with the ratios and writes results JSON (BENCHMARKS.md has the figures).
+
+Modules: `measure` (fresh processes, process-tree RSS sampling), `workloads` (what runs
+inside them), `run` (one benchmark run, results JSON), `summary` (the table).
+"""
