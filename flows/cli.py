@@ -3,6 +3,7 @@ configuration error, 3 a critical data-quality check failed, 4 database busy."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -64,10 +65,26 @@ def _run_pipeline(**parameters) -> dict:
     _quiet_prefect()
     from flows.pipeline import pipeline
 
+    _no_tracebacks_on_console()
+
     started = time.monotonic()
     result = pipeline(**parameters)
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
+
+
+class _OneLineErrors(logging.Filter):
+    """Prefect logs a failed flow or task with its traceback; the API keeps that (the
+    Prefect UI shows it), and main() prints one line, so the console drops it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+
+
+def _no_tracebacks_on_console() -> None:
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(existing, _OneLineErrors) for existing in handler.filters):
+            handler.addFilter(_OneLineErrors())
 
 
 def _print_summary(result: dict) -> None:
@@ -77,9 +94,10 @@ def _print_summary(result: dict) -> None:
     loaded = [f for f in result["files"] if f["status"] == "staged"]
     skipped = [f for f in result["files"] if f["status"] == "skipped"]
     refused = [f for f in result["files"] if f["status"] == "rejected"]
-    console.print(
-        f"Files: {len(loaded)} loaded, {len(skipped)} already loaded, {len(refused)} refused"
-    )
+    if not result.get("backfill"):  # a backfill loads no files
+        console.print(
+            f"Files: {len(loaded)} loaded, {len(skipped)} already loaded, {len(refused)} refused"
+        )
     for item in refused:
         errors.print(f"  refused: {item['message']}")
     con = database.connect(settings, read_only=True)
@@ -100,9 +118,12 @@ def _print_summary(result: dict) -> None:
     for warning in result.get("warnings", []):
         console.print(f"warning: {warning['suite']} {warning['expectation']}: {warning['observed']}")
     alerts = result["alerts"]
-    console.print(
-        f"Alerts: {alerts.get('alerts_open', 0)} open, {alerts.get('messages', 0)} message(s) sent"
-    )
+    if alerts.get("skipped"):
+        console.print(f"Alerts: {alerts['skipped']}")
+    else:
+        console.print(
+            f"Alerts: {alerts.get('alerts_open', 0)} open, {alerts.get('messages', 0)} message(s) sent"
+        )
     console.print(f"Database: {result['database']}")
     console.print(f"Report:   {result['report']}")
     console.print(f"Alerts:   {settings.outbox_dir}")
@@ -120,11 +141,50 @@ def _latest_trajectory(con):
 
 
 @app.command()
-def run() -> None:
+def run(
+    from_month: Annotated[str | None, typer.Option(
+        "--from", metavar="YYYY-MM",
+        help="Backfill from this month: recompute and republish only the months from --from to --to "
+        "(either may be left open), from what is already loaded; other months keep their published rows.",
+    )] = None,
+    to_month: Annotated[str | None, typer.Option("--to", metavar="YYYY-MM", help="Backfill up to this month.")] = None,
+    only_new: Annotated[bool, typer.Option(
+        "--only-new", help="Do nothing unless a new file has landed or a crashed run left work (the landing watch)."
+    )] = False,
+) -> None:
     """Run the whole pipeline as one Prefect flow: ingest new files, check, publish, alert, report."""
+    from flows import database
+    from flows.runs import Window
+
+    settings = load_settings()
+    Window.parse(from_month, to_month)  # a bad month is a usage error before Prefect starts
+    # The flow takes the lock too (re-entrant); holding it here as well keeps the next run
+    # out until the summary below has read the marts it prints.
+    with database.writer_lock(settings, "jkn run (command line)"):
+        result = _run_pipeline(from_month=from_month, to_month=to_month, skip_if_nothing_new=only_new)
+        if result["status"] == "nothing_new":
+            console.print(f"Nothing new in {settings.landing_dir}: no file loaded, nothing checked, "
+                          f"published, alerted or reported ({result['seconds']} s).")
+            return
+        if result["backfill"]:
+            console.print(f"Backfill {result['backfill']}: marts recomputed and republished for these months "
+                          "only; other months keep their published rows; no files loaded.")
+        _print_summary(result)
+
+
+@app.command()
+def serve(
+    limit: Annotated[int, typer.Option(help="Flow runs at once; the database takes one writer, so keep 1.")] = 1,
+) -> None:
+    """Serve the deployments of prefect.yaml (schedules, parameters, limits) on this machine, without a work pool."""
+    from flows import deployments
+
     load_settings()
-    result = _run_pipeline()
-    _print_summary(result)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not os.environ.get("PREFECT_API_URL"):
+        errors.print("note: PREFECT_API_URL is not set: Prefect starts a temporary server and the run history "
+                     "goes with it. Point PREFECT_API_URL at a Prefect server to keep it.")
+    deployments.serve_all(limit=limit)
 
 
 @app.command("ingest")
@@ -243,7 +303,8 @@ def check(
     if report.data_docs:
         console.print(f"Data Docs: {report.data_docs}")
     if not report.passed:
-        errors.print("critical checks failed: `jkn run` would quarantine the staged files and publish nothing")
+        errors.print("critical checks failed: `jkn run` would quarantine the staged files and publish nothing",
+                     soft_wrap=True)
         raise typer.Exit(3)
 
 
@@ -394,8 +455,37 @@ def main() -> None:
         error.show()
         sys.exit(2)
     except JknError as error:
-        errors.print(f"error: {error}", markup=False, highlight=False)
+        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
+    except Exception as error:  # noqa: BLE001 - anything else is a pipeline error: one line, details in a file
+        log_file = _write_error_log(error)
+        from flows.runs import mask_identifiers
+
+        first_line = (str(error).strip().splitlines() or [""])[0][:300]
+        errors.print(
+            f"error: the pipeline failed: {type(error).__name__}: {mask_identifiers(first_line)}\n"
+            f"  full traceback: {log_file}",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+        sys.exit(1)
+
+
+def _write_error_log(error: Exception) -> Path:
+    """The traceback of an unexpected error, in `$JKN_HOME/logs/` (16-digit numbers masked)."""
+    import traceback
+    from datetime import UTC, datetime
+
+    from flows.runs import mask_identifiers
+
+    try:
+        home = load_settings().home
+    except JknError:
+        home = Path("data")
+    path = home / "logs" / f"error-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(traceback.format_exception(error))
+    path.write_text(f"jkn {' '.join(sys.argv[1:])}\n{mask_identifiers(text)}", encoding="utf-8")
+    return path.resolve()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 import time
@@ -25,6 +26,8 @@ import duckdb
 
 from flows.errors import ConfigError, DatabaseLocked
 from flows.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SCHEMAS = ("raw", "ref", "staging", "build", "mart", "ops")
 
@@ -197,18 +200,36 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Lock files this process holds, so a command that holds the lock can call code that takes it again.
+_held_locks: dict[Path, int] = {}
+
+
+def lock_path(settings: Settings) -> Path:
+    return settings.db_path.with_suffix(settings.db_path.suffix + ".lock")
+
+
 @contextmanager
 def writer_lock(settings: Settings, purpose: str) -> Iterator[None]:
     """Hold the one-writer lock on the database for the duration of a command.
 
     DuckDB itself allows one writing process; this lock makes a second run wait
-    (up to `lock_timeout` seconds) or fail with exit 4 naming who holds it,
-    instead of failing half-way with DuckDB's own lock error.
+    (up to `lock_timeout` seconds) or fail with exit 4 naming who holds it
+    (pid, host, purpose, since), instead of failing half-way with DuckDB's own
+    lock error. It is an OS lock (flock) on `<database>.lock`: a process that
+    dies, even by SIGKILL, releases it, so a crashed run never leaves it stuck.
     """
-    lock_path = settings.db_path.with_suffix(settings.db_path.suffix + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock_path, "a+")
+    path = lock_path(settings).resolve()
+    if path in _held_locks:
+        _held_locks[path] += 1
+        try:
+            yield
+        finally:
+            _held_locks[path] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
     deadline = time.monotonic() + max(settings.lock_timeout, 0.0)
+    told = False
     try:
         while True:
             try:
@@ -216,12 +237,15 @@ def writer_lock(settings: Settings, purpose: str) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "unknown process"
                     raise DatabaseLocked(
-                        f"another run holds the database {settings.db_path}: {holder}"
+                        f"another run holds the database {settings.db_path}: {_holder(handle)}; "
+                        "wait for it, or set JKN_LOCK_TIMEOUT (seconds) to make the next run wait"
                     ) from None
-                time.sleep(0.5)
+                if not told:
+                    log.warning("waiting up to %g s for the database %s, held by %s",
+                                settings.lock_timeout, settings.db_path, _holder(handle))
+                    told = True
+                time.sleep(0.2)
         handle.seek(0)
         handle.truncate()
         handle.write(
@@ -235,6 +259,30 @@ def writer_lock(settings: Settings, purpose: str) -> Iterator[None]:
             )
         )
         handle.flush()
-        yield
+        _held_locks[path] = 1
+        try:
+            yield
+        finally:
+            del _held_locks[path]
+            # Still holding the lock: clear the holder so nobody reads a finished run as the holder.
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
     finally:
         handle.close()
+
+
+def _holder(handle) -> str:
+    """Who holds the lock, as its holder wrote it (it writes just after taking the lock)."""
+    for _ in range(10):
+        handle.seek(0)
+        text = handle.read().strip()
+        if text:
+            break
+        time.sleep(0.05)
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return "an unknown process"
+    return (f"pid {holder.get('pid')} on {holder.get('host')} ({holder.get('purpose')}), "
+            f"since {holder.get('since')}")

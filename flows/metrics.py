@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -122,6 +123,34 @@ def publish(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(
                 f"delete from {table} where load_id in "
                 "(select load_id from ops.load_log where status = 'superseded')"
+            )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def publish_months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> None:
+    """Backfill: replace the rows of months `first`..`last` in every mart with the
+    built ones, in one transaction; other months keep their published rows, and
+    file statuses are left for the next regular run. A mart without a `month`
+    column is replaced whole."""
+    con.begin()
+    try:
+        for name in mart_names():
+            columns = {row[0] for row in con.execute(f"describe build.{name}").fetchall()}
+            exists = con.execute(
+                "select count(*) from information_schema.tables where table_schema = 'mart' and table_name = ?",
+                [name],
+            ).fetchone()[0]
+            if "month" not in columns or not exists:
+                con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+                continue
+            con.execute(
+                f"create or replace table mart.{name} as "
+                f"select * from mart.{name} where month not between $first and $last "
+                f"union all by name select * from build.{name} where month between $first and $last",
+                {"first": first, "last": last},
             )
         con.commit()
     except BaseException:
