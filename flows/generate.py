@@ -95,6 +95,7 @@ def generate(
         config["threads"] = threads
     con = duckdb.connect(config=config)
     try:
+        con.execute("set enable_progress_bar = false")  # a benchmark's log is no place for a progress bar
         con.execute("set variable seed = ?", [seed])
         con.execute("set variable year = ?", [int(month[:4])])
         _plan_regions(con, seeds_dir / "regions.csv", regions, seed, participants, employers)
@@ -235,7 +236,8 @@ def _company_name(number: str) -> str:
 PEOPLE = f"""
 create view people as
 with numbered as (
-    select region_plan.*, unnest(range(people)) as j from region_plan
+    select region_plan.*, person_number - first_person as j
+    from person_numbers inner join region_plan using (region_number)
 ),
 drawn as (
     -- two hashes per person, cut into independent bit fields: far cheaper than one hash per draw
@@ -298,6 +300,14 @@ from typed
 def _write(con, out_dir: Path, participants: int, employers: int, workforce: int, month: str,
            format: str) -> list[Path]:
     con.execute("set variable employers = ?", [max(employers, 1)])
+    # One row per person number, as a table: scanning it runs on every thread, in row-group sized
+    # batches that COPY writes in order. Unnesting per region inside the view would make the
+    # whole generation one batch on one thread, buffered in memory.
+    con.execute(
+        "create table person_numbers as "
+        "select region_number, first_person + unnest(range(people)) as person_number from region_plan "
+        "order by person_number"
+    )
     con.execute(PEOPLE)
     written = []
 

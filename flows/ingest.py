@@ -63,6 +63,9 @@ from flows.database import utc_now
 from flows.errors import ConfigError, FileRejected
 
 log = logging.getLogger(__name__)
+# A library's logger: where nobody configured logging (the command line, which prints its own
+# table), refusals are not also dumped on stderr by logging's last-resort handler.
+log.addHandler(logging.NullHandler())
 
 FILE_NAME = re.compile(
     r"^(?P<kind>participants|region_counts|population|employers|workforce)"
@@ -602,10 +605,11 @@ def _store(con, path: Path, kind: ExtractKind, period: str, load_id: int, thresh
         return LoadResult(path.name, kind.name, period, "rejected", 0, rejected, redact(message), load_id)
 
     stored = _stored_columns(kind)
+    good = (f"{landing} as landing anti join (select distinct line from {rejects}) as bad on landing.line = bad.line"
+            if rejected else f"temp.landing_{load_id}")
     con.execute(
         f"insert into {kind.table} (load_id, file_name, period, {kind.date_column}, {', '.join(stored)}) "
-        f"select ?, ?, ?, ?::date, {', '.join(stored)} from {landing} as landing "
-        f"anti join (select distinct line from {rejects}) as bad on landing.line = bad.line",
+        f"select ?, ?, ?, ?::date, {', '.join(stored)} from {good}",
         [load_id, path.name, period, period_date(period)],
     )
     if rejected:
@@ -839,9 +843,11 @@ def _reject_repeats(con, kind: ExtractKind, landing: str, rejects: str) -> None:
     """A second row with the key of an earlier good row would count twice: reject it, naming the first."""
     key = ", ".join(kind.key)
     shown = kind.key[0] if len(kind.key) == 1 else f"concat_ws(' / ', {key})"
+    any_bad = con.execute(f"select count(*) > 0 from {rejects}").fetchone()[0]
+    good = f"{landing} as landing anti join {rejects} as bad on landing.line = bad.line" if any_bad else landing
     con.execute(
         f"insert into {rejects} "
-        f"with good as (select * from {landing} as landing anti join {rejects} as bad on landing.line = bad.line), "
+        f"with good as (select * from {good}), "
         f"repeated as (select {key}, min(line) as first_line from good group by {key} having count(*) > 1) "
         f"select good.line, '{'+'.join(kind.key)}', {shown}, "
         f"'repeats line ' || repeated.first_line || ': one row per {' x '.join(kind.key)} in a file' "
