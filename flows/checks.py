@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,8 +47,10 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 DOCS_SITE = "jkn"
 # Custom SQL results quoted in a failure message; the rest stay in Data Docs and ops.dq_results.
 EXAMPLES = 5
-# The Data Docs index lists at most this many validations (newest first) so it stays quick to build.
-DOCS_VALIDATIONS_LISTED = 500
+# Data Docs keep each suite's last runs (older validation results and pages are deleted), and the
+# index lists the newest validations only: building it reads every validation it lists.
+RUNS_KEPT = 30
+DOCS_VALIDATIONS_LISTED = 100
 STAGED_FILES = "select file_name from ops.load_log where status = 'staged'"
 
 
@@ -114,8 +117,22 @@ def batch_query(relation: str) -> str:
 
 
 def validations_dir(settings: Settings) -> Path:
-    """GX's stored validation results, from which Data Docs list every run."""
+    """GX's stored validation results, from which Data Docs list the runs."""
     return settings.home / "gx" / "validations"
+
+
+def prune_validations(settings: Settings, keep: int = RUNS_KEPT) -> int:
+    """Delete all but each suite's `keep` newest runs from the stored validation results and
+    from the Data Docs pages (both laid out `validations/<schema>/<table>/<run>/...`)."""
+    removed = 0
+    for root in (validations_dir(settings), settings.data_docs_dir / "validations"):
+        for suite_dir in (path for path in root.glob("*/*") if path.is_dir()):
+            runs = sorted((path for path in suite_dir.iterdir() if path.is_dir()),
+                          key=lambda path: path.stat().st_mtime, reverse=True)
+            for old in runs[keep:]:
+                shutil.rmtree(old, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 def _persist_duckdb_connection() -> None:
@@ -330,6 +347,7 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
             from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
             pages = [*outcome.run_results, *(ExpectationSuiteIdentifier(name) for name in suites_by_name)]
+            prune_validations(settings)
             context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pages)
             report.data_docs = settings.data_docs_dir / "index.html"
     finally:

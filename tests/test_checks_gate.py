@@ -102,6 +102,15 @@ def test_data_docs_are_built_from_the_validation_results(settings):
     checks.gate(settings, checks.suite_files("build."), "run-docs-2")
     html = index.read_text(encoding="utf-8")
     assert "run-docs" in html and "run-docs-2" in html
+    # Old runs are pruned per suite, from the stored results and from the pages alike.
+    checks.gate(settings, checks.suite_files("staging."), "run-docs-3")
+    assert checks.prune_validations(settings, keep=1) == 2 * 5
+    for root in (checks.validations_dir(settings), settings.data_docs_dir / "validations"):
+        runs = {(path.parent.name, path.name) for path in root.glob("*/*/*")}
+        assert runs == {(name, "run-docs-3") for name in ("region_counts", "population", "participants",
+                                                          "employers", "workforce")} | {
+            (path.stem.split(".")[1], "run-docs-2") for path in checks.suite_files("build.")
+        }
 
 
 def test_jkn_check_prints_a_table_and_exits_3_on_a_critical_failure(settings):
