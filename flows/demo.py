@@ -9,13 +9,24 @@ the 12 regions of DOMAIN.md:
   throughout) and Kota Tangerang Selatan (UHC from March 2022) at >= 95%.
 Each region follows a straight coverage path to its anchor month and another
 pace after it, chosen so the trajectory statuses cover every case.
+
+For December 2022 it also writes the insurer's employer registry
+(`employers_2022-12.csv`) and the manpower office's workforce report
+(`workforce_2022-12.csv`): a few dozen companies per region, matched by business
+id (NIB), with Kab. Batang at exactly 74.2% of reported workers registered
+(DOMAIN.md), a few companies with workers but no registration, some average
+wages under the 2022 minimum wage (seeds/minimum_wages.csv) and some arrears.
 """
 
 from __future__ import annotations
 
 import csv
+import random
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+from flows.settings import PROJECT_ROOT
 
 FIRST_MONTH = (2021, 1)
 LAST_MONTH = (2022, 12)
@@ -141,6 +152,7 @@ def write_landing(landing: Path) -> list[Path]:
             for region in REGIONS:
                 writer.writerow([region.code, population(region, semester)])
         written.append(path)
+    written += write_employer_files(landing)
     for month in months():
         path = landing / f"region_counts_{month[0]}-{month[1]:02d}.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
@@ -152,3 +164,142 @@ def write_landing(landing: Path) -> list[Path]:
                     writer.writerow([region.code, row["segment"], row["status"], row["participants"]])
         written.append(path)
     return written
+
+
+# Employers and the workforce report, December 2022 ------------------------------------------------
+
+EMPLOYER_MONTH = "2022-12"
+# Share (%) of the workers in the workforce report whose employer registered them; Batang's is DOMAIN.md's.
+WORKER_REGISTRATION_PCT = {
+    "3325": 74.2, "3326": 86.0, "3327": 81.5, "3375": 90.5,
+    "3601": 84.0, "3602": 79.0, "3603": 88.0, "3604": 91.5,
+    "3671": 96.5, "3672": 95.0, "3673": 92.0, "3674": 97.0,
+}
+CONTRIBUTION_WAGE_CAP = 12_000_000
+NAME_WORDS = ("Batik", "Tekstil", "Garmen", "Sinar", "Jaya", "Makmur", "Abadi", "Sentosa", "Mulia", "Karya",
+              "Logam", "Plastik", "Pangan", "Kimia", "Baja", "Kertas", "Sepatu", "Mebel", "Nusantara", "Indah")
+
+
+@dataclass(frozen=True)
+class DemoCompany:
+    employer_id: str | None  # None: never registered with the insurer
+    business_id: str
+    name: str
+    region_code: str
+    workers: int | None  # None: not in the workforce report
+    registered_workers: int
+    average_wage: int
+    paid_share: float  # of the contribution due
+    months_in_arrears: int
+
+
+@cache
+def _minimum_wages() -> dict[tuple[str, int], float]:
+    with (PROJECT_ROOT / "seeds" / "minimum_wages.csv").open(encoding="utf-8") as handle:
+        return {(row["region_code"], int(row["year"])): float(row["monthly_minimum_wage"])
+                for row in csv.DictReader(handle)}
+
+
+def minimum_wage(region_code: str, year: int) -> float:
+    """The region's UMK from the seed the metrics use, so the demo's under-reporting is under that figure."""
+    return _minimum_wages()[(region_code, year)]
+
+
+def _headcounts(rng: random.Random, count: int) -> list[int]:
+    """Company sizes: mostly small and medium, every eighth a large factory; the total a multiple of 1,000
+    so a one-decimal registration share is an exact number of workers."""
+    sizes = [rng.randint(150, 600) if index % 8 == 5 else rng.randint(8, 60) for index in range(count)]
+    largest = sizes.index(max(sizes))
+    sizes[largest] += -sum(sizes) % 1000
+    return sizes
+
+
+def _shortfalls(sizes: list[int], missing: int) -> list[int]:
+    """Spread `missing` unregistered workers: whole companies first (every tenth, while they fit), then part
+    of every third company's workforce, in proportion to size (largest remainder, so the total is exact)."""
+    short = [0] * len(sizes)
+    for index, size in enumerate(sizes):
+        if index % 10 == 7 and size <= missing - sum(short):
+            short[index] = size
+    partial = [index for index in range(len(sizes)) if index % 3 == 1 and short[index] == 0]
+    rest = missing - sum(short)
+    capacity = sum(sizes[index] - 1 for index in partial)
+    if rest > capacity:
+        raise ValueError("demo registration share too low for the companies generated")
+    if rest:
+        weights = {index: sizes[index] - 1 for index in partial}
+        for index, part in _split(rest, weights).items():
+            short[index] = part
+    return short
+
+
+def region_companies(region_code: str) -> list[DemoCompany]:
+    """The same companies for the same region on every run."""
+    rng = random.Random(int(region_code) * 7919)
+    umk = minimum_wage(region_code, 2022)
+    count = 24 + int(region_code) % 13
+    sizes = _headcounts(rng, count)
+    missing = sum(sizes) - round(sum(sizes) * WORKER_REGISTRATION_PCT[region_code] / 100)
+    short = _shortfalls(sizes, missing)
+    companies = []
+    for index in range(count + 1):
+        # the last one is registered with the insurer but absent from the workforce report
+        in_report = index < count
+        workers = sizes[index] if in_report else None
+        registered = (sizes[index] - short[index]) if in_report else rng.randint(3, 12)
+        if index % 7 == 3:
+            factor = rng.uniform(0.75, 0.95)  # wages reported under the minimum wage
+        elif index % 11 == 5:
+            factor = rng.uniform(4.0, 6.0)  # well-paid staff: the contribution base is capped
+        else:
+            factor = rng.uniform(1.05, 2.2)
+        in_arrears = index % 6 == 4 and registered > 0
+        words = rng.sample(NAME_WORDS, 2)
+        companies.append(
+            DemoCompany(
+                employer_id=f"{region_code}{index:04d}" if registered > 0 else None,
+                business_id=f"9{region_code}{index:08d}",
+                name=f"{'CV' if index % 4 == 0 else 'PT'} {words[0]} {words[1]}",
+                region_code=region_code,
+                workers=workers,
+                registered_workers=registered,
+                average_wage=round(umk * factor),
+                paid_share=rng.choice((0.0, 0.5)) if in_arrears else 1.0,
+                months_in_arrears=rng.randint(1, 4) if in_arrears else 0,
+            )
+        )
+    return companies
+
+
+def employer_row(company: DemoCompany, umk: float) -> list:
+    """The insurer's row: the wage total its workers report and the contribution billed on it."""
+    wage_total = company.registered_workers * company.average_wage
+    base = company.registered_workers * min(max(company.average_wage, umk), CONTRIBUTION_WAGE_CAP)
+    due = round(base * 0.05)
+    return [company.employer_id, company.business_id, company.name, company.region_code,
+            company.registered_workers, wage_total, due, round(due * company.paid_share), company.months_in_arrears]
+
+
+def write_employer_files(landing: Path) -> list[Path]:
+    """Write the December 2022 employer registry and workforce report; return the two files."""
+    landing.mkdir(parents=True, exist_ok=True)
+    employers = landing / f"employers_{EMPLOYER_MONTH}.csv"
+    workforce = landing / f"workforce_{EMPLOYER_MONTH}.csv"
+    with employers.open("w", newline="", encoding="utf-8") as registry, \
+            workforce.open("w", newline="", encoding="utf-8") as report:
+        registry_writer = csv.writer(registry, lineterminator="\n")
+        report_writer = csv.writer(report, lineterminator="\n")
+        registry_writer.writerow(["employer_id", "business_id", "name", "region_code", "registered_workers",
+                                  "reported_wage_total", "contribution_due", "contribution_paid",
+                                  "months_in_arrears"])
+        report_writer.writerow(["business_id", "name", "region_code", "workers"])
+        for region in REGIONS:
+            umk = minimum_wage(region.code, 2022)
+            for company in region_companies(region.code):
+                if company.employer_id is not None:
+                    registry_writer.writerow(employer_row(company, umk))
+                if company.workers is not None:
+                    # the manpower office spells names its own way; matching is by NIB
+                    report_writer.writerow([company.business_id, company.name.upper(), company.region_code,
+                                            company.workers])
+    return [employers, workforce]

@@ -199,3 +199,41 @@ def test_worker_wages_from_participants_floor_each_worker(con):
     got = rows.query(con, "select workers_in_participant_extract, workers_below_minimum, wage_below_minimum, "
                           "contribution_base_idr, contribution_idr from build.employer_compliance")
     assert got == [(3, 1, False, Decimal("16000000.00"), Decimal("800000.00"))]
+
+
+def test_demo_employer_files_give_batang_its_published_registration_share(con, tmp_path):
+    """The demo's December 2022 registry and workforce report (read straight into raw, as ingest would)
+    put Kab. Batang at DOMAIN.md's 74.2% of wage workers registered, with unregistered employers,
+    wages under the minimum and arrears in every region; and the demo writes the same bytes every time."""
+    import csv
+
+    from flows import demo
+
+    first, second = demo.write_employer_files(tmp_path / "a"), demo.write_employer_files(tmp_path / "b")
+    assert [path.name for path in first] == ["employers_2022-12.csv", "workforce_2022-12.csv"]
+    assert [path.read_bytes() for path in first] == [path.read_bytes() for path in second]
+
+    def read(path):
+        with path.open(encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+
+    employers, workforce = read(first[0]), read(first[1])
+    rows.employers(con, "2022-12", [
+        (r["employer_id"], r["business_id"], r["name"], r["region_code"], int(r["registered_workers"]),
+         int(r["reported_wage_total"]), int(r["contribution_due"]), int(r["contribution_paid"]),
+         int(r["months_in_arrears"]))
+        for r in employers
+    ])
+    rows.workforce(con, "2022-12", [(r["business_id"], r["name"], r["region_code"], int(r["workers"]))
+                                    for r in workforce])
+    rows.build(con)
+    got = {row[0]: row[1:] for row in rows.query(
+        con,
+        "select code, round(worker_registration_pct, 6), employers_reported, employers_not_registered, "
+        "underreporting_employers, arrears_employers from build.compliance_by_region where level = 'region'",
+    )}
+    assert len(got) == 12
+    assert got["3325"][0] == 74.2
+    for code, (_, reported, not_registered, underreporting, arrears) in got.items():
+        assert 20 <= reported <= 40, code  # a few dozen companies
+        assert not_registered >= 1 and underreporting >= 1 and arrears >= 1, code

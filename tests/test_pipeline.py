@@ -57,13 +57,13 @@ def test_demo_twice_loads_once_and_alerts_once(jkn_env, prefect_server):
     runner = CliRunner()
     first = runner.invoke(app, ["demo"])
     assert first.exit_code == 0, first.output
-    assert "Files: 29 loaded" in first.output
+    assert "Files: 31 loaded" in first.output
     assert "Kab. Pekalongan" in first.output
     outbox = sorted((jkn_env / "outbox").iterdir())
     assert outbox
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0, second.output
-    assert "Files: 0 loaded, 29 already loaded" in second.output
+    assert "Files: 0 loaded, 31 already loaded" in second.output
     assert sorted((jkn_env / "outbox").iterdir()) == outbox
 
     con = duckdb.connect(str(jkn_env / "jkn.duckdb"), read_only=True)
