@@ -20,6 +20,9 @@ writes one file per kind for one month, named as the landing folder expects:
   registered employers (same NIB), most with more workers than they registered; the rest
   have an NIB the insurer does not know (unregistered companies).
 
+The seed fixes each region's size, mix and population; for a series of months keep the seed and
+let `participants` grow, so every month is measured against a consistent population.
+
 Rows are produced by `unnest(range(n))` per region and typed by hashing the row number
 with the seed, so nothing is held per row in Python and 10-30 million participants stream
 straight to the file through DuckDB's COPY. The same arguments give the same bytes.

@@ -63,7 +63,7 @@ def ingest_again(path) -> dict:
 
 def test_a_load_killed_after_its_insert_leaves_nothing_and_the_next_run_completes(jkn_env, tmp_path):
     # More rows than a DuckDB row group (122,880): the insert writes blocks to the file before commit.
-    [extract] = [path for path in generate.generate(tmp_path, participants=150_000, employers=50, workforce=0,
+    [extract] = [path for path in generate.generate(tmp_path, participants=130_000, employers=50, workforce=0,
                                                     regions=5, seed=3) if path.name.startswith("participants")]
     child = subprocess.run([sys.executable, "-c", KILLED_MID_LOAD, str(extract)], capture_output=True, text=True)
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
@@ -72,7 +72,7 @@ def test_a_load_killed_after_its_insert_leaves_nothing_and_the_next_run_complete
     database = jkn_env / "jkn.duckdb"
     assert database_state(database) == (0, (0, None), 0)
     ingest_again(extract)
-    assert database_state(database) == (150_000, (1, "staged"), 0)
+    assert database_state(database) == (130_000, (1, "staged"), 0)
 
 
 def test_a_load_killed_at_any_moment_is_all_or_nothing(jkn_env, tmp_path):
