@@ -177,11 +177,13 @@ def serve(
     limit: Annotated[int, typer.Option(help="Flow runs at once; the database takes one writer, so keep 1.")] = 1,
 ) -> None:
     """Serve the deployments of prefect.yaml (schedules, parameters, limits) on this machine, without a work pool."""
-    from flows import deployments
-
     load_settings()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    if not os.environ.get("PREFECT_API_URL"):
+    from prefect.settings import PREFECT_API_URL
+
+    from flows import deployments
+
+    if not PREFECT_API_URL.value():
         errors.print("note: PREFECT_API_URL is not set: Prefect starts a temporary server and the run history "
                      "goes with it. Point PREFECT_API_URL at a Prefect server to keep it.")
     deployments.serve_all(limit=limit)
