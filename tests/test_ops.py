@@ -367,3 +367,49 @@ def test_exit_3_when_a_critical_check_fails(jkn_env, prefect_server, monkeypatch
     assert "critical" in err and "coverage" in err
     assert _query(jkn_env, "select distinct status from ops.load_log") == [("quarantined",)]
     assert _query(jkn_env, "select status from ops.runs") == [("failed",)]
+
+
+# -- retries: network steps only -------------------------------------------------------------------
+
+
+def test_only_network_steps_retry_and_time_out():
+    from flows import pipeline
+
+    network = {pipeline.download_stage, pipeline.alerts_stage}
+    stages = [value for value in vars(pipeline).values() if hasattr(value, "retries") and hasattr(value, "fn")]
+    assert network <= set(stages) and len(stages) > len(network)
+    for stage in stages:
+        if stage in network:
+            assert stage.retries >= 1 and stage.timeout_seconds, stage.name
+        else:
+            assert not stage.retries, f"{stage.name} is not a network step and must not retry"
+
+
+def test_a_download_that_keeps_failing_is_retried_by_prefect_but_a_bad_request_is_not(
+        jkn_env, prefect_server, httpserver):
+    from werkzeug import Response
+
+    from flows.errors import ConfigError
+    from flows.pipeline import download_stage
+    from flows.settings import load_settings
+
+    body = (LANDING / "region_counts_2022-07.csv").read_bytes()
+    calls = []
+
+    def flaky(request):
+        calls.append(request.path)
+        # the download function itself tries 4 times; only Prefect's retry gets past this outage
+        return Response("busy", status=503) if len(calls) <= 4 else Response(body, status=200)
+
+    httpserver.expect_request("/region_counts_2022-07.csv").respond_with_handler(flaky)
+    httpserver.expect_request("/notes.txt").respond_with_data("not an extract")
+    settings = load_settings()
+    quick = download_stage.with_options(retry_delay_seconds=0)
+
+    path = quick(settings, httpserver.url_for("/region_counts_2022-07.csv"))
+    assert len(calls) == 5
+    assert open(path, "rb").read() == body
+
+    with pytest.raises(ConfigError):
+        quick(settings, httpserver.url_for("/notes.txt"))
+    assert [entry[0].path for entry in httpserver.log].count("/notes.txt") == 1  # not retried
