@@ -27,7 +27,8 @@ new_run_id = runs.new_run_id
 
 
 def _not_a_usage_error(task, task_run, state) -> bool:
-    """Retry a network step unless what failed was the request itself (a bad URL or checksum)."""
+    """Retry a network step unless the request itself was wrong (not an http(s) URL, not an extract
+    file name, a malformed checksum): asking again would not change that."""
     return not isinstance(state.result(raise_on_failure=False), ConfigError)
 
 

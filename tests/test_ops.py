@@ -355,18 +355,41 @@ def test_exit_codes_and_one_line_errors(jkn_env, prefect_server, monkeypatch, ca
     assert "Traceback" in open(log_file).read()
 
 
-def test_exit_3_when_a_critical_check_fails(jkn_env, prefect_server, monkeypatch, capsys):
-    # Coverage of 500% is impossible (a critical check stops the batch above 110%).
-    landing = jkn_env / "landing"
-    landing.mkdir(parents=True)
-    (landing / "population_2022-S1.csv").write_text("region_code,population\n3325,1000\n")
-    (landing / "region_counts_2022-07.csv").write_text(
-        "region_code,segment,status,participants\n3325,PBI_APBN,ACTIVE,5000\n")
-    code, out, err = _main(monkeypatch, capsys, "run")
-    assert code == 3, out + err
-    assert "critical" in err and "coverage" in err
-    assert _query(jkn_env, "select distinct status from ops.load_log") == [("quarantined",)]
-    assert _query(jkn_env, "select status from ops.runs") == [("failed",)]
+# Exit 3 (a critical check failed) through `jkn run` is tested in tests/test_checks_gate.py.
+
+
+def test_runs_are_recorded_and_an_unfinished_one_is_marked_crashed(settings):
+    from flows import database, runs
+    from flows.errors import DataQualityError
+
+    first = runs.Run("first-run")
+    with pytest.raises(DataQualityError):
+        with runs.recorded(settings, first, "run"):
+            raise DataQualityError("critical data-quality checks failed\n  build.coverage ...",
+                                   failures=[{"suite": "build.coverage", "expectation": "at most 110%"}])
+    assert (first.status, first.exit_code, first.failures[0]["suite"]) == ("failed", 3, "build.coverage")
+    assert first.error == "critical data-quality checks failed"
+
+    con = database.connect(settings)
+    try:
+        con.execute("insert into ops.runs (run_id, command, started_at, status) "
+                    "values ('killed-run', 'run', now(), 'running')")
+    finally:
+        con.close()
+    second = runs.Run("second-run")
+    with runs.recorded(settings, second, "backfill"):
+        pass
+    con = database.connect(settings, read_only=True)
+    try:
+        rows = con.execute("select run_id, command, status, finished_at is not null, summary->>'error' "
+                           "from ops.runs order by run_id").fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        ("first-run", "run", "failed", True, "critical data-quality checks failed"),
+        ("killed-run", "run", "crashed", False, None),
+        ("second-run", "backfill", "completed", True, None),
+    ]
 
 
 # -- retries: network steps only -------------------------------------------------------------------
