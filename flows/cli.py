@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -24,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
+    # A traceback with locals could show a secret setting; errors are reported by main() instead.
+    pretty_exceptions_enable=False,
 )
 # Summary tables need ~110 columns; a pipe or CI log would otherwise get 80.
 console = Console(width=None if Console().is_terminal else 120)
@@ -444,18 +445,8 @@ def status() -> None:
 
 def main() -> None:
     try:
-        code = app(prog_name="jkn", standalone_mode=False)
-        # Without standalone mode, click returns (not raises) the code of a typer.Exit raised in a command.
-        if isinstance(code, int) and code:
-            sys.exit(code)
-    except click.exceptions.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except click.exceptions.Abort:
-        errors.print("aborted")
-        sys.exit(1)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(2)
+        # Standalone mode: typer's own click turns usage errors into exit 2 and typer.Exit(n) into n.
+        app(prog_name="jkn")
     except JknError as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)

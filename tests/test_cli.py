@@ -29,3 +29,17 @@ def test_status_without_database_is_a_usage_error(jkn_env):
     result = subprocess.run([sys.executable, "-m", "flows.cli", "status"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "no database" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        (["ingest", "--bogus"], "No such option: --bogus"),
+        (["ingest", "/nonexistent/region_counts_2022-08.csv"], "no such file"),
+        ([], "Usage: jkn"),
+    ],
+)
+def test_usage_errors_exit_2(jkn_env, arguments, expected):
+    result = subprocess.run([sys.executable, "-m", "flows.cli", *arguments], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr + result.stdout
