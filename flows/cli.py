@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -46,20 +48,38 @@ def demo(
     """Write a realistic demo landing folder under $JKN_HOME and run the whole pipeline on it."""
     from flows import demo as demo_data
 
+    from flows import database
+
     settings = load_settings()
     if settings.landing is not None:
         errors.print(f"note: the demo writes its own landing folder; JKN_LANDING={settings.landing} is ignored")
     landing = settings.home / "landing"
-    os.environ["JKN_LANDING"] = str(landing)
+    demo_environment = {"JKN_LANDING": str(landing)}
     if not settings.pseudonym_key:
-        os.environ["JKN_PSEUDONYM_KEY"] = DEMO_PSEUDONYM_KEY
+        demo_environment["JKN_PSEUDONYM_KEY"] = DEMO_PSEUDONYM_KEY
         console.print("Using the built-in demo pseudonymisation key (set JKN_PSEUDONYM_KEY for real data).")
-    if fresh and settings.db_path.exists():
-        settings.db_path.unlink()
-    files = demo_data.write_landing(landing)
-    console.print(f"Demo landing folder: {landing} ({len(files)} files)")
-    result = _run_pipeline()
-    _print_summary(result)
+    # The flow reads its settings from the environment; the demo's own only hold for this command.
+    with _environment(demo_environment), database.writer_lock(load_settings(), "jkn demo"):
+        if fresh and settings.db_path.exists():
+            settings.db_path.unlink()
+        files = demo_data.write_landing(landing)
+        console.print(f"Demo landing folder: {landing} ({len(files)} files)")
+        result = _run_pipeline()
+        _print_summary(result)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _run_pipeline(**parameters) -> dict:

@@ -1,6 +1,7 @@
 """End to end through the real Prefect flow (one session-wide test server)."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def test_demo_twice_loads_once_and_alerts_once(jkn_env, prefect_server):
     assert "Kab. Pekalongan" in first.output
     outbox = sorted((jkn_env / "outbox").iterdir())
     assert outbox
+    assert "JKN_LANDING" not in os.environ, "the demo's settings must not outlive the command"
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0, second.output
     assert "Files: 0 loaded, 31 already loaded" in second.output
