@@ -97,6 +97,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None,
                         help="results JSON path (default bench/results/bench-<rows>-<time>.json)")
     parser.add_argument("--keep", action="store_true", help="keep the databases after the run")
+    parser.add_argument("--profile", action="store_true",
+                        help="time every SQL statement of each stage and keep the slowest in the results")
     parser.add_argument("--sample-interval", type=float, default=0.05, help="seconds between RSS samples")
     return parser.parse_args(argv)
 
@@ -162,7 +164,8 @@ def run(args: argparse.Namespace) -> dict:
     run_id = uuid.uuid4().hex
     tasks = {}
     for name in task_names:
-        tasks[name] = runner.forked(f"task {name}", "stage", {"task_name": name, "run_id": run_id},
+        tasks[name] = runner.forked(f"task {name}", "stage",
+                                    {"task_name": name, "run_id": run_id, "profile": args.profile},
                                     stage_environment, run_dir, spill_dir=stage_home / "tmp")
     stage_database = _database_summary(stage_home)
     if not args.keep:
@@ -284,6 +287,8 @@ def _results(args, started_at, load_before, generation, files, floor: Measuremen
         stage["peak_rss_mb"] = max(stage["peak_rss_mb"], measured.peak_rss_mb)
         stage["peak_spill_mb"] = max(stage["peak_spill_mb"], measured.peak_spill_mb)
         stage["tasks"][name] = {**measured.as_dict(), "returned": measured.result.get("returned")}
+        if "profile" in measured.result:
+            stage["tasks"][name]["profile"] = measured.result["profile"]
     ordered = {name: stages[name] for name in STAGES}
     stages_seconds = sum(stage["seconds"] for stage in ordered.values())
     flow_seconds = flow.result["flow_seconds"]
@@ -312,11 +317,18 @@ def _results(args, started_at, load_before, generation, files, floor: Measuremen
         met = value <= threshold if comparison == "<=" else value >= threshold if comparison == ">=" else (
             value < threshold)
         targets[name] = {"what": what, "target": f"{comparison} {threshold:g}", "value": round(value, 3), "met": met}
+    measured = [floor, *tasks.values(), flow, baseline]
+    others_share = sum(m.other_cpu_seconds for m in measured) / (
+        sum(m.process_seconds for m in measured) * (os.cpu_count() or 1))
     return {
         "benchmark": "jkn national-scale benchmark (issue 9)",
+        # Share of the machine's CPU that other work (other people's tests) used while the
+        # benchmark's processes ran: near 0 is a quiet machine; 0.5 is one core taken away.
+        "contention_share": round(others_share, 3),
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(args.work, load_before),
+        "code": _code_version(),
         "parameters": {
             "rows": args.rows, "regions": args.regions, "employers": args.employers, "workforce": args.workforce,
             "month": files["month"], "seed": args.seed, "memory_limit": args.memory_limit,
@@ -391,6 +403,20 @@ def _machine(work: Path, load_before) -> dict:
     }
 
 
+def _code_version() -> dict:
+    """The commit measured, and which of the pipeline's files differed from it."""
+    def git(*arguments: str) -> str:
+        try:
+            return subprocess.run(["git", *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                  check=False).stdout.strip()
+        except OSError:
+            return ""
+
+    changed = git("status", "--porcelain", "--", "flows", "sql", "expectations", "seeds")
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "uncommitted": [line[3:] for line in changed.splitlines()]}
+
+
 def _prefect_environment(work: Path) -> dict:
     """Prefect's own state under the work folder, so the benchmark neither reads nor writes
     the user's profile. With PREFECT_API_URL set, the flow runs against that server."""
@@ -398,6 +424,8 @@ def _prefect_environment(work: Path) -> dict:
         "PREFECT_HOME": str(work / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        # The temporary server's 20 s default is too short on 2 busy cores; its start is timed anyway.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     if os.environ.get("PREFECT_API_URL"):
         environment["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"]

@@ -27,7 +27,8 @@ def print_table(results: dict, console: Console | None = None) -> None:
     console.print(
         f"machine: {machine['cores']} cores ({machine['cpu_model']}), {machine['memory_total_gb']} GB RAM; "
         f"JKN_MEMORY_LIMIT={parameters['memory_limit']}, threads {parameters['threads']}; "
-        f"load average before {machine['load_average_before'][0]}, after {machine['load_average_after'][0]}"
+        f"load average before {machine['load_average_before'][0]}, after {machine['load_average_after'][0]}; "
+        f"other work used {results['contention_share']:.0%} of the CPU meanwhile"
     )
     table = Table(show_lines=False)
     for column, justify in (("step", "left"), ("wall s", "right"), ("in flow s", "right"), ("CPU s", "right"),
@@ -77,6 +78,14 @@ def print_table(results: dict, console: Console | None = None) -> None:
         f"on pandas (the suite's that apply to the file's columns, and pandas equivalents of its SQL-only row "
         f"rules), skipped {len(skipped)}"
     )
+    for stage in pipeline["stages"].values():
+        for task_name, task in stage["tasks"].items():
+            if "profile" in task:
+                slowest = task["profile"]["slowest"][:3]
+                console.print(f"slowest statements of {task_name} ({task['profile']['statements']} statements, "
+                              f"{task['profile']['statements_seconds']:,.1f} s):")
+                for statement in slowest:
+                    console.print(f"  {statement['seconds']:8.2f} s  [{statement['via']}] {statement['sql'][:110]}")
     for name, target in results["targets"].items():
         verdict = "[green]met[/green]" if target["met"] else "[red]not met[/red]"
         console.print(f"target {name}: {target['what']} = {target['value']:,} (target {target['target']}): {verdict}")

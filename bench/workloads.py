@@ -78,9 +78,16 @@ def pipeline_tasks() -> dict:
     return {value.name: value for value in vars(pipeline).values() if isinstance(value, Task)}
 
 
-def pipeline_task(task_name: str, run_id: str) -> dict:
-    """One stage of the pipeline: the function the flow's task wraps, called without Prefect."""
+def pipeline_task(task_name: str, run_id: str, profile: bool = False) -> dict:
+    """One stage of the pipeline: the function the flow's task wraps, called without Prefect.
+
+    With `profile`, every SQL statement the stage runs (on our DuckDB connections, and the
+    ones GX sends through SQLAlchemy) is timed, and the slowest are returned."""
     from flows.settings import load_settings
+
+    statements: list[tuple[float, str, str]] = []
+    if profile:
+        _time_statements(statements)
 
     task = pipeline_tasks()[task_name]
     settings = load_settings()
@@ -92,7 +99,77 @@ def pipeline_task(task_name: str, run_id: str) -> dict:
             arguments[name] = run_id
         elif parameter.default is inspect.Parameter.empty:
             raise RuntimeError(f"bench does not know what to pass to task {task_name!r} parameter {name!r}")
-    return {"task": task_name, "returned": _jsonable(task.fn(**arguments))}
+    outcome = {"task": task_name, "returned": _jsonable(task.fn(**arguments))}
+    if profile:
+        outcome["profile"] = {
+            "statements": len(statements),
+            "statements_seconds": sum(seconds for seconds, _, _ in statements),
+            "slowest": [
+                {"seconds": round(seconds, 3), "via": via, "sql": " ".join(sql.split())[:PROFILE_SQL_CHARS]}
+                for seconds, via, sql in sorted(statements, reverse=True)[:PROFILE_TOP]
+            ],
+        }
+    return outcome
+
+
+PROFILE_TOP = 12
+PROFILE_SQL_CHARS = 600
+
+
+class TimedConnection:
+    """A DuckDB connection that records how long each `execute` took (bench --profile)."""
+
+    def __init__(self, connection, statements: list):
+        self._connection = connection
+        self._statements = statements
+
+    def execute(self, query, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return self._connection.execute(query, *args, **kwargs)
+        finally:
+            self._statements.append((time.perf_counter() - started, "duckdb", str(query)))
+
+    def close(self):
+        # Closing a file database checkpoints it: the WAL is written into the file here.
+        started = time.perf_counter()
+        try:
+            return self._connection.close()
+        finally:
+            self._statements.append((time.perf_counter() - started, "duckdb", "close (checkpoint)"))
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._connection.__exit__(*exc_info)
+
+
+def _time_statements(statements: list) -> None:
+    """Time the statements of every connection `flows.database.connect` opens, and GX's."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from flows import database
+
+    connect = database.connect
+
+    def timed_connect(*args, **kwargs):
+        return TimedConnection(connect(*args, **kwargs), statements)
+
+    database.connect = timed_connect
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def started(conn, cursor, statement, parameters, context, executemany):
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def finished(conn, cursor, statement, parameters, context, executemany):
+        begun = conn.info["bench_started"].pop()
+        statements.append((time.perf_counter() - begun, "gx", str(statement)))
 
 
 def pipeline_flow(task_count: int) -> dict:
