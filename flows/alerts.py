@@ -49,6 +49,7 @@ from flows import database
 from flows.channels import Channel, EmailChannel, Envelope, OutboxChannel, WebhookChannel
 from flows.database import utc_now
 from flows.errors import ConfigError
+from flows.formats import MONTH_NAMES, grouped
 from flows.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -712,20 +713,9 @@ order by
 # Wording: Jinja2 templates per language, Indonesian number format by default
 # ---------------------------------------------------------------------------
 
-MONTH_NAMES = {
-    "id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
-           "Oktober", "November", "Desember"),
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"),
-}
-
-
 def format_number(value: float | int | None, decimals: int = 0, language: str = "id") -> str:
     """1313212 -> '1.313.212' (id) or '1,313,212' (en); 86.176 -> '86,18' with 2 decimals."""
-    if value is None:
-        return "-"
-    text = f"{value:,.{decimals}f}"
-    return text.translate(str.maketrans(",.", ".,")) if language == "id" else text
+    return "-" if value is None else grouped(value, decimals, language)
 
 
 def _month_name(value: str | date | None, language: str) -> str:

@@ -20,6 +20,8 @@ import altair as alt
 import duckdb
 import vl_convert
 
+from flows.formats import MONTH_NAMES
+
 # d3 has no Indonesian locale; these are the conventions of Indonesian offices
 # (1.313.212 and 86,18).
 FORMAT_LOCALES: dict[str, dict] = {
@@ -34,10 +36,7 @@ TIME_FORMAT_LOCALES: dict[str, dict] = {
         "periods": ["AM", "PM"],
         "days": ["Minggu", "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu"],
         "shortDays": ["Min", "Sen", "Sel", "Rab", "Kam", "Jum", "Sab"],
-        "months": [
-            "Januari", "Februari", "Maret", "April", "Mei", "Juni",
-            "Juli", "Agustus", "September", "Oktober", "November", "Desember",
-        ],
+        "months": list(MONTH_NAMES["id"]),
         "shortMonths": ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"],
     },
     "en": {
@@ -47,10 +46,7 @@ TIME_FORMAT_LOCALES: dict[str, dict] = {
         "periods": ["AM", "PM"],
         "days": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
         "shortDays": ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
-        "months": [
-            "January", "February", "March", "April", "May", "June",
-            "July", "August", "September", "October", "November", "December",
-        ],
+        "months": list(MONTH_NAMES["en"]),
         "shortMonths": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
     },
 }

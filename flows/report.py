@@ -25,6 +25,7 @@ from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
 from flows import charts
 from flows.errors import ConfigError
+from flows.formats import MONTH_NAMES, grouped
 from flows.settings import Settings
 
 LOCALES = ("id", "en")
@@ -133,10 +134,6 @@ TEXT = {
             "rejected": "ditolak",
         },
         "levels": {"national": "nasional", "province": "provinsi", "branch": "cabang", "region": "kab/kota"},
-        "months": [
-            "Januari", "Februari", "Maret", "April", "Mei", "Juni",
-            "Juli", "Agustus", "September", "Oktober", "November", "Desember",
-        ],
         "noscript": "Grafik memerlukan JavaScript; tabel tetap lengkap tanpa JavaScript.",
     },
     "en": {
@@ -236,10 +233,6 @@ TEXT = {
             "rejected": "rejected",
         },
         "levels": {"national": "national", "province": "province", "branch": "branch", "region": "regency/city"},
-        "months": [
-            "January", "February", "March", "April", "May", "June",
-            "July", "August", "September", "October", "November", "December",
-        ],
         "noscript": "Charts need JavaScript; the tables are complete without it.",
     },
 }
@@ -333,11 +326,9 @@ def number(value, locale: str = "id", digits: int = 0) -> str:
     """1.313.212 and 86,18 in Indonesian; 1,313,212 and 86.18 in English; a dash for nothing."""
     if value is None:
         return "–"
-    text = f"{float(value):,.{digits}f}" if digits else f"{round(float(value)):,}"
+    text = grouped(float(value), digits, locale) if digits else grouped(round(float(value)), 0, locale)
     if text in {"-0", "-0.00", "-0.0"}:
         text = text[1:]
-    if locale == "id":
-        text = text.translate(str.maketrans({",": ".", ".": ","}))
     return text.replace("-", "−")
 
 
@@ -364,14 +355,14 @@ def month_name(value, locale: str = "id") -> str:
     if isinstance(value, str):
         year, month = value[:7].split("-")
         value = date(int(year), int(month), 1)
-    return f"{TEXT[locale]['months'][value.month - 1]} {value.year}"
+    return f"{MONTH_NAMES[locale][value.month - 1]} {value.year}"
 
 
 def timestamp(value, locale: str = "id") -> str:
     if value is None:
         return "–"
     value = value.astimezone(UTC)
-    return f"{value.day} {TEXT[locale]['months'][value.month - 1]} {value.year} {value:%H:%M} UTC"
+    return f"{value.day} {MONTH_NAMES[locale][value.month - 1]} {value.year} {value:%H:%M} UTC"
 
 
 def cell(value, column: str, locale: str) -> str:
