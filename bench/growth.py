@@ -1,4 +1,4 @@
-"""How cost grows with rows: `python -m bench.growth RESULTS.json...` (runs of different sizes).
+"""How cost grows with rows: `python -m bench.growth [--markdown] RESULTS.json...` (runs of different sizes).
 
 For each measured step: wall time and peak RSS at each size, and between consecutive
 sizes the growth exponent log(cost ratio) / log(rows ratio): 1.0 is linear, 0 is flat.
@@ -56,12 +56,31 @@ def growth(runs: list[dict]) -> dict:
     return {"rows": sizes, "steps": table, "exponents": exponents, "pipeline_memory_growth": memory}
 
 
+def markdown(result: dict) -> str:
+    """The same table in Markdown, for BENCHMARKS.md."""
+    sizes = result["rows"]
+    header = ["step", *(f"{rows / 1e6:g} M rows" for rows in sizes),
+              *(f"growth {sizes[i] / 1e6:g} M -> {sizes[i + 1] / 1e6:g} M" for i in range(len(sizes) - 1))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, values in result["steps"].items():
+        cells = [f"{seconds:,.1f} s, " + ("-" if math.isnan(mb) else f"{mb:,.0f} MB") for seconds, mb in values]
+        cells += [f"time {time_exp:.2f}, memory " + ("-" if math.isnan(mem_exp) else f"{mem_exp:.2f}")
+                  for time_exp, mem_exp in result["exponents"][name]]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    paths = [Path(arg) for arg in (argv if argv is not None else sys.argv[1:])]
+    arguments = list(argv if argv is not None else sys.argv[1:])
+    as_markdown = "--markdown" in arguments
+    paths = [Path(arg) for arg in arguments if arg != "--markdown"]
     if not paths:
-        print("usage: python -m bench.growth RESULTS.json [RESULTS.json ...]")
+        print("usage: python -m bench.growth [--markdown] RESULTS.json [RESULTS.json ...]")
         return 2
     result = growth([json.loads(path.read_text(encoding="utf-8")) for path in paths])
+    if as_markdown:
+        print(markdown(result))
+        return 0
     console = Console(width=150)
     table = Table(title="cost by rows (wall s / peak RSS MB; growth exponent between sizes: 1 = linear)")
     table.add_column("step")

@@ -40,6 +40,10 @@ def pandas_equivalents(region_codes: list[str]) -> list[dict]:
         {"type": "expect_column_values_to_not_be_null",
          "kwargs": {"column": "employer_id", "row_condition": 'segment=="PPU_BU"', "condition_parser": "pandas"},
          "meta": {"description": "wage earners in private companies (PPU_BU) carry their employer_id"}},
+        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["month", "card_no"]},
+         "meta": {"description": "a card number appears once per month"}},
+        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["month", "nik"]},
+         "meta": {"description": "a person holds one card per month (ours checks person_key)"}},
     ]
 
 
