@@ -565,7 +565,7 @@ def _read(con, path: Path, kind: ExtractKind, period: str, load_id: int,
     parameters = _parameters(con, kind, period, pseudonym_key)
     try:
         con.execute(
-            f"create temp table landing_{load_id} as {_landing_select(source, kind, positions)}",
+            f"create temp table landing_{load_id} as {_landing_select(source, kind, positions, _checks(kind))}",
             parameters,
         )
     except duckdb.Error as error:
@@ -584,7 +584,9 @@ def _store(con, path: Path, kind: ExtractKind, period: str, load_id: int, thresh
     are too many bad ones."""
     rejects = f"temp.landing_rejects_{load_id}"
     total = con.execute(f"select count(*) from {landing}").fetchone()[0]
-    con.execute(f"create temp table landing_rejects_{load_id} as {_rejects_select(kind, landing)}")
+    # the row checks read only the rows the landing SELECT flagged `bad` (few, usually none)
+    bad_rows = _bad_rows(kind, landing)
+    con.execute(f"create temp table landing_rejects_{load_id} as {_rejects_select(kind, bad_rows)}")
     _reject_repeats(con, kind, landing, rejects)
     rejected = con.execute(f"select count(distinct line) from {rejects}").fetchone()[0]
     con.execute(
@@ -605,8 +607,9 @@ def _store(con, path: Path, kind: ExtractKind, period: str, load_id: int, thresh
         return LoadResult(path.name, kind.name, period, "rejected", 0, rejected, redact(message), load_id)
 
     stored = _stored_columns(kind)
-    good = (f"{landing} as landing anti join (select distinct line from {rejects}) as bad on landing.line = bad.line"
-            if rejected else f"temp.landing_{load_id}")
+    repeats = con.execute(f"select count(*) > 0 from {rejects} where reason like 'repeats line %'").fetchone()[0]
+    good = (f"{landing} as landing anti join (select distinct line from {rejects}) as bad on landing.line = bad.line "
+            "where not landing.bad" if repeats else f"temp.landing_{load_id} where not bad")
     con.execute(
         f"insert into {kind.table} (load_id, file_name, period, {kind.date_column}, {', '.join(stored)}) "
         f"select ?, ?, ?, ?::date, {', '.join(stored)} from {good}",
@@ -642,21 +645,53 @@ def _text(source: _Source, position: int | None) -> str:
     return f"nullif(trim(cast({column} as varchar)), '')"
 
 
-def _landing_select(source: _Source, kind: ExtractKind, positions: dict[str, int]) -> str:
-    """One SELECT that reads the file and returns, per line, each column's text and typed value.
-    The NIK is used only inside it (see the module docstring)."""
+def _landing_select(source: _Source, kind: ExtractKind, positions: dict[str, int],
+                    checks: list[tuple[str, str, str, str]]) -> str:
+    """One SELECT that reads the file and returns, per line, each column's typed value and
+    `bad`: whether any of `checks` fails. The text a column was typed from is kept only on bad
+    rows (for `ops.rejects`): on a good row it is null, so a national extract's landing table
+    holds one copy of each value, not two. The NIK is used only inside it (see the module
+    docstring)."""
     texts = ", ".join(
         f"{_text(source, positions.get(column.name))} as {column.name}_text" for column in kind.columns
     )
     outputs = []
     for column in kind.columns:
+        if column.type == "period" and column.name not in positions:
+            continue  # nothing to compare with the file name
         outputs += _column_outputs(column, source.delimiter, kind.semester)
-    return (
+    typed = (
         f"with source as (select {texts} from {source.relation}), "
         f"checked as (select *, {_nik_problem('nik_text')} as nik_problem from source) "
         if any(column.type == "nik" for column in kind.columns)
         else f"with checked as (select {texts} from {source.relation}) "
     ) + f"select {', '.join(outputs)} from checked"
+    bad = " or ".join(f"coalesce({condition}, false)" for _, _, condition, _ in checks) or "false"
+    texts = _texts_of_bad_rows(kind)
+    if not texts:
+        return f"select *, {bad} as bad from ({typed})"
+    return (
+        f"select * exclude ({', '.join(texts)}), case when bad then [{', '.join(texts)}] end as bad_row_texts "
+        f"from (select *, {bad} as bad from ({typed}))"
+    )
+
+
+def _texts_of_bad_rows(kind: ExtractKind) -> list[str]:
+    """The text columns `_landing_select` keeps only on bad rows, in one list column (one null
+    per good row instead of one per column). The period column is not among them: it is
+    compared with the file name on every row (`_check_period_column`); nor the NIK's: its
+    masked value and problem are null on good rows already."""
+    return [
+        f"{column.name}_value" for column in kind.columns
+        if _value_column(column) == f"{column.name}_value" and column.type not in ("period", "nik")
+    ]
+
+
+def _bad_rows(kind: ExtractKind, landing: str) -> str:
+    """The landing rows with a failed check, their texts unpacked from `bad_row_texts`."""
+    texts = _texts_of_bad_rows(kind)
+    unpacked = "".join(f", bad_row_texts[{index}] as {name}" for index, name in enumerate(texts, start=1))
+    return f"(select *{unpacked} from {landing} where bad)"
 
 
 def _column_outputs(column: Column, delimiter: str, semester: bool) -> list[str]:
@@ -843,8 +878,7 @@ def _reject_repeats(con, kind: ExtractKind, landing: str, rejects: str) -> None:
     """A second row with the key of an earlier good row would count twice: reject it, naming the first."""
     key = ", ".join(kind.key)
     shown = kind.key[0] if len(kind.key) == 1 else f"concat_ws(' / ', {key})"
-    any_bad = con.execute(f"select count(*) > 0 from {rejects}").fetchone()[0]
-    good = f"{landing} as landing anti join {rejects} as bad on landing.line = bad.line" if any_bad else landing
+    good = f"(select * from {landing} where not bad)"
     con.execute(
         f"insert into {rejects} "
         f"with good as (select * from {good}), "
