@@ -152,6 +152,23 @@ def _persist_duckdb_connection() -> None:
         engine_module._PERSISTED_CONNECTION_DIALECTS = (*dialects, _DuckDBDialect())
 
 
+def _no_duckdb_progress_bars() -> None:
+    """DuckDB draws a progress bar on stdout for any query over 2 s, and a national extract's
+    checks take that long: it would fill the run's log. The option is per connection, so it is
+    set on each DuckDB connection SQLAlchemy opens for GX (once per process)."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    if event.contains(Pool, "connect", _quiet_duckdb_connection):
+        return
+    event.listen(Pool, "connect", _quiet_duckdb_connection)
+
+
+def _quiet_duckdb_connection(dbapi_connection, _record) -> None:
+    if type(dbapi_connection).__module__.startswith("duckdb"):
+        dbapi_connection.execute("set enable_progress_bar = false")
+
+
 def _quiet_gx() -> None:
     """GX logs at INFO from a module whose level it pins to INFO; users should see only problems."""
     for name in ("great_expectations", "great_expectations.data_context.types.base"):
@@ -277,6 +294,7 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
 
     _quiet_gx()
     _persist_duckdb_connection()
+    _no_duckdb_progress_bars()
     report = CheckReport(run_id)
     definitions = {path: read_suite(path) for path in suite_files()}
     wanted = [definitions.get(path) or read_suite(path) for path in suites]

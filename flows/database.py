@@ -151,6 +151,8 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
         if "lock" in str(error).lower():
             raise DatabaseLocked(f"{path} is held by another process: {error}") from error
         raise
+    # a per-connection option: no progress bars in a scheduled run's log (see checks.py)
+    con.execute("set enable_progress_bar = false")
     if not read_only:
         ensure_tables(con)
     return con

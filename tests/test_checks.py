@@ -428,3 +428,23 @@ def test_failures_say_what_was_observed_without_personal_data(settings):
     assert observed[("staging.region_counts", "participant counts are never negative")] == "2 of 8 rows, e.g. -7, -7"
     text = json.dumps([(r.observed, r.details) for r in report.results])
     assert batches.card(6) not in text and batches.person_key(6) not in text
+
+
+def test_no_duckdb_progress_bars_on_our_or_gx_connections(settings):
+    """A national extract's queries run over 2 s; DuckDB would draw progress bars into the log.
+    (Setting `progress_bar_time` would switch them back on: we never set it.)"""
+    import sqlalchemy
+
+    con = database.connect(settings)
+    try:
+        assert con.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
+    finally:
+        con.close()
+    checks._no_duckdb_progress_bars()
+    engine = sqlalchemy.create_engine(f"duckdb:///{settings.db_path}")
+    try:
+        with engine.connect() as connection:
+            value = connection.execute(sqlalchemy.text("select current_setting('enable_progress_bar')")).scalar()
+    finally:
+        engine.dispose()
+    assert value is False
