@@ -46,9 +46,8 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="Delete an earlier demo database first.")] = False,
 ) -> None:
     """Write a realistic demo landing folder under $JKN_HOME and run the whole pipeline on it."""
-    from flows import demo as demo_data
-
     from flows import database
+    from flows import demo as demo_data
 
     settings = load_settings()
     if settings.landing is not None:

@@ -131,7 +131,9 @@ def region_rows(region: DemoRegion, month: tuple[int, int], anchor_pct: float) -
     rows = []
     # Small deterministic variation of the segment mix between regions.
     tilt = (int(region.code) % 7 - 3) / 100
-    shares = {**SEGMENT_SHARES, "PBI_APBN": SEGMENT_SHARES["PBI_APBN"] + tilt, "PPU_BU": SEGMENT_SHARES["PPU_BU"] - tilt}
+    shares = {
+        **SEGMENT_SHARES, "PBI_APBN": SEGMENT_SHARES["PBI_APBN"] + tilt, "PPU_BU": SEGMENT_SHARES["PPU_BU"] - tilt
+    }
     for segment, count in _split(participants(region, month, anchor_pct), shares).items():
         active = round(count * ACTIVE_RATES[segment])
         rows.append({"segment": segment, "status": "ACTIVE", "participants": active})

@@ -46,6 +46,32 @@ def test_person_key_is_the_hmac_sha256_of_the_nik_under_the_key(con, tmp_path):
         assert keys[card_no] == hmac.new(TEST_KEY.encode(), nik.encode(), hashlib.sha256).hexdigest()
 
 
+def test_the_fast_pseudonymisation_is_built():
+    """`make test` installs OpenSSL's headers so pip builds flows/_pseudonym.c; without it ingest
+    still works (in SQL, tested below) but ~10x slower on a national extract (BENCHMARKS.md)."""
+    from flows import _pseudonym
+
+    assert callable(_pseudonym.hex_digests)
+
+
+@pytest.mark.parametrize("in_c", [True, False], ids=["C module", "SQL"])
+def test_both_ways_of_computing_person_key_agree_with_pythons_hmac(con, tmp_path, monkeypatch, in_c):
+    monkeypatch.setattr(ingest, "PERSON_KEY_IN_C", in_c)
+    key = "a key with ünïcode, and longer than sixty-four bytes: " + "k" * 40
+    niks = [f"332601{day:02d}{month:02d}{year:02d}{serial:04d}" for day, month, year, serial in
+            ((1, 1, 85, 1), (45, 7, 90, 2), (71, 12, 0, 3), (31, 2, 24, 4), (12, 6, 66, 9999))] * 500
+    lines = [f"{index:013d},{nik},3326,PBI_APBN,ACTIVE,," for index, nik in enumerate(niks, start=1)]
+    lines += ["0000000009998,,3326,PBI_APBN,ACTIVE,,", "0000000009999,33260145079,3326,PBI_APBN,ACTIVE,,"]
+    content = "card_no,nik,region_code,segment,status,employer_id,wage\n" + "\n".join(lines) + "\n"
+    [result] = load(con, write(tmp_path, "participants_2022-09.csv", content), threshold=5.0, key=key)
+    assert (result.rows_loaded, result.rows_rejected) == (len(niks), 2)
+    stored = dict(con.execute("select card_no, person_key from raw.participants").fetchall())
+    for index, nik in enumerate(niks, start=1):
+        assert stored[f"{index:013d}"] == hmac.new(key.encode(), nik.encode(), hashlib.sha256).hexdigest()
+    assert con.execute("select count(*) from duckdb_functions() where function_name = ?",
+                       [ingest.PERSON_KEY_FUNCTION]).fetchone()[0] == 0  # the key does not stay behind
+
+
 def test_a_key_longer_than_a_block_is_hashed_first_as_hmac_says(con, tmp_path):
     long_key = "k" * 100
     path = write(tmp_path, "participants_2022-09.csv", PARTICIPANTS)
