@@ -75,3 +75,13 @@ def minimum_wages(con, wages: dict[tuple[str, int], float]) -> None:
     """Replace the minimum-wage seed with round figures, so expected values can be computed by hand."""
     con.execute("delete from ref.minimum_wages")
     con.executemany("insert into ref.minimum_wages values (?, ?, ?)", [(r, y, w) for (r, y), w in wages.items()])
+
+
+def publish_demo(con, settings) -> None:
+    """The demo landing folder ingested, built and published into `con` (without the flow: fast)."""
+    from flows import database, demo, ingest
+
+    database.load_seeds(con, settings.seeds)
+    ingest.ingest_files(con, sorted(demo.write_landing(settings.landing_dir)))
+    metrics.build(con)
+    metrics.publish(con)

@@ -13,29 +13,12 @@ import json
 import pytest
 
 from flows import checks, database
-from tests import rows
 from tests.fixtures.checks import batches
+from tests.fixtures.checks.batches import prepare
 
 SUITES = [path.stem for path in checks.suite_files()]
 STAGING_MODELS = {"region_counts", "population", "participants", "employers", "workforce"}
 CURRENT = "period = '2022-08'"
-
-
-def prepare(settings, spoil: list[str] = (), rebuild: bool = False, tamper: list[str] = ()) -> None:
-    """The good batch, then `spoil` (raw rows; `rebuild` rebuilds the marts after), then
-    `tamper` (built tables). Leaves no connection open: GX opens its own."""
-    con = database.connect(settings)
-    try:
-        database.load_seeds(con, settings.seeds)
-        batches.good_batch(con)
-        for statement in spoil:
-            con.execute(statement)
-        if rebuild:
-            rows.build(con)
-        for statement in tamper:
-            con.execute(statement)
-    finally:
-        con.close()
 
 
 def set_participant(assignment: str, number: int) -> str:

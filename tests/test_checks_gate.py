@@ -21,17 +21,6 @@ UNKNOWN_REGION = "region_code is a kab/kota code listed in seeds/regions.csv"
 MONTH_ON_MONTH = "a region's participants change by at most 10% from the month before"
 
 
-def prepare(settings, *spoil: str) -> None:
-    con = database.connect(settings)
-    try:
-        database.load_seeds(con, settings.seeds)
-        batches.good_batch(con)
-        for statement in spoil:
-            con.execute(statement)
-    finally:
-        con.close()
-
-
 def query(settings, sql: str) -> list[tuple]:
     con = duckdb.connect(str(settings.db_path), read_only=True)
     try:
@@ -42,8 +31,9 @@ def query(settings, sql: str) -> list[tuple]:
 
 def test_a_warning_is_returned_and_the_batch_stays_staged_for_publishing(settings):
     # Kab. Batang grows from 800 to 920 participants in a month (+15%): plausible enough to publish
-    prepare(settings, "update raw.region_counts set participants = participants + 110 "
-                      "where period = '2022-08' and region_code = '3325' and segment = 'PBPU' and status = 'ACTIVE'")
+    batches.prepare(settings, ["update raw.region_counts set participants = participants + 110 "
+                               "where period = '2022-08' and region_code = '3325' and segment = 'PBPU' "
+                               "and status = 'ACTIVE'"])
     outcome = checks.gate(settings, checks.suite_files("staging."), "run-warn")
     assert [(w["suite"], w["expectation"], w["severity"]) for w in outcome["warnings"]] == [
         ("staging.region_counts", MONTH_ON_MONTH, "warning")
@@ -59,8 +49,8 @@ def test_a_warning_is_returned_and_the_batch_stays_staged_for_publishing(setting
 
 
 def test_a_critical_failure_quarantines_the_batch_and_says_what_failed(settings):
-    prepare(settings, "update raw.region_counts set region_code = '9999' "
-                      "where period = '2022-08' and region_code = '3326' and segment = 'PBPU'")
+    batches.prepare(settings, ["update raw.region_counts set region_code = '9999' "
+                               "where period = '2022-08' and region_code = '3326' and segment = 'PBPU'"])
     with pytest.raises(DataQualityError) as failure:
         checks.gate(settings, checks.suite_files("staging."), "run-bad")
     message = str(failure.value)
@@ -82,7 +72,7 @@ def test_a_critical_failure_quarantines_the_batch_and_says_what_failed(settings)
 
 
 def test_data_docs_are_built_from_the_validation_results(settings):
-    prepare(settings)
+    batches.prepare(settings)
     outcome = checks.gate(settings, checks.suite_files("staging."), "run-docs")
     index = settings.data_docs_dir / "index.html"
     assert outcome["data_docs"] == str(index)
@@ -118,7 +108,7 @@ def test_jkn_check_prints_a_table_and_exits_3_on_a_critical_failure(settings):
 
     from flows.cli import app
 
-    prepare(settings)
+    batches.prepare(settings)
     runner = CliRunner()
     good = runner.invoke(app, ["check"])
     assert good.exit_code == 0, good.output

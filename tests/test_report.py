@@ -89,17 +89,14 @@ def parse_month(text: str, locale: str = "id") -> str:
 @pytest.fixture(scope="module")
 def demo_database(tmp_path_factory) -> Path:
     """The demo landing folder ingested and published once per module (without the flow, to stay fast)."""
-    from flows import database, demo, ingest, metrics
+    from flows import database
     from flows.settings import Settings
 
     home = tmp_path_factory.mktemp("demo")
     settings = Settings(home=home, pseudonym_key=TEST_KEY)
     con = database.connect(settings)
     try:
-        database.load_seeds(con, settings.seeds)
-        ingest.ingest_files(con, sorted(demo.write_landing(settings.landing_dir)))
-        metrics.build(con)
-        metrics.publish(con)
+        rows.publish_demo(con, settings)
     finally:
         con.close()
     return settings.db_path

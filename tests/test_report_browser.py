@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from tests import rows
 from tests.conftest import TEST_KEY
 
 CHROMIUM_FLAGS = [
@@ -240,16 +241,13 @@ def browser(chromium, tmp_path):
 
 
 def _publish_demo(home: Path) -> Path:
-    from flows import database, demo, ingest, metrics, report
+    from flows import database, report
     from flows.settings import Settings
 
     settings = Settings(home=home, pseudonym_key=TEST_KEY)
     con = database.connect(settings)
     try:
-        database.load_seeds(con, settings.seeds)
-        ingest.ingest_files(con, sorted(demo.write_landing(settings.landing_dir)))
-        metrics.build(con)
-        metrics.publish(con)
+        rows.publish_demo(con, settings)
         con.execute(
             "insert into ops.dq_results values ('run-1', 'build.coverage', 'expect_column_values_to_be_between', "
             "'warning', false, '1 value above 100', null, now())"

@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from tests import rows
 from tests.conftest import TEST_KEY
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -14,15 +15,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def demo_con(tmp_path_factory):
     """The demo landing folder ingested and published once, without the flow (fast); the tests only read."""
-    from flows import database, demo, ingest, metrics
+    from flows import database
     from flows.settings import Settings
 
     settings = Settings(home=tmp_path_factory.mktemp("demo"), pseudonym_key=TEST_KEY)
     con = database.connect(settings)
-    database.load_seeds(con, settings.seeds)
-    ingest.ingest_files(con, sorted(demo.write_landing(settings.landing_dir)))
-    metrics.build(con)
-    metrics.publish(con)
+    rows.publish_demo(con, settings)
     yield con
     con.close()
 
