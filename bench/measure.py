@@ -152,36 +152,49 @@ class Runner:
             str(log_path), json.dumps(environment), str(cwd),
         ]
         env = {**_without_jkn(os.environ), **environment, "PYTHONPATH": str(PROJECT_ROOT)}
-        busy = _machine_busy_seconds()
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL)
-        sampler = TreeSampler(process.pid, self.interval, spill_dir)
-        sampler.start()
-        process.wait()
-        elapsed = time.perf_counter() - started
-        sampler.stop()
-        busy = _machine_busy_seconds() - busy
-        return self._measurement(label, result_path, log_path, elapsed, busy, sampler, process.returncode)
+
+        def start():
+            process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL)
+            return process.pid, process.wait
+
+        return self._watch(label, result_path, log_path, spill_dir, start)
 
     def forked(self, label: str, workload: str, arguments: dict, environment: dict, cwd: Path,
                spill_dir: Path | None = None) -> Measurement:
         """Run `workload` in a fork of the pre-imported server process."""
         context = self._context()
         result_path, log_path = self._paths(label)
+
+        def start():
+            process = context.Process(
+                target=workloads.run_workload,
+                args=(workload, arguments, str(result_path), str(log_path), environment, str(cwd)),
+            )
+            process.start()
+
+            def wait():
+                process.join()
+                return process.exitcode
+
+            return process.pid, wait
+
+        return self._watch(label, result_path, log_path, spill_dir, start)
+
+    def _watch(self, label: str, result_path: Path, log_path: Path, spill_dir: Path | None,
+               start) -> Measurement:
+        """Time a process from its start to its end, sample its tree's memory meanwhile, and note
+        the CPU the rest of the machine used. `start()` starts it and returns its pid and a
+        function that waits for it and returns its exit code."""
         busy = _machine_busy_seconds()
         started = time.perf_counter()
-        process = context.Process(
-            target=workloads.run_workload,
-            args=(workload, arguments, str(result_path), str(log_path), environment, str(cwd)),
-        )
-        process.start()
-        sampler = TreeSampler(process.pid, self.interval, spill_dir)
+        pid, wait = start()
+        sampler = TreeSampler(pid, self.interval, spill_dir)
         sampler.start()
-        process.join()
+        exit_code = wait()
         elapsed = time.perf_counter() - started
         sampler.stop()
         busy = _machine_busy_seconds() - busy
-        return self._measurement(label, result_path, log_path, elapsed, busy, sampler, process.exitcode)
+        return self._measurement(label, result_path, log_path, elapsed, busy, sampler, exit_code)
 
     def warm_forkserver(self) -> None:
         """Start the forkserver and let it finish its imports before anything is timed, so its
