@@ -256,7 +256,8 @@ def _participants_suite() -> tuple[dict, str]:
 
 
 def _database_summary(home: Path) -> dict:
-    """Rows per raw and mart table, and the file size, of the stage-by-stage database."""
+    """Rows per raw view and mart table, the database file's size, and the parts' size and bytes per
+    participant row, of the stage-by-stage database."""
     import duckdb
 
     path = home / "jkn.duckdb"
@@ -265,14 +266,26 @@ def _database_summary(home: Path) -> dict:
     con = duckdb.connect(str(path), read_only=True)
     try:
         names = [row[0] for row in con.execute(
-            "select schema_name || '.' || table_name from duckdb_tables() "
-            "where schema_name in ('raw', 'mart') order by 1"
+            "select schema_name || '.' || table_name from duckdb_tables() where schema_name = 'mart' "
+            "union all select schema_name || '.' || view_name from duckdb_views() where schema_name = 'raw' "
+            "order by 1"
         ).fetchall()]
         rows = {name: con.execute(f"select count(*) from {name}").fetchone()[0] for name in names}
         status = con.execute("select status, count(*) from ops.load_log group by status order by 1").fetchall()
     finally:
         con.close()
-    return {"file_mb": round(path.stat().st_size / 2**20, 1), "rows": rows, "load_log": dict(status)}
+    parts = path.with_name(path.name + ".parts")
+    participants = sum(file.stat().st_size for file in (parts / "participants").rglob("*.parquet")) \
+        if (parts / "participants").exists() else 0
+    return {
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+        "parts_mb": round(sum(f.stat().st_size for f in parts.rglob("*") if f.is_file()) / 2**20, 1)
+        if parts.exists() else 0,
+        "participant_part_bytes_per_row": round(participants / rows["raw.participants"], 1)
+        if rows.get("raw.participants") else None,
+        "rows": rows,
+        "load_log": dict(status),
+    }
 
 
 # --- results ---------------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def _no_tracebacks_on_console() -> None:
 
 def _print_summary(result: dict) -> None:
     settings = load_settings()
-    from flows import database
+    from flows import snapshot
 
     loaded = [f for f in result["files"] if f["status"] == "staged"]
     skipped = [f for f in result["files"] if f["status"] == "skipped"]
@@ -120,7 +120,7 @@ def _print_summary(result: dict) -> None:
         )
     for item in refused:
         errors.print(f"  refused: {item['message']}")
-    con = database.connect(settings, read_only=True)
+    con = snapshot.connect(settings)
     try:
         month, rows = _latest_trajectory(con)
     finally:
@@ -352,13 +352,13 @@ def alerts_command(
 ) -> None:
     """Evaluate alert rules on the published marts and deliver digests (and any message an earlier run
     could not deliver)."""
-    from flows import alerts, database
+    from flows import alerts, database, snapshot
     from flows.pipeline import new_run_id
 
     settings = load_settings()
     if dry_run:
-        # Read-only: the database cannot change, whatever happens.
-        con = database.connect(settings, read_only=True)
+        # Read-only, on the published snapshot: nothing can change, and a run under way is not held up.
+        con = snapshot.connect(settings)
         try:
             summary = alerts.send(con, settings, new_run_id(), dry_run=True)
         finally:
@@ -368,7 +368,9 @@ def alerts_command(
             con = database.connect(settings)
             try:
                 database.load_seeds(con, settings.seeds)  # thresholds edited in seeds/ count now
-                summary = alerts.send(con, settings, new_run_id())
+                run_id = new_run_id()
+                summary = alerts.send(con, settings, run_id)
+                snapshot.publish(con, run_id)
             finally:
                 con.close()
     table = Table(title=("Would send" if dry_run else "Sent") + f", {summary['month']}")
@@ -404,7 +406,7 @@ def report_command(
     """Write the managers' HTML report (Indonesian and English) from the published marts."""
     from datetime import datetime
 
-    from flows import database, report
+    from flows import report, snapshot
     from flows.errors import ConfigError
 
     settings = load_settings()
@@ -416,23 +418,22 @@ def report_command(
             as_of = datetime.strptime(month, "%Y-%m").date()
         except ValueError:
             raise ConfigError(f"--month {month!r}: expected YYYY-MM") from None
-    with database.writer_lock(settings, "jkn report"):
-        # the report only reads, so it never takes DuckDB's write lock
-        con = database.connect(settings, read_only=True)
-        try:
-            path = report.write(con, settings, locale=locale, month=as_of)
-        finally:
-            con.close()
+    # the report reads the published snapshot: it neither waits for nor holds up a run
+    con = snapshot.connect(settings)
+    try:
+        path = report.write(con, settings, locale=locale, month=as_of)
+    finally:
+        con.close()
     console.print(f"Report: {path}")
 
 
 @app.command()
 def status() -> None:
     """Print the latest coverage by region and the open alerts."""
-    from flows import database
+    from flows import snapshot
 
     settings = load_settings()
-    con = database.connect(settings, read_only=True)
+    con = snapshot.connect(settings)
     try:
         month, rows = _latest_trajectory(con)
         coverage = con.execute(

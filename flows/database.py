@@ -1,7 +1,7 @@
 """The DuckDB file: connecting, the tables stages write, reference seeds, the writer lock.
 
 Schemas, in the order data flows through them:
-  raw      rows as ingested, one table per extract kind, every row tagged with its file
+  raw      views over the extracts' Parquet parts, one per kind, every row tagged with its load
   ref      reference seeds, reloaded from `seeds/` on every run
   staging  views over raw: the current file of each kind x period (sql/staging)
   build    marts being computed; copied to `mart` only after their checks pass
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from flows import migrations, parts
 from flows.errors import ConfigError, DatabaseLocked
 from flows.settings import Settings
 
@@ -31,37 +32,15 @@ log = logging.getLogger(__name__)
 
 SCHEMAS = ("raw", "ref", "staging", "build", "mart", "ops")
 
-# Tables written by code rather than by a SQL model. Columns after the first
-# few are the extract's own, typed as CONTRACT.md section 1 says: identifiers
-# are text, counts are integers.
+# Tables written by code rather than by a SQL model. The extracts' rows are not among them: they
+# live in Parquet parts, and `raw.<kind>` is a view over the registered ones (flows/parts.py, with
+# columns generated from the extract kinds in flows/ingest/kinds.py).
 TABLES = {
-    "raw.region_counts": """
-        load_id integer not null, file_name varchar not null, period varchar not null,
-        month date not null, region_code varchar not null, segment varchar not null,
-        status varchar not null, participants bigint not null""",
-    "raw.population": """
-        load_id integer not null, file_name varchar not null, period varchar not null,
-        as_of date not null, region_code varchar not null, population bigint not null""",
-    "raw.participants": """
-        load_id integer not null, file_name varchar not null, period varchar not null,
-        month date not null, card_no varchar not null, person_key varchar not null,
-        sex varchar, birth_year integer, region_code varchar not null, segment varchar not null,
-        status varchar not null, employer_id varchar, wage decimal(18, 2)""",
-    "raw.employers": """
-        load_id integer not null, file_name varchar not null, period varchar not null,
-        month date not null, employer_id varchar not null, business_id varchar,
-        name varchar, region_code varchar not null, registered_workers bigint not null,
-        reported_wage_total decimal(20, 2), contribution_due decimal(20, 2),
-        contribution_paid decimal(20, 2), months_in_arrears integer""",
-    "raw.workforce": """
-        load_id integer not null, file_name varchar not null, period varchar not null,
-        month date not null, business_id varchar not null, name varchar,
-        region_code varchar not null, workers bigint not null""",
     "ops.load_log": """
         load_id integer primary key, file_name varchar not null, sha256 varchar not null,
         kind varchar, period varchar, rows_loaded bigint, rows_rejected bigint,
         status varchar not null, message varchar, loaded_at timestamptz not null,
-        run_id varchar""",
+        run_id varchar, part varchar""",
     "ops.rejects": """
         load_id integer, file_name varchar not null, line bigint, column_name varchar,
         value varchar, reason varchar not null""",
@@ -153,6 +132,7 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
         raise
     # a per-connection option: no progress bars in a scheduled run's log (see checks.py)
     con.execute("set enable_progress_bar = false")
+    con.execute("set variable jkn_parts_root = ?", [str(parts.parts_root(path.resolve()))])
     if not read_only:
         ensure_tables(con)
     return con
@@ -170,11 +150,23 @@ def duckdb_config(settings: Settings) -> dict[str, str | int]:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create what is missing, and bring a database written by an earlier release up to date."""
     for schema in SCHEMAS:
         con.execute(f"create schema if not exists {schema}")
-    con.execute("create sequence if not exists ops.load_id_seq start 1")
     for table, columns in TABLES.items():
         con.execute(f"create table if not exists {table} ({columns})")
+    migrations.upgrade(con)
+    parts.refresh_views(con)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str, kind: str | None = None) -> bool:
+    """Whether `schema.name` exists (as a `BASE TABLE` or `VIEW` only, when `kind` says so)."""
+    query = "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"
+    parameters = [schema, name]
+    if kind:
+        query += " and table_type = ?"
+        parameters.append(kind)
+    return con.execute(query, parameters).fetchone()[0] > 0
 
 
 def load_seeds(con: duckdb.DuckDBPyConnection, seeds_dir: Path) -> None:

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import duckdb
 
-from flows.database import TABLES
+from flows import parts, snapshot
 from flows.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
 SQL_DIR = PROJECT_ROOT / "sql"
-RAW_TABLES = [name for name in TABLES if name.startswith("raw.")]
 
 # The one place the run order lives; tests/test_metrics.py checks it against sql/.
 MODELS = (
@@ -118,16 +117,14 @@ def publish(con: duckdb.DuckDBPyConnection) -> None:
                     "load_id not in (select load_id from ops.load_log where status in ('staged', 'published') "
                     "qualify row_number() over (partition by kind, period order by load_id desc) = 1)")
         con.execute("update ops.load_log set status = 'published' where status = 'staged'")
-        # A corrected file replaced these; their rows are no longer read by anything.
-        for table in RAW_TABLES:
-            con.execute(
-                f"delete from {table} where load_id in "
-                "(select load_id from ops.load_log where status = 'superseded')"
-            )
         con.commit()
     except BaseException:
         con.rollback()
         raise
+    # A corrected file replaced these; their parts are no longer read by anything.
+    parts.refresh_views(con)
+    parts.remove_unregistered(con)
+    snapshot.publish(con)
 
 
 def publish_months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> None:
@@ -156,3 +153,4 @@ def publish_months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> N
     except BaseException:
         con.rollback()
         raise
+    snapshot.publish(con)

@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run as prefect_flow_run
 
-from flows import alerts, checks, database, ingest, metrics, report, runs
+from flows import alerts, checks, database, ingest, metrics, report, runs, snapshot
 from flows.errors import ConfigError, DataQualityError
 from flows.settings import Settings, load_settings
 
@@ -103,7 +103,9 @@ def publish_stage(settings: Settings, window: runs.Window | None = None) -> None
 def alerts_stage(settings: Settings, run_id: str) -> dict:
     con = database.connect(settings)
     try:
-        return alerts.send(con, settings, run_id)
+        summary = alerts.send(con, settings, run_id)
+        snapshot.publish(con, run_id)  # readers see the alerts' new states
+        return summary
     finally:
         con.close()
 

@@ -1,27 +1,59 @@
-"""Put rows straight into the raw tables, as a staged file would, for "given rows, expect rows" tests."""
+"""Register rows straight as parts, as a staged file would, for "given rows, expect rows" tests."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-from flows import metrics
+from flows import metrics, parts
+from flows.ingest.kinds import KINDS, part_columns, raw_schema
+from flows.ingest.part import part_name
 
 
 def stage(con, kind: str, period: str, rows: list[tuple], status: str = "staged") -> int:
-    """Insert `rows` (the raw table's columns after load_id, file_name, period) as one file."""
-    load_id = con.execute("select nextval('ops.load_id_seq')").fetchone()[0]
+    """Register `rows` (the raw view's columns after load_id, file_name, period) as one file's part."""
+    load_id = con.execute("select coalesce(max(load_id), 0) + 1 from ops.load_log").fetchone()[0]
     file_name = f"{kind}_{period}.csv"
-    con.execute(
-        "insert into ops.load_log values (?, ?, ?, ?, ?, ?, 0, ?, '', ?, null)",
-        [load_id, file_name, f"sha-{load_id}", kind, period, len(rows), status, datetime.now(UTC)],
-    )
-    width = len(rows[0]) + 3
-    placeholders = ", ".join("?" * width)
+    part = part_name(kind, period, f"sha-{load_id}")
+    schema = raw_schema(KINDS[kind])
+    con.execute(f"create or replace temp table staged_rows ({', '.join(f'{n} {t}' for n, t in schema)})")
     con.executemany(
-        f"insert into raw.{kind} values ({placeholders})",
+        f"insert into staged_rows values ({', '.join('?' * len(schema))})",
         [(load_id, file_name, period, *row) for row in rows],
     )
+    _write_part(con, kind, "staged_rows", load_id, part)
+    con.execute("drop table staged_rows")
+    con.execute(
+        "insert into ops.load_log values (?, ?, ?, ?, ?, ?, 0, ?, '', ?, null, ?)",
+        [load_id, file_name, f"sha-{load_id}", kind, period, len(rows), status, datetime.now(UTC), part],
+    )
+    parts.refresh_views(con)
     return load_id
+
+
+def spoil(con, statements) -> None:
+    """Change registered rows as if the files had held them: `statements` (SQL on `raw.<kind>`, or on
+    anything else) run on a copy of each raw view named, and each load's part is rewritten from the
+    copy. Tests only: parts are immutable for everything else."""
+    kinds = sorted({kind for statement in statements for kind in re.findall(r"\braw\.(\w+)", statement)})
+    for kind in kinds:
+        con.execute(f"create or replace temp table spoiled_{kind} as select * from raw.{kind}")
+    for statement in statements:
+        con.execute(re.sub(r"\braw\.(\w+)", r"spoiled_\1", statement))
+    for kind in kinds:
+        for load_id, part in con.execute(
+            "select load_id, part from ops.load_log where kind = ? and part is not null", [kind]
+        ).fetchall():
+            _write_part(con, kind, f"spoiled_{kind}", load_id, part)
+        con.execute(f"drop table spoiled_{kind}")
+    parts.refresh_views(con)
+
+
+def _write_part(con, kind: str, table: str, load_id: int, part: str) -> None:
+    path = parts.root_of(con) / part
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = ", ".join(part_columns(KINDS[kind]))
+    con.execute(f"copy (select {columns} from {table} where load_id = {int(load_id)}) to '{path}' (format parquet)")
 
 
 def region_counts(con, month: str, counts: dict[str, tuple[int, int]], segment: str = "PBPU") -> int:
@@ -65,7 +97,7 @@ def participants(con, month: str, people: list[tuple]) -> int:
         "participants",
         month,
         [
-            (f"{month}-01", card_no, f"key-{card_no}", None, None, region, segment, status, employer, wage)
+            (f"{month}-01", card_no, f"key-{card_no}".encode(), None, None, region, segment, status, employer, wage)
             for card_no, region, segment, status, employer, wage in people
         ],
     )

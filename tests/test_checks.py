@@ -28,9 +28,15 @@ def set_participant(assignment: str, number: int) -> str:
 
 def add_participant(number: int) -> str:
     """One more August participant in Kota Pekalongan, in the August file."""
-    values = ", ".join("null" if value is None else repr(value) for value in batches.participant("2022-08", number))
+    values = ", ".join(_sql_literal(value) for value in batches.participant("2022-08", number))
     return f"insert into raw.participants select load_id, file_name, period, {values} from raw.participants " \
            f"where {CURRENT} limit 1"
+
+
+def _sql_literal(value) -> str:
+    if value is None:
+        return "null"
+    return f"unhex('{value.hex()}')" if isinstance(value, bytes) else repr(value)
 
 
 def validate(settings, *suites: str) -> checks.CheckReport:
@@ -182,7 +188,7 @@ SCENARIOS = {
             # a raw NIK where the keyed hash belongs, built here so no 16-digit literal sits in the file
             set_participant("person_key = '3375' || '015008' || '000001'", 4),
             set_participant(f"card_no = '{batches.card(6)}'", 5),
-            set_participant(f"person_key = '{batches.person_key(8)}'", 7),
+            set_participant(f"person_key = unhex('{batches.person_key(8)}')", 7),
             set_participant("segment = 'PBI'", 9),
             set_participant("status = 'AKTIF'", 10),
             set_participant("sex = 'L'", 11),
@@ -197,7 +203,7 @@ SCENARIOS = {
         ]),
         {
             "card numbers are 13 digits": "critical",
-            "person_key is a 64-character keyed hash, never a raw NIK": "critical",
+            "person_key is a 32-byte keyed hash, never a raw NIK": "critical",
             "a card number appears once per month": "critical",
             "a person holds one card per month (two cards: a duplicate enrolment)": "warning",
             "segment is one of the six JKN segments": "critical",

@@ -13,6 +13,7 @@ import pytest
 
 from flows import checks, database
 from flows.errors import DataQualityError
+from tests import rows
 from tests.conftest import FIXTURES
 from tests.fixtures.checks import batches
 
@@ -118,7 +119,7 @@ def test_jkn_check_prints_a_table_and_exits_3_on_a_critical_failure(settings):
     assert f"Data Docs: {settings.data_docs_dir / 'index.html'}" in good.output
 
     con = database.connect(settings)
-    con.execute("update raw.workforce set workers = -4 where period = '2022-08' and name = 'CV TIGA'")
+    rows.spoil(con, ["update raw.workforce set workers = -4 where period = '2022-08' and name = 'CV TIGA'"])
     con.close()
     bad = runner.invoke(app, ["check", "--failed"])
     assert bad.exit_code == 3, bad.output

@@ -28,7 +28,7 @@ def test_each_command_explains_itself(command):
 def test_status_without_database_is_a_usage_error(jkn_env):
     result = subprocess.run([sys.executable, "-m", "flows.cli", "status"], capture_output=True, text=True)
     assert result.returncode == 2
-    assert "no database" in result.stderr
+    assert "nothing is published yet" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from flows import generate, ingest, metrics
 from flows.errors import ConfigError
+from flows.ingest import pseudonym
+from flows.ingest.kinds import raw_schema
 from tests.conftest import FIXTURES, TEST_KEY
 
 CORPUS = FIXTURES / "ingest"
@@ -41,7 +43,7 @@ def test_person_key_is_the_hmac_sha256_of_the_nik_under_the_key(con, tmp_path):
     path = write(tmp_path, "participants_2022-09.csv", PARTICIPANTS)
     [result] = load(con, path)
     assert result.status == "staged" and result.rows_loaded == 3
-    keys = dict(con.execute("select card_no, person_key from raw.participants").fetchall())
+    keys = dict(con.execute("select card_no, lower(hex(person_key)) from raw.participants").fetchall())
     for card_no, nik in (("0001000000001", "3326014507900001"), ("0001000000005", "3327024408220005")):
         assert keys[card_no] == hmac.new(TEST_KEY.encode(), nik.encode(), hashlib.sha256).hexdigest()
 
@@ -56,7 +58,7 @@ def test_the_fast_pseudonymisation_is_built():
 
 @pytest.mark.parametrize("in_c", [True, False], ids=["C module", "SQL"])
 def test_both_ways_of_computing_person_key_agree_with_pythons_hmac(con, tmp_path, monkeypatch, in_c):
-    monkeypatch.setattr(ingest, "PERSON_KEY_IN_C", in_c)
+    monkeypatch.setattr(pseudonym, "PERSON_KEY_IN_C", in_c)
     key = "a key with ünïcode, and longer than sixty-four bytes: " + "k" * 40
     niks = [f"332601{day:02d}{month:02d}{year:02d}{serial:04d}" for day, month, year, serial in
             ((1, 1, 85, 1), (45, 7, 90, 2), (71, 12, 0, 3), (31, 2, 24, 4), (12, 6, 66, 9999))] * 500
@@ -65,7 +67,7 @@ def test_both_ways_of_computing_person_key_agree_with_pythons_hmac(con, tmp_path
     content = "card_no,nik,region_code,segment,status,employer_id,wage\n" + "\n".join(lines) + "\n"
     [result] = load(con, write(tmp_path, "participants_2022-09.csv", content), threshold=5.0, key=key)
     assert (result.rows_loaded, result.rows_rejected) == (len(niks), 2)
-    stored = dict(con.execute("select card_no, person_key from raw.participants").fetchall())
+    stored = dict(con.execute("select card_no, lower(hex(person_key)) from raw.participants").fetchall())
     for index, nik in enumerate(niks, start=1):
         assert stored[f"{index:013d}"] == hmac.new(key.encode(), nik.encode(), hashlib.sha256).hexdigest()
     assert con.execute("select count(*) from duckdb_functions() where function_name = ?",
@@ -76,7 +78,9 @@ def test_a_key_longer_than_a_block_is_hashed_first_as_hmac_says(con, tmp_path):
     long_key = "k" * 100
     path = write(tmp_path, "participants_2022-09.csv", PARTICIPANTS)
     load(con, path, key=long_key)
-    key = con.execute("select person_key from raw.participants where card_no = '0001000000001'").fetchone()[0]
+    key = con.execute(
+        "select lower(hex(person_key)) from raw.participants where card_no = '0001000000001'"
+    ).fetchone()[0]
     assert key == hmac.new(long_key.encode(), b"3326014507900001", hashlib.sha256).hexdigest()
 
 
@@ -307,12 +311,12 @@ def test_header_aliases_are_unambiguous_within_each_kind():
         assert ingest.KINDS[kind.name].table.removeprefix("raw.") == kind.name
 
 
-def test_stored_columns_are_the_raw_tables_columns():
-    from flows.database import TABLES
-
+def test_the_raw_views_have_the_columns_the_kinds_declare(con, tmp_path):
+    load(con, write(tmp_path, "participants_2022-09.csv", PARTICIPANTS))  # one view over a part, four empty
     for kind in ingest.KINDS.values():
-        declared = [line.strip().split()[0] for line in TABLES[kind.table].split(",") if line.strip()]
-        declared = [name for name in declared if name not in ("load_id", "file_name", "period", kind.date_column)]
-        # decimal(18, 2) splits on its comma: keep only names
-        declared = [name for name in declared if name.isidentifier() and not name.isdigit()]
-        assert ingest._stored_columns(kind) == declared, kind.name
+        described = con.execute(f"describe {kind.table}").fetchall()
+        expected = [(name, sql_type.upper().replace(", ", ",")) for name, sql_type in raw_schema(kind)]
+        assert [(row[0], row[1]) for row in described] == expected, kind.name
+        assert set(ingest.stored_columns(kind)) < {name for name, _ in expected}
+
+

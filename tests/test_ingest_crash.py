@@ -1,4 +1,8 @@
-"""A load killed half-way (SIGKILL) leaves no partial data, and the next run completes it."""
+"""A load killed at any point (SIGKILL) leaves nothing registered, and the next run completes it.
+
+A file's rows go to a Parquet part first and are registered in `ops.load_log` in one transaction
+after; a kill before the commit leaves an unregistered part, which nothing reads and the next
+ingest removes."""
 
 from __future__ import annotations
 
@@ -10,25 +14,31 @@ import sys
 import time
 
 import duckdb
+import pytest
 
 from flows import generate
 
-# Runs ingest in a child process that kills itself (SIGKILL: no cleanup, no rollback) right
-# after the rows went into raw.participants, before the file's transaction commits.
+# Runs ingest in a child process that kills itself (SIGKILL: no cleanup, no rollback) at one point:
+# just before the part is renamed into place, or inside the registering transaction, after its
+# load_log row went in and before the commit.
 KILLED_MID_LOAD = """
 import os, signal, sys
 from pathlib import Path
 from flows import database, ingest
+from flows.ingest import part
 from flows.settings import load_settings
 
-class KilledAfterInsert:
+def kill(message):
+    print(message, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+class KilledInRegister:
     def __init__(self, con):
         self.con = con
     def execute(self, sql, *args):
         result = self.con.execute(sql, *args)
-        if sql.startswith("insert into raw.participants"):
-            print("inserted, not committed", flush=True)
-            os.kill(os.getpid(), signal.SIGKILL)
+        if sql.startswith("insert into ops.load_log"):
+            kill("registered, not committed")
         return result
     def __getattr__(self, name):
         return getattr(self.con, name)
@@ -36,7 +46,11 @@ class KilledAfterInsert:
 settings = load_settings()
 con = database.connect(settings)
 database.load_seeds(con, settings.seeds)
-ingest.ingest_files(KilledAfterInsert(con), [Path(sys.argv[1])], pseudonym_key=settings.pseudonym_key)
+if sys.argv[2] == "before rename":
+    os.replace = lambda source, target: kill("part written, not renamed")
+else:
+    con = KilledInRegister(con)
+ingest.ingest_files(con, [Path(sys.argv[1])], pseudonym_key=settings.pseudonym_key)
 print("not reached", flush=True)
 """
 
@@ -44,8 +58,8 @@ print("not reached", flush=True)
 def database_state(path) -> tuple:
     con = duckdb.connect(str(path))  # opening replays the WAL, as the next run would
     try:
-        if not con.execute("select count(*) from duckdb_tables() where schema_name = 'raw'").fetchone()[0]:
-            return (0, (0, None), 0)  # killed before it created the tables
+        if not con.execute("select count(*) from duckdb_views() where schema_name = 'raw'").fetchone()[0]:
+            return (0, (0, None), 0)  # killed before it created the views
         return (
             con.execute("select count(*) from raw.participants").fetchone()[0],
             con.execute("select count(*), string_agg(status) from ops.load_log").fetchone(),
@@ -55,24 +69,52 @@ def database_state(path) -> tuple:
         con.close()
 
 
+def part_files(home) -> list[str]:
+    return sorted(path.name for path in (home / "jkn.duckdb.parts").rglob("*") if path.is_file())
+
+
 def ingest_again(path) -> dict:
     done = subprocess.run([sys.executable, "-m", "flows.cli", "ingest", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
 
-def test_a_load_killed_after_its_insert_leaves_nothing_and_the_next_run_completes(jkn_env, tmp_path):
-    # More rows than a DuckDB row group (122,880): the insert writes blocks to the file before commit.
-    [extract] = [path for path in generate.generate(tmp_path, participants=130_000, employers=50, workforce=0,
+@pytest.mark.parametrize("point, said", [("before rename", "part written, not renamed"),
+                                         ("in register", "registered, not committed")])
+def test_a_load_killed_before_its_commit_leaves_nothing_and_the_next_run_completes(jkn_env, tmp_path, point, said):
+    [extract] = [path for path in generate.generate(tmp_path, participants=30_000, employers=50, workforce=0,
                                                     regions=5, seed=3) if path.name.startswith("participants")]
-    child = subprocess.run([sys.executable, "-c", KILLED_MID_LOAD, str(extract)], capture_output=True, text=True)
+    child = subprocess.run([sys.executable, "-c", KILLED_MID_LOAD, str(extract), point],
+                           capture_output=True, text=True)
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
-    assert "inserted, not committed" in child.stdout and "not reached" not in child.stdout
+    assert said in child.stdout and "not reached" not in child.stdout
 
     database = jkn_env / "jkn.duckdb"
     assert database_state(database) == (0, (0, None), 0)
+    assert part_files(jkn_env), "the killed load left its (unregistered) part behind"
     ingest_again(extract)
-    assert database_state(database) == (130_000, (1, "staged"), 0)
+    assert database_state(database) == (30_000, (1, "staged"), 0)
+    con = duckdb.connect(str(database), read_only=True)
+    (sha256,) = con.execute("select sha256 from ops.load_log").fetchone()
+    con.close()
+    assert part_files(jkn_env) == [f"{sha256}.parquet"]  # the orphan was removed or replaced, nothing else
+
+
+def test_loads_after_a_crash_get_new_ids(jkn_env, tmp_path):
+    """Load ids come from ops.load_log itself: after a kill (no checkpoint), the next loads neither
+    collide with committed ones nor fail."""
+    files = generate.generate(tmp_path, participants=2_000, employers=20, workforce=20, regions=3, seed=5)
+    first, *rest = sorted(files)
+    ingest_again(first)
+    child = subprocess.run([sys.executable, "-c", KILLED_MID_LOAD, str(rest[0]), "in register"],
+                           capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
+    for path in rest:
+        ingest_again(path)
+    con = duckdb.connect(str(jkn_env / "jkn.duckdb"), read_only=True)
+    ids = [row[0] for row in con.execute("select load_id from ops.load_log order by load_id").fetchall()]
+    con.close()
+    assert ids == list(range(1, len(files) + 1))
 
 
 def test_a_load_killed_at_any_moment_is_all_or_nothing(jkn_env, tmp_path):

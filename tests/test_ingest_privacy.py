@@ -7,6 +7,8 @@ import logging
 import subprocess
 import sys
 
+import duckdb
+
 from flows import database, ingest
 from tests.conftest import TEST_KEY
 
@@ -16,7 +18,23 @@ CARD_NO = "0004242424242"  # stored in clear: proves the byte search can find a 
 
 
 def all_bytes(home) -> bytes:
-    return b"".join(path.read_bytes() for path in sorted(home.rglob("*")) if path.is_file())
+    """Every file's bytes, and for each Parquet part (compressed, so a byte search would miss a value)
+    every value of every column, decoded, as text."""
+    found = []
+    for path in sorted(home.rglob("*")):
+        if not path.is_file():
+            continue
+        found.append(path.read_bytes())
+        if path.suffix == ".parquet":
+            con = duckdb.connect()
+            try:
+                values = con.execute(
+                    f"select columns(*)::varchar from read_parquet('{path}', hive_partitioning = false)"
+                ).fetchall()
+            finally:
+                con.close()
+            found.append(repr(values).encode())
+    return b"".join(found)
 
 
 def test_a_known_nik_is_nowhere_after_ingest(jkn_env, settings, caplog, tmp_path):
@@ -60,6 +78,7 @@ def test_a_known_nik_is_nowhere_after_ingest(jkn_env, settings, caplog, tmp_path
         assert nik not in caplog.text
         assert nik not in cli.stdout + cli.stderr
     assert any(path.suffix == ".duckdb" for path in jkn_env.rglob("*"))
+    assert any(path.suffix == ".parquet" for path in jkn_env.rglob("*"))  # the parts were searched too
 
 
 def _environment() -> dict[str, str]:

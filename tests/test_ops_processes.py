@@ -361,3 +361,38 @@ def test_run_killed_in_the_metrics_stage_is_finished_by_the_next_run(server, con
         ("completed",), ("crashed",), ("completed",)]
 
     assert _marts(home) == _marts(reference_home)
+
+
+def test_readers_on_the_snapshot_never_block_a_run_and_see_one_published_state(server, tmp_path):
+    """`jkn status` and a notebook-style reader loop while `jkn run` ingests, publishes and alerts:
+    the run succeeds, every read succeeds, and each read sees one whole published state (the
+    snapshot's own record of its month matches the marts it holds)."""
+    home = tmp_path / "home"
+    landing = home / "landing"
+    landing.mkdir(parents=True)
+    for name in ("population_2022-S1.csv", "region_counts_2022-07.csv"):
+        shutil.copy(LANDING / name, landing / name)
+    first = _jkn(server, home, "run")
+    assert first.returncode == 0, first.stdout + first.stderr
+    snapshot = home / "jkn.published.duckdb"
+    shutil.copy(LANDING / AUGUST, landing / AUGUST)
+    run = _start_jkn(server, home, "run")
+    months, statuses = set(), []
+    while run.poll() is None:
+        con = duckdb.connect(str(snapshot), read_only=True)
+        try:
+            recorded, latest = con.execute(
+                "select (select latest_month from ops.snapshot), (select max(month) from mart.coverage)"
+            ).fetchone()
+        finally:
+            con.close()
+        assert recorded == latest
+        months.add(latest.isoformat())
+        if len(statuses) < 3:
+            statuses.append(_jkn(server, home, "status"))
+    assert run.wait(timeout=WAIT) == 0, _output(run)
+    assert all(status.returncode == 0 for status in statuses), [s.stderr for s in statuses]
+    assert "Could not set lock" not in _output(run)
+    assert months <= {"2022-07-01", "2022-08-01"} and statuses
+    after = _jkn(server, home, "status")
+    assert after.returncode == 0 and "2022-08" in after.stdout

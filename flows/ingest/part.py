@@ -1,0 +1,238 @@
+"""One extract file -> one immutable Parquet part, in one pass, opening no shared database.
+
+`read_file` is a function of the file alone (its path and bytes' sha256, the reference codes it is
+checked against, the pseudonymisation key, the reject threshold and DuckDB's limits): it runs in
+its own in-memory DuckDB, so it can run anywhere that sees the file and the parts folder (a
+worker of a cluster, too). It reads, types, checks and pseudonymises every row in one SELECT and
+streams the result into a Parquet part (zstd) under a hidden temporary name. Only the rows that
+SELECT flagged bad are read again, to name line, column and value; repeated keys are found from
+the part's key columns. Then:
+
+  - too many bad rows: the part is deleted, the file is refused (its bad rows are still listed);
+  - some bad rows: the good ones are written to a new part without them (the usual file has none,
+    and costs no second write);
+  - the part is renamed into place, `<kind>/period=<period>/<sha256>.parquet` under the parts
+    folder, and the outcome returned for the single writer to register (`flows.ingest`).
+
+A part nobody registered (the process died before the writer's transaction committed) is never
+read: the raw views list registered parts only, and the next ingest removes it.
+
+`line` in `ops.rejects` is the line in a CSV file (the header is line 1; blank lines are skipped
+by the reader and not counted) and the row number (from 1) in a Parquet file. Rows keep the file's
+order in the part (DuckDB preserves insertion order when it copies, also when it reads in
+parallel), so a row's line is its row number in the part plus the first line; numbering rows in
+the SELECT instead (row_number() over ()) would make the read single-threaded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from flows.errors import ConfigError, FileRejected
+from flows.ingest.kinds import KINDS, ExtractKind, part_columns
+from flows.ingest.landing import FILE_NAME, period_date
+from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, hmac_pads, redact, register_person_key
+from flows.ingest.reading import duckdb_problem, map_columns, open_source, quote
+from flows.ingest.rules import bad_rows, checks, reading_select, rejects_select
+
+# Rejects kept per file: a small file can hold millions of bad rows (a gzip of one repeated line);
+# the full count is kept in `rows_rejected`.
+MAX_REJECTS_STORED = 10_000
+REJECT_COLUMNS = ("line", "column_name", "value", "reason")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What rows are checked against: region codes and NIK province codes (from `seeds/regions.csv`)."""
+
+    region_codes: tuple[str, ...]
+    province_codes: tuple[str, ...]
+
+
+@dataclass
+class FileOutcome:
+    """What reading one file gave: a part to register, or a refusal; either way its rejects."""
+
+    file_name: str
+    sha256: str
+    kind: str | None
+    period: str | None
+    status: str  # staged or rejected
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    message: str = ""
+    part: str | None = None  # the part's path relative to the parts folder
+    rejects: list[tuple] = field(default_factory=list)  # REJECT_COLUMNS, at most MAX_REJECTS_STORED
+
+
+def part_name(kind: str, period: str, sha256: str) -> str:
+    return f"{kind}/period={period}/{sha256}.parquet"
+
+
+def read_file(
+    path: Path,
+    sha256: str,
+    parts_root: Path,
+    reference: Reference,
+    *,
+    pseudonym_key: str | None,
+    threshold_pct: float,
+    config: dict | None = None,
+) -> FileOutcome:
+    """Read one file into its part (see the module docstring); a refusal is an outcome, not an error."""
+    match = FILE_NAME.match(path.name)
+    kind_name = match.group("kind") if match else None
+    period = match.group("period") if match else None
+    try:
+        kind = kind_of(path.name, kind_name, period)
+        con = duckdb.connect(config=config or {})
+        try:
+            con.execute("set enable_progress_bar = false")
+            return _read(con, path, sha256, kind, period, parts_root, reference, pseudonym_key, threshold_pct)
+        finally:
+            con.close()
+    except FileRejected as error:
+        return FileOutcome(path.name, sha256, kind_name, period, "rejected", message=redact(str(error)))
+
+
+def kind_of(file_name: str, kind_name: str | None, period: str | None) -> ExtractKind:
+    if kind_name is None:
+        raise FileRejected(
+            file_name,
+            "file name must be <kind>_<period>.<ext>, kind one of "
+            f"{', '.join(KINDS)}; period YYYY-MM (YYYY-S1/S2 for population); ext csv, csv.gz or parquet",
+        )
+    kind = KINDS[kind_name]
+    if kind.semester != ("S" in period):
+        expected = "YYYY-S1 or YYYY-S2" if kind.semester else "YYYY-MM"
+        raise FileRejected(file_name, f"period {period!r} in the name: {kind_name} files need {expected}")
+    return kind
+
+
+def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_root: Path,
+          reference: Reference, pseudonym_key: str | None, threshold_pct: float) -> FileOutcome:
+    con.execute("create schema ref")
+    con.execute("create table ref.regions as select unnest($codes::varchar[]) as region_code",
+                {"codes": list(reference.region_codes)})
+    source = open_source(con, path)
+    positions, unused = map_columns(path.name, source, kind)
+    final = parts_root / part_name(kind.name, period, sha256)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    written = final.with_name(f".{sha256}.{os.getpid()}.parquet")  # hidden: never read, removed if left
+    try:
+        _write_part(con, path, source, kind, period, positions, reference, pseudonym_key, written)
+        # (no hive partitioning: the folder's `period=` must not stand in for the file's own period column)
+        part = f"read_parquet('{quote(written)}', file_row_number = true, hive_partitioning = false)"
+        rows = f"(select file_row_number + {source.first_line} as line, * exclude (file_row_number) from {part})"
+        total = con.execute(f"select count(*) from {part}").fetchone()[0]
+        if total == 0:
+            raise FileRejected(path.name, "the file holds a header but no rows")
+        if "period" in positions:
+            _check_period_column(con, path.name, rows, period, source.header[positions["period"]])
+        con.execute(f"create temp table rejects as {rejects_select(kind, bad_rows(kind, rows))}")
+        _reject_repeats(con, kind, rows, "temp.rejects")
+        rejected = con.execute("select count(distinct line) from temp.rejects").fetchone()[0]
+        rejects = con.execute(
+            f"select {', '.join(REJECT_COLUMNS)} from temp.rejects order by line, column_name limit ?",
+            [MAX_REJECTS_STORED],
+        ).fetchall()
+        outcome = FileOutcome(path.name, sha256, kind.name, period, "staged", total - rejected, rejected,
+                              rejects=rejects)
+        notes = [f"ignored column(s) nothing reads: {', '.join(unused)}"] if unused else []
+        if rejected * 100.0 > threshold_pct * total:
+            line, column, value, reason = rejects[0]
+            outcome.status, outcome.rows_loaded = "rejected", 0
+            outcome.message = redact(
+                f"{path.name}: {rejected} of {total} rows are bad, more than the {threshold_pct:g}% allowed "
+                f"(JKN_REJECT_THRESHOLD_PCT); nothing loaded, the bad rows are in ops.rejects; first: line {line}, "
+                f"column {column!r}, value {value!r}: {reason}"
+            )
+            return outcome
+        if rejected:
+            good = written.with_name(f".{sha256}.{os.getpid()}.good.parquet")
+            con.execute(
+                f"copy (select {', '.join(part_columns(kind))} from {rows} as part "
+                "anti join (select distinct line from temp.rejects) as bad on part.line = bad.line "
+                f"where not part.bad) to '{quote(good)}' (format parquet, compression zstd)"
+            )
+            os.replace(good, written)
+            notes.append(f"{rejected} bad row(s) in ops.rejects")
+        os.replace(written, final)
+        outcome.part = part_name(kind.name, period, sha256)
+        outcome.message = "; ".join(notes)
+        return outcome
+    finally:
+        written.unlink(missing_ok=True)
+
+
+def _write_part(con, path: Path, source, kind: ExtractKind, period: str, positions: dict[str, int],
+                reference: Reference, pseudonym_key: str | None, written: Path) -> None:
+    """The one pass: the file, read, typed, checked and pseudonymised, into the part."""
+    parameters = _parameters(kind, period, pseudonym_key, reference)
+    person_key = register_person_key(con, parameters)
+    try:
+        con.execute(
+            f"copy (select $period_date::date as {kind.date_column}, * "
+            f"from ({reading_select(source, kind, positions, checks(kind), person_key)})) "
+            f"to '{quote(written)}' (format parquet, compression zstd)",
+            parameters,
+        )
+    except duckdb.Error as error:
+        line, problem = duckdb_problem(error, path)
+        raise FileRejected(path.name, f"unreadable: {problem}", line=line) from None
+    finally:
+        if person_key == PERSON_KEY_FUNCTION:
+            con.remove_function(PERSON_KEY_FUNCTION)
+
+
+def _parameters(kind: ExtractKind, period: str, pseudonym_key: str | None, reference: Reference) -> dict:
+    if not any(column.type == "nik" for column in kind.columns):
+        return {"period_date": period_date(period)}
+    if not pseudonym_key:
+        raise ConfigError("JKN_PSEUDONYM_KEY is not set; it is needed to pseudonymise NIKs")
+    ipad, opad = hmac_pads(pseudonym_key)
+    year, month = period.split("-")
+    return {"ipad": ipad, "opad": opad, "provinces": list(reference.province_codes),
+            "period_month": int(year) * 100 + int(month), "period_date": period_date(period)}
+
+
+def _check_period_column(con, file_name: str, rows: str, period: str, header_name: str) -> None:
+    """When the file names its period in a column, every row must agree with the file name."""
+    wrong = con.execute(
+        f"select line, period_value from {rows} where period_value is not null and period is distinct from ? "
+        "order by line limit 1",
+        [period],
+    ).fetchone()
+    if wrong:
+        raise FileRejected(
+            file_name,
+            f"period {wrong[1] or ''!r} in the content differs from {period!r} in the file name",
+            line=wrong[0],
+            column=header_name,
+        )
+
+
+def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str) -> None:
+    """A second row with the key of an earlier good row would count twice: reject it, naming the first.
+
+    Keys are grouped by their 64-bit hash first (a national extract has tens of millions of
+    distinct card numbers, and grouping integers is several times cheaper than grouping text);
+    only rows whose hash repeats are compared by the key itself, so a hash collision costs
+    nothing but a comparison."""
+    key = ", ".join(kind.key)
+    shown = kind.key[0] if len(kind.key) == 1 else f"concat_ws(' / ', {key})"
+    con.execute(
+        f"insert into {rejects} "
+        f"with candidates as (select hash({key}) as key_hash from {rows} where not bad "
+        "group by all having count(*) > 1), "
+        f"suspects as (select line, {key} from {rows} where not bad "
+        f"and hash({key}) in (select key_hash from candidates)), "
+        f"repeated as (select {key}, min(line) as first_line from suspects group by {key} having count(*) > 1) "
+        f"select suspects.line, '{'+'.join(kind.key)}', {shown}, "
+        f"'repeats line ' || repeated.first_line || ': one row per {' x '.join(kind.key)} in a file' "
+        f"from suspects inner join repeated using ({key}) where suspects.line > repeated.first_line"
+    )

@@ -1,0 +1,127 @@
+"""NIKs at the door: the keyed hash that replaces them, and the masking of anything that looks like one.
+
+The raw NIK is read and used inside the one SELECT that reads a participants file (`rules`), and
+only what is derived from it leaves that SELECT:
+  - `person_key` = HMAC-SHA256(JKN_PSEUDONYM_KEY, NIK), stored as its 32 raw bytes (shown as 64
+    hex digits wherever a person sees it), with the padded key's ipad/opad computed once in
+    Python; computed set-wise by a vectorised DuckDB function over the C module
+    `flows._pseudonym` (OpenSSL's SHA-256 on whole Arrow arrays, GIL released) that is registered
+    only while the file is read, or, where that module was not built, in SQL as
+    sha256(opad || sha256(ipad || nik)) with the pads as parameters;
+  - `sex` `F` when the birth day is 41-71 (day + 40 for women), else `M`;
+  - `birth_year` from the NIK's two-digit year: 20YY unless that birth month would lie after the
+    file's period, then 19YY (a NIK does not say the century; nobody is born after the month the
+    extract describes);
+  - for a bad NIK, a masked value for `ops.rejects`.
+
+One masking policy for every identifier-like value shown or stored outside the pseudonymised
+columns (`mask_nik` in SQL, `redact` in Python): the first 4 characters (the region of issue,
+shared by hundreds of thousands of people) stay, every other digit becomes `*`, other characters
+are kept, so the shape of a mistake stays visible (`3326************`, `3.27***E+**`) but neither
+birth date nor serial does. The raw NIK never reaches a part, a table, a log or a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import duckdb
+
+
+def redact(text: str) -> str:
+    """Mask any run of 16 or more digits (a NIK) in a message, as `mask_nik` does in SQL."""
+    return re.sub(r"\d{16,}", lambda match: match.group()[:4] + "*" * (len(match.group()) - 4), text)
+
+
+def hmac_pads(key: str) -> tuple[bytes, bytes]:
+    """The HMAC-SHA256 inner and outer pads of `key` (RFC 2104), for the set-wise HMAC in SQL."""
+    raw = key.encode("utf-8")
+    if len(raw) > 64:
+        raw = hashlib.sha256(raw).digest()
+    raw = raw.ljust(64, b"\0")
+    return bytes(byte ^ 0x36 for byte in raw), bytes(byte ^ 0x5C for byte in raw)
+
+
+def mask_nik(expression: str) -> str:
+    """SQL: the first 4 characters, then every digit as `*` (see the module docstring)."""
+    return f"(left({expression}, 4) || regexp_replace(substr({expression}, 5), '[0-9]', '*', 'g'))"
+
+
+def nik_problem(nik: str) -> str:
+    day, month = f"try_cast(substr({nik}, 7, 2) as integer)", f"try_cast(substr({nik}, 9, 2) as integer)"
+    # the usual case (16 digits) first: this runs once per participant
+    return (
+        f"case when regexp_full_match({nik}, '[0-9]{{16}}') then case "
+        f"when not list_contains($provinces, left({nik}, 2)) then "
+        "'NIK province code (digits 1-2) is not a known province' "
+        f"when not ({day} between 1 and 31 or {day} between 41 and 71) then "
+        "'NIK birth day (digits 7-8) must be 01-31, or 41-71 for women' "
+        f"when not {month} between 1 and 12 then 'NIK birth month (digits 9-10) must be 01-12' end "
+        f"when {nik} is null then 'NIK is missing' "
+        f"when regexp_full_match({nik}, '[0-9]+([.,][0-9]+)?[eE][+]?[0-9]+') then "
+        "'NIK was turned into a number by a spreadsheet (like 3.27306E+15) and lost its last digits; "
+        "export the column as text' "
+        "else 'NIK must be 16 digits' end"
+    )
+
+
+PERSON_KEY_FUNCTION = "jkn_person_key"
+# False: always compute person_key in SQL (tests compare both ways with Python's hmac)
+PERSON_KEY_IN_C = True
+
+
+def sql_person_key(nik: str) -> str:
+    """SQL: HMAC-SHA256 of `nik` as 32 bytes, with the pads as the parameters $ipad and $opad."""
+    return f"unhex(sha256($opad || unhex(sha256($ipad || encode({nik})))))"
+
+
+def register_person_key(con: duckdb.DuckDBPyConnection, parameters: dict) -> str:
+    """How the reading SELECT computes person_key: `PERSON_KEY_FUNCTION`, a vectorised DuckDB
+    function over the C module `flows._pseudonym` (OpenSSL's SHA-256, GIL released, so DuckDB's
+    threads hash in parallel: about 5 s of CPU per 10 M NIKs here, against 25 s for SQL's two
+    sha256() calls a row; BENCHMARKS.md), or "sql" where that module was not built. Takes the
+    pads out of `parameters` when the function holds them. The function is registered on `con`
+    until the caller removes it."""
+    if "ipad" not in parameters or not PERSON_KEY_IN_C:
+        return "sql"
+    try:
+        from flows import _pseudonym
+    except ImportError:
+        return "sql"
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ipad, opad = parameters.pop("ipad"), parameters.pop("opad")
+
+    def person_keys(values):  # no annotations: DuckDB evaluates them in the module namespace
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            values = values.cast(pa.large_string())
+        count = len(values)
+        _, offsets, data = values.buffers()
+        width = 8 if pa.types.is_large_string(values.type) else 4
+        digests = _pseudonym.digests(ipad, opad, offsets, data or b"", width, values.offset, count)
+        validity = pc.is_valid(values).buffers()[1] if values.null_count else None
+        return pa.BinaryArray.from_buffers(
+            pa.binary(), count, [validity, pa.py_buffer(_digest_offsets(count)), pa.py_buffer(digests)],
+            values.null_count,
+        )
+
+    con.create_function(
+        PERSON_KEY_FUNCTION, person_keys, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("BLOB"),
+        type="arrow", null_handling="special", side_effects=False,
+    )
+    return PERSON_KEY_FUNCTION
+
+
+def _digest_offsets(count: int, _cache: dict[int, bytes] = {}) -> bytes:  # noqa: B006 - a deliberate cache
+    """int32 offsets of `count` values of 32 bytes each."""
+    if count not in _cache:
+        import array
+
+        if len(_cache) > 8:
+            _cache.clear()
+        _cache[count] = array.array("i", range(0, 32 * (count + 1), 32)).tobytes()
+    return _cache[count]

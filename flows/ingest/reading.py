@@ -1,0 +1,215 @@
+"""Opening an extract file: CSV (`.csv`, `.csv.gz`) or Parquet, its dialect, and its header.
+
+CSV is read by DuckDB with every column as text and then typed in SQL (`rules`), so identifiers
+keep their leading zeros and numbers are read in the file's own dialect: the delimiter is `;` or
+`,` (whichever the header line holds more of); in `;` files `.` groups thousands and `,` is the
+decimal mark (`1.313.212`, `85,16`), in `,` files the other way round. UTF-8 with or without a
+BOM; header names are case-insensitive and the Indonesian names of the domain notes are aliases
+(`kode_wilayah`, `noka`, `npp`, `nib`, ...). Parquet is read with its own types: identifiers must
+be stored as text there (a number has already lost its leading zeros), counts and amounts as
+numbers or text.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from flows.errors import FileRejected
+from flows.ingest.kinds import ExtractKind
+from flows.ingest.pseudonym import redact
+
+HEADER_BYTES = 1 << 20  # a header line longer than this is not a header
+# SQL types a Parquet column may have, by column type; identifiers must be text.
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "UHUGEINT")
+NUMBER_TYPES = (*INTEGER_TYPES, "FLOAT", "DOUBLE", "DECIMAL")
+PARQUET_TYPES = {
+    "count": ("VARCHAR", *NUMBER_TYPES),
+    "money": ("VARCHAR", *NUMBER_TYPES),
+    "period": ("VARCHAR", "DATE"),
+}
+
+
+@dataclass
+class Source:
+    """A file opened for reading: the relation over it and how its values are written."""
+
+    relation: str  # SQL table function call
+    header: list[str]  # column names as in the file
+    types: list[str]  # SQL type of each column (all VARCHAR for CSV)
+    first_line: int  # the line (CSV, after the header) or row (Parquet) number of the first row
+    delimiter: str  # the CSV delimiter; `,` for Parquet (decimal point `.`)
+
+
+def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
+    if path.name.endswith(".parquet"):
+        return open_parquet(con, path)
+    return open_csv(path)
+
+
+def open_csv(path: Path) -> Source:
+    compressed = path.name.endswith(".gz")
+    if compressed:
+        check_gzip(path)
+    line = header_line(path, compressed)
+    delimiter = ";" if line.count(";") > line.count(",") else ","
+    header = next(csv.reader([line], delimiter=delimiter, quotechar='"'))
+    columns = "{" + ", ".join(f"'c{index}': 'VARCHAR'" for index in range(len(header))) + "}"
+    relation = (
+        f"read_csv('{quote(path)}', auto_detect = false, header = true, delim = '{delimiter}', "
+        f"quote = '\"', escape = '\"', columns = {columns}, compression = '{'gzip' if compressed else 'none'}')"
+    )
+    return Source(relation, header, ["VARCHAR"] * len(header), 2, delimiter)
+
+
+def check_gzip(path: Path) -> None:
+    """Decompress the whole stream once: DuckDB reads a truncated .gz up to where it breaks,
+    and a cut that falls on a line end would otherwise load part of the file."""
+    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                while chunk:
+                    inflater.decompress(chunk, 1 << 24)
+                    chunk = inflater.unconsumed_tail
+                    if inflater.eof and inflater.unused_data:
+                        # a multi-member gzip file: continue with the next member
+                        chunk = inflater.unused_data
+                        inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    except zlib.error as error:
+        raise FileRejected(path.name, f"unreadable: corrupt gzip data ({error})") from None
+    if not inflater.eof:
+        raise FileRejected(path.name, "unreadable: the gzip data is truncated (the file ends before its end marker)")
+
+
+def header_line(path: Path, compressed: bool) -> str:
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.readline(HEADER_BYTES)
+    except (OSError, EOFError) as error:
+        raise FileRejected(path.name, f"unreadable: {error}") from None
+    try:
+        line = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FileRejected(
+            path.name, "is not UTF-8 text; save it as UTF-8 (in Excel: CSV UTF-8)", line=1
+        ) from None
+    if not line.strip():
+        raise FileRejected(path.name, "the file is empty (no header, no rows)")
+    return line.rstrip("\r\n")
+
+
+def open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
+    relation = f"read_parquet('{quote(path)}', hive_partitioning = false)"  # a folder's `x=y` adds no column
+    try:
+        described = con.execute(f"describe select * from {relation}").fetchall()
+    except duckdb.Error as error:
+        raise FileRejected(path.name, f"unreadable: {duckdb_problem(error, path)[1]}") from None
+    header = [row[0] for row in described]
+    types = [row[1] for row in described]
+    return Source(relation, header, types, 1, ",")
+
+
+# ---------------------------------------------------------------- header
+
+
+def normal_name(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lstrip("\ufeff").strip('"').strip().lower())
+
+
+def map_columns(file_name: str, source: Source, kind: ExtractKind) -> tuple[dict[str, int], list[str]]:
+    """canonical column -> position in the file, and the file's columns nothing reads.
+    Refuses the file when a required column is missing or two columns mean the same."""
+    positions: dict[str, int] = {}
+    unused = []
+    for position, original in enumerate(source.header):
+        name = normal_name(original)
+        column = next((column for column in kind.columns if name in column.names), None)
+        if column is None:
+            unused.append(original)
+            continue
+        if column.name in positions:
+            first = source.header[positions[column.name]]
+            raise FileRejected(
+                file_name, f"columns {first!r} and {original!r} both mean {column.name}; keep one", line=1
+            )
+        positions[column.name] = position
+    missing = [column.name for column in kind.columns if column.required and column.name not in positions]
+    if missing:
+        expected = "; ".join(
+            f"{column.name} (or {', '.join(column.aliases)})" if column.aliases else column.name
+            for column in kind.columns
+            if column.name in missing
+        )
+        raise FileRejected(
+            file_name,
+            f"missing required column(s) {', '.join(missing)}; the header has: {', '.join(source.header)}; "
+            f"expected: {expected}",
+            line=1,
+        )
+    if source.relation.startswith("read_parquet"):
+        check_parquet_types(file_name, source, kind, positions)
+    return positions, unused
+
+
+def check_parquet_types(file_name: str, source: Source, kind: ExtractKind, positions: dict[str, int]) -> None:
+    problems = []
+    for name, position in positions.items():
+        column = kind.column(name)
+        sql_type = source.types[position].split("(")[0]
+        allowed = PARQUET_TYPES.get(column.type, ("VARCHAR",))
+        if sql_type not in allowed:
+            why = " (identifiers are text: a number loses leading zeros and digits)" if allowed == ("VARCHAR",) else ""
+            problems.append(
+                f"column {source.header[position]!r} is {source.types[position]}, expected "
+                f"{' or '.join(sorted({'a number' if t in NUMBER_TYPES else t for t in allowed}))}{why}"
+            )
+    if problems:
+        raise FileRejected(file_name, "wrong Parquet column types: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------- the load
+
+
+def column_text(source: Source, position: int | None) -> str:
+    """The trimmed text of a file column (null when empty or absent), numbers written plainly."""
+    if position is None:
+        return "null::varchar"
+    quoted = source.header[position].replace('"', '""')
+    column = f"c{position}" if source.relation.startswith("read_csv") else f'"{quoted}"'
+    sql_type = source.types[position].split("(")[0]
+    if sql_type in ("FLOAT", "DOUBLE", "DECIMAL"):
+        # 600000.0 is the whole number 600000; 85.5 stays 85.5 and is rejected where a count is due
+        column = (f"case when {column} = trunc({column}) then cast({column}::hugeint as varchar) "
+                  f"else cast({column} as varchar) end")
+    return f"nullif(trim(cast({column} as varchar)), '')"
+
+
+def duckdb_problem(error: Exception, path: Path) -> tuple[int | None, str]:
+    """(line, what is wrong) from a DuckDB read error, without the line's content (it may hold a NIK)."""
+    text = str(error).replace(f"'{path}'", "the file").replace(str(path), "the file")
+    line_match = re.search(r"CSV Error on Line: (\d+)", text)
+    line = int(line_match.group(1)) if line_match else None
+    if "Invalid unicode" in text or "not utf-8" in text.lower():
+        return line, "is not UTF-8 text; save it as UTF-8 (in Excel: CSV UTF-8)"
+    columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if columns:
+        return line, f"{columns.group(2)} field(s) where the header has {columns.group(1)}"
+    if "unterminated quote" in text.lower():
+        return line, "a quoted value is not closed"
+    if "magic bytes" in text or "too small to be a Parquet file" in text:
+        return line, "not a complete Parquet file (cut short, or another format named .parquet)"
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return line, redact(first)
+
+
+def quote(path: Path) -> str:
+    return str(path).replace("'", "''")

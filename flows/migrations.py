@@ -1,0 +1,76 @@
+"""Bring a database written by an earlier release up to date, in place, the first time it is opened for writing.
+
+Each step checks whether it is needed, so `upgrade` is cheap on a current database and safe to
+run again after a crash half-way (a part written before the crash is written again; the tables
+are dropped only in the transaction that registers the parts).
+
+1. `ops.load_log.part` (releases up to 07fb6da had none).
+2. Rows of extracts in `raw.<kind>` tables (releases up to 07fb6da): each live load's rows are
+   written to its Parquet part, `person_key` from 64 hex digits to its 32 bytes, the part is
+   registered, and the tables are dropped; `raw.<kind>` then becomes the view over the parts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+
+from flows import parts
+from flows.ingest.kinds import KINDS, part_columns
+from flows.ingest.part import part_name
+
+log = logging.getLogger(__name__)
+
+
+def upgrade(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("alter table ops.load_log add column if not exists part varchar")
+    legacy = [kind for kind in KINDS.values() if _is_table(con, kind.table)]
+    if legacy:
+        _rows_to_parts(con, legacy)
+
+
+def _is_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ? "
+        "and table_type = 'BASE TABLE'", [schema, name],
+    ).fetchone()[0] > 0
+
+
+def _rows_to_parts(con: duckdb.DuckDBPyConnection, kinds: list) -> None:
+    root = parts.root_of(con)
+    registered = []
+    for kind in kinds:
+        loads = con.execute(
+            f"select load_id, sha256, period from ops.load_log where kind = ? and status in {parts.LIVE_STATUSES}",
+            [kind.name],
+        ).fetchall()
+        columns = [
+            "unhex(person_key) as person_key" if name == "person_key" else name for name in part_columns(kind)
+        ]
+        for load_id, sha256, period in loads:
+            name = part_name(kind.name, period, sha256)
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written = target.with_name(f".{sha256}.migrated.parquet")
+            con.execute(
+                f"copy (select {', '.join(columns)} from {kind.table} where load_id = ?) "
+                f"to '{str(written).replace(chr(39), chr(39) * 2)}' (format parquet, compression zstd)",
+                [load_id],
+            )
+            written.replace(target)
+            registered.append((name, load_id))
+    con.begin()
+    try:
+        for name, load_id in registered:
+            con.execute("update ops.load_log set part = ? where load_id = ?", [name, load_id])
+        for kind in kinds:
+            con.execute(f"drop table {kind.table}")
+        con.execute("drop sequence if exists ops.load_id_seq")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    log.warning("upgraded the database: %d load(s) of %s moved from raw tables to Parquet parts in %s",
+                len(registered), ", ".join(kind.name for kind in kinds), root)

@@ -1,0 +1,107 @@
+"""A database written by the release before Parquet parts (07fb6da) is upgraded in place on first use.
+
+tests/fixtures/legacy_07fb6da/database is `EXPORT DATABASE` of a file that release wrote: the
+extracts in legacy_07fb6da/m1 (published) and m2 (staged, not yet published), ingested with
+LEGACY_KEY, with `person_key` as 64 hex digits in `raw.participants`."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from flows import database, ingest, metrics
+from flows.ingest.kinds import KINDS, part_columns
+from tests.conftest import FIXTURES
+
+LEGACY = FIXTURES / "legacy_07fb6da"
+LEGACY_KEY = "legacy-fixture-key-0123456789abcdef"
+
+
+def write_legacy_database(path) -> dict[str, list[tuple]]:
+    """The old file, recreated from its export; returns each raw table's rows as the old release held them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute((LEGACY / "database" / "schema.sql").read_text())
+        con.execute((LEGACY / "database" / "load.sql").read_text().replace("{dir}", str(LEGACY / "database")))
+        return {kind.name: con.execute(f"select load_id, {', '.join(part_columns(kind))} from {kind.table} "
+                                       "order by all").fetchall() for kind in KINDS.values()}
+    finally:
+        con.close()
+
+
+def current_rows(con) -> dict[str, list[tuple]]:
+    shown = {kind.name: [("lower(hex(person_key))" if name == "person_key" else name) for name in part_columns(kind)]
+             for kind in KINDS.values()}
+    return {kind.name: con.execute(f"select load_id, {', '.join(shown[kind.name])} from {kind.table} "
+                                   "order by all").fetchall() for kind in KINDS.values()}
+
+
+def marts(con) -> dict[str, list[tuple]]:
+    return {name: con.execute(f"select * from mart.{name} order by all").fetchall() for name in metrics.mart_names()}
+
+
+def test_raw_tables_become_registered_parts_with_the_same_rows(settings):
+    before = write_legacy_database(settings.db_path)
+    con = database.connect(settings)
+    try:
+        assert current_rows(con) == before
+        tables = con.execute("select table_name, table_type from information_schema.tables "
+                             "where table_schema = 'raw' order by 1").fetchall()
+        assert tables == [(name, "VIEW") for name in sorted(KINDS)]
+        registered = con.execute("select count(*), count(part) from ops.load_log").fetchone()
+        assert registered == (10, 10)
+        assert con.execute("select min(octet_length(person_key)) from raw.participants").fetchone()[0] == 32
+        assert sorted(p.name for p in (settings.db_path.parent / "jkn.duckdb.parts").rglob("*.parquet")) == sorted(
+            f"{sha}.parquet" for (sha,) in con.execute("select sha256 from ops.load_log").fetchall())
+    finally:
+        con.close()
+    con = database.connect(settings)  # a second open changes nothing
+    try:
+        assert current_rows(con) == before
+    finally:
+        con.close()
+
+
+def test_the_upgraded_database_publishes_what_a_fresh_one_does(settings, tmp_path, monkeypatch):
+    write_legacy_database(settings.db_path)
+    con = database.connect(settings)
+    try:
+        database.load_seeds(con, settings.seeds)
+        metrics.build(con)
+        metrics.publish(con)  # publishes m2, staged by the old release
+        upgraded = marts(con)
+        statuses = con.execute("select status, count(*) from ops.load_log group by 1").fetchall()
+    finally:
+        con.close()
+    assert statuses == [("published", 10)]
+
+    fresh_home = tmp_path / "fresh"
+    monkeypatch.setenv("JKN_HOME", str(fresh_home))
+    from flows.settings import load_settings
+
+    fresh = load_settings()
+    con = database.connect(fresh)
+    try:
+        database.load_seeds(con, fresh.seeds)
+        for month in ("m1", "m2"):
+            ingest.ingest_files(con, sorted((LEGACY / month).iterdir()), pseudonym_key=LEGACY_KEY)
+            metrics.build(con)
+            metrics.publish(con)
+        assert marts(con) == upgraded
+        assert current_rows(con) == current_rows_of(settings)
+    finally:
+        con.close()
+
+
+def current_rows_of(settings) -> dict[str, list[tuple]]:
+    con = database.connect(settings)
+    try:
+        return current_rows(con)
+    finally:
+        con.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_key_needed(monkeypatch):
+    monkeypatch.setenv("JKN_PSEUDONYM_KEY", LEGACY_KEY)
