@@ -67,6 +67,14 @@ def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
         "select kind, load_id, file_name, period, part from ops.load_log "
         f"where status in {LIVE_STATUSES} and part is not null order by load_id"
     ).fetchall()
+    missing = [(row[1], row[2], row[4]) for row in registered if not (root / row[4]).exists()]
+    if missing:
+        load_id, file_name, part = missing[0]
+        raise RuntimeError(
+            f"{len(missing)} registered part(s) are missing from {root}, first: {part} (load {load_id}, "
+            f"{file_name}); the database and its parts folder belong together: restore the folder, or make "
+            "the database forget those loads (delete their ops.load_log rows) and ingest the files again"
+        )
     for kind in KINDS.values():
         loads = [row[1:] for row in registered if row[0] == kind.name]
         con.execute(f"create or replace view {kind.table} as\n{view_sql(kind, root, loads)}")

@@ -109,6 +109,8 @@ def demo_con(settings, demo_database):
 
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(demo_database, settings.db_path)
+    parts = demo_database.with_name(demo_database.name + ".parts")  # the rows the database registers
+    shutil.copytree(parts, settings.db_path.with_name(settings.db_path.name + ".parts"))
     con = database.connect(settings)
     yield con
     con.close()
