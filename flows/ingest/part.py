@@ -177,7 +177,7 @@ def _write_part(con, path: Path, source, kind: ExtractKind, period: str, positio
     try:
         con.execute(
             f"copy (select $period_date::date as {kind.date_column}, * "
-            f"from ({reading_select(source, kind, positions, checks(kind), person_key)})) "
+            f"from ({reading_select(source, kind, positions, checks(kind), person_key, reference.province_codes)})) "
             f"to '{quote(written)}' (format parquet, compression zstd)",
             parameters,
         )
@@ -196,8 +196,8 @@ def _parameters(kind: ExtractKind, period: str, pseudonym_key: str | None, refer
         raise ConfigError("JKN_PSEUDONYM_KEY is not set; it is needed to pseudonymise NIKs")
     ipad, opad = hmac_pads(pseudonym_key)
     year, month = period.split("-")
-    return {"ipad": ipad, "opad": opad, "provinces": list(reference.province_codes),
-            "period_month": int(year) * 100 + int(month), "period_date": period_date(period)}
+    return {"ipad": ipad, "opad": opad, "period_month": int(year) * 100 + int(month),
+            "period_date": period_date(period)}
 
 
 def _check_period_column(con, file_name: str, rows: str, period: str, header_name: str) -> None:

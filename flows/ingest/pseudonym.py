@@ -48,12 +48,14 @@ def mask_nik(expression: str) -> str:
     return f"(left({expression}, 4) || regexp_replace(substr({expression}, 5), '[0-9]', '*', 'g'))"
 
 
-def nik_problem(nik: str) -> str:
+def nik_problem(nik: str, provinces: tuple[str, ...]) -> str:
+    """SQL: why a NIK is bad, or null. `provinces`: the known two-digit province codes (digits only)."""
+    known = ", ".join(f"'{code}'" for code in provinces if code.isdigit()) or "null"
     day, month = f"try_cast(substr({nik}, 7, 2) as integer)", f"try_cast(substr({nik}, 9, 2) as integer)"
     # the usual case (16 digits) first: this runs once per participant
     return (
         f"case when regexp_full_match({nik}, '[0-9]{{16}}') then case "
-        f"when not list_contains($provinces, left({nik}, 2)) then "
+        f"when left({nik}, 2) not in ({known}) then "
         "'NIK province code (digits 1-2) is not a known province' "
         f"when not ({day} between 1 and 31 or {day} between 41 and 71) then "
         "'NIK birth day (digits 7-8) must be 01-31, or 41-71 for women' "

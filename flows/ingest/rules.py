@@ -15,7 +15,8 @@ from flows.ingest.reading import Source, column_text
 
 
 def reading_select(source: Source, kind: ExtractKind, positions: dict[str, int],
-                    checks: list[tuple[str, str, str, str]], person_key: str = "sql") -> str:
+                   checks: list[tuple[str, str, str, str]], person_key: str = "sql",
+                   provinces: tuple[str, ...] = ()) -> str:
     """One SELECT that reads the file and returns, per line, each column's typed value and
     `bad`: whether any of `checks` fails. The text a column was typed from is kept only on bad
     rows (for `ops.rejects`): on a good row it is null, so a national extract's landing table
@@ -31,7 +32,7 @@ def reading_select(source: Source, kind: ExtractKind, positions: dict[str, int],
         outputs += _column_outputs(column, source.delimiter, kind.semester, person_key)
     typed = (
         f"with source as (select {texts} from {source.relation}), "
-        f"checked as (select *, {nik_problem('nik_text')} as nik_problem from source) "
+        f"checked as (select *, {nik_problem('nik_text', provinces)} as nik_problem from source) "
         if any(column.type == "nik" for column in kind.columns)
         else f"with checked as (select {texts} from {source.relation}) "
     ) + f"select {', '.join(outputs)} from checked"
@@ -79,7 +80,10 @@ def _column_outputs(column: Column, delimiter: str, semester: bool, person_key: 
             f"then 2000 + {year} else 1900 + {year} end end as birth_year",
         ]
     if column.type == "region":
-        return [f"{text} as {name}_value", f"regexp_replace({text}, '[.\\s]', '', 'g') as {name}"]
+        # a 4-character value keeps its characters (one with a dot or space would be short after
+        # the removal and is rejected either way), so only `33.26` and the like take the regex
+        normalised = f"regexp_replace({text}, '[.\\s]', '', 'g')"
+        return [f"{text} as {name}_value", f"case when length({text}) = 4 then {text} else {normalised} end as {name}"]
     if column.type == "segment":
         return [f"{text} as {name}_value", f"{_lookup(text, SEGMENT_ALIASES)} as {name}"]
     if column.type == "status":
@@ -99,8 +103,12 @@ def value_column(column: Column) -> str:
 
 
 def _lookup(text: str, aliases: dict[str, str]) -> str:
+    """The canonical value of an alias; a value written canonically (nearly all of them) skips the
+    normalising string functions."""
+    canonical = ", ".join(f"'{value}'" for value in sorted(set(aliases.values())))
     cases = " ".join(f"when '{alias}' then '{value}'" for alias, value in aliases.items())
-    return f"case replace(replace(upper({text}), ' ', '_'), '-', '_') {cases} end"
+    return (f"case when {text} in ({canonical}) then {text} "
+            f"else case replace(replace(upper({text}), ' ', '_'), '-', '_') {cases} end end")
 
 
 def _integer(text: str, delimiter: str) -> str:
