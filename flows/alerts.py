@@ -24,8 +24,11 @@ statement over all of them:
               goes to `ops.deliveries`. A delivered message is never sent again.
 
 A crash between 4 and 5 leaves the messages pending: the next run sends them.
-A crash after a send but before its bookkeeping sends it again with the same
-Idempotency-Key, so a receiver can drop the copy.
+A message the server accepted is never sent again: acceptance is recorded the
+moment it arrives, and an email that went out without a verdict (or whose run
+died while it was with the mail server) is `unknown`, not pending. A webhook
+whose answer was lost is sent again with the same Idempotency-Key, so a
+receiver can drop the copy.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -45,8 +49,8 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from flows import database
-from flows.channels import Channel, EmailChannel, Envelope, OutboxChannel, WebhookChannel
+from flows import database, delivery_journal
+from flows.channels import Attempt, Channel, Delivery, EmailChannel, Envelope, OutboxChannel, WebhookChannel
 from flows.database import utc_now
 from flows.errors import ConfigError
 from flows.formats import MONTH_NAMES, grouped
@@ -986,18 +990,14 @@ def envelope_for(
     return envelope
 
 
-RECORD_ATTEMPT = """
-insert into ops.deliveries
-select unnest(alert_keys), recipient, $channel, $attempt, $status, $detail, $at, message_id, $run_id
-from ops.outgoing
-where message_id = $message_id
-"""
-
-
 def deliver_pending(
     con: duckdb.DuckDBPyConnection, settings: Settings, recipients: list[Recipient], run_id: str
 ) -> dict:
-    """Send every pending message in ops.outgoing, oldest first; record every attempt."""
+    """Send every pending message in ops.outgoing, oldest first; every attempt is recorded as it
+    happens (flows/delivery_journal.py). Within the run's delivery time budget and attempts per
+    message; a recipient that did not answer in this run is not tried again until the next run.
+    One message's failure (even an error composing it) is that message's: the rest go out."""
+    outcome = Counter(unknown=delivery_journal.settle_interrupted(con, run_id, utc_now()))
     by_label = {recipient.label: recipient for recipient in recipients}
     pending = con.execute(
         "select message_id, recipient, scope_code, language, payload, attempts from ops.outgoing "
@@ -1006,49 +1006,59 @@ def deliver_pending(
     names = dict(con.execute(SCOPE_NAMES).fetchall())
     charts = _Charts(con)
     channels: dict[str, Channel] = {}
-    outcome = Counter()
     files = []
+    tried = delivery_journal.attempts_this_run(con, run_id)
+    deadline = time.monotonic() + settings.delivery_budget_seconds
+    unanswered: set[str] = set()  # recipients whose receiver did not answer in this run
     for message_id, label, scope_code, language, payload_json, attempts_before in pending:
         recipient = by_label.get(label)
+        allowed = settings.delivery_retries + 1 - tried.get(message_id, 0)
         if recipient is None:
             # Taken out of the routing file since: nobody to send it to.
-            _record(con, message_id, "none", attempts_before + 1, "failed",
-                    "recipient no longer in the routing file", utc_now(), run_id)
-            con.execute("update ops.outgoing set status = 'failed', attempts = attempts + 1 "
-                        "where message_id = ?", [message_id])
-            outcome["failed"] += 1
+            journal = delivery_journal.DatabaseJournal(con, message_id, "none", run_id, attempts_before, 1)
+            journal.record(Attempt("failed", "recipient no longer in the routing file"))
+            delivery = Delivery("failed", [])
+        elif label in unanswered or allowed <= 0 or time.monotonic() >= deadline:
+            outcome["pending"] += 1  # left for the next run, untried
             continue
-        recipient = replace(recipient, language=language)  # the language it was written in
-        if label not in channels:
-            channels[label] = channel_for(recipient, settings)
-        channel = channels[label]
-        payload = json.loads(payload_json)
-        envelope = envelope_for(message_id, recipient, names.get(scope_code, scope_code), payload, charts)
-        delivery = channel.deliver(envelope)
-        for number, attempt in enumerate(delivery.attempts, start=attempts_before + 1):
-            _record(con, message_id, channel.name, number, attempt.status, attempt.detail,
-                    datetime.fromtimestamp(attempt.at, tz=UTC), run_id)
-        con.execute(
-            "update ops.outgoing set status = ?, attempts = attempts + ?, "
-            "delivered_at = case when ? = 'delivered' then ?::timestamptz end where message_id = ?",
-            [delivery.status, len(delivery.attempts), delivery.status, utc_now(), message_id],
-        )
+        else:
+            recipient = replace(recipient, language=language)  # the language it was written in
+            if label not in channels:
+                channels[label] = channel_for(recipient, settings)
+            channel = channels[label]
+            journal = delivery_journal.DatabaseJournal(con, message_id, channel.name, run_id, attempts_before,
+                                                       allowed, deadline)
+            delivery = _deliver_one(con, channel, journal, message_id, recipient,
+                                    names.get(scope_code, scope_code), json.loads(payload_json), charts)
+        con.execute("update ops.outgoing set status = ?, attempts = ? where message_id = ?",
+                    [delivery.status, attempts_before + journal.attempts_made, message_id])
         outcome[delivery.status] += 1
         if delivery.location:
             files.append(delivery.location)
+        if delivery.status == "pending" and delivery.attempts:
+            unanswered.add(label)
         if delivery.status != "delivered":
             log.warning("message %s to %s: %s (%s)", message_id[:12], label, delivery.status,
-                        delivery.attempts[-1].detail if delivery.attempts else "")
+                        delivery.attempts[-1].detail if delivery.attempts else "not tried")
+    if time.monotonic() >= deadline:
+        log.warning("delivery time budget of %g s used up: the rest waits for the next run",
+                    settings.delivery_budget_seconds)
     return {"delivered": outcome["delivered"], "pending": outcome["pending"], "failed": outcome["failed"],
-            "files": files}
+            "unknown": outcome["unknown"], "files": files}
 
 
-def _record(con, message_id, channel, attempt, status, detail, at, run_id) -> None:
-    con.execute(
-        RECORD_ATTEMPT,
-        {"message_id": message_id, "channel": channel, "attempt": attempt, "status": status,
-         "detail": detail, "at": at, "run_id": run_id},
-    )
+def _deliver_one(con, channel: Channel, journal, message_id: str, recipient: Recipient, scope_name: str,
+                 payload: dict, charts: _Charts) -> Delivery:
+    try:
+        return channel.deliver(envelope_for(message_id, recipient, scope_name, payload, charts), journal)
+    except Exception as error:  # noqa: BLE001 - a bug or bad data in one message must not stop the others
+        log.exception("message %s to %s could not be sent", message_id[:12], recipient.label)
+        status = con.execute("select status from ops.outgoing where message_id = ?", [message_id]).fetchone()[0]
+        # Content already on its way to a mail server: maybe delivered, never re-sent blindly.
+        attempt = Attempt("unknown" if status == "sending" else "failed",
+                          f"could not be sent: {type(error).__name__}: {error}"[:500])
+        journal.record(attempt)
+        return Delivery(attempt.status, [attempt])
 
 
 # ---------------------------------------------------------------------------
