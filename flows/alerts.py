@@ -42,7 +42,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -54,6 +54,7 @@ from flows.channels import Attempt, Channel, Delivery, EmailChannel, Envelope, O
 from flows.database import utc_now
 from flows.errors import ConfigError
 from flows.formats import MONTH_NAMES, grouped
+from flows.recipient_rows import RefusedRow, address_problem
 from flows.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -566,6 +567,7 @@ class Recipient:
     address: str = field(repr=False)
     language: str = "id"
     digest: bool = True
+    line: int = field(default=0, compare=False, repr=False)  # in the routing file
 
 
 def _truthy(value: str | None, default: bool = True) -> bool:
@@ -590,12 +592,22 @@ def _webhook_label(scope: str, url: str) -> str:
 
 
 def read_recipients(settings: Settings) -> list[Recipient]:
-    """The routing file (`JKN_RECIPIENTS`) plus the `JKN_WEBHOOK_URL` recipient.
+    """The recipients of `read_routing`, each refused row logged."""
+    recipients, refused = read_routing(settings)
+    for row in refused:
+        log.warning("recipient refused: %s", row)
+    return recipients
+
+
+def read_routing(settings: Settings) -> tuple[list[Recipient], list[RefusedRow]]:
+    """The routing file (`JKN_RECIPIENTS`) plus the `JKN_WEBHOOK_URL` recipient, and the rows refused
+    (flows/recipient_rows.py): a bad row is that row's, the others are used.
 
     With nobody configured at all, messages go to the outbox folder for the
     nation and for `ops`, so no alert is lost for want of routing.
     """
     recipients: list[Recipient] = []
+    refused: list[RefusedRow] = []
     path = Path(settings.recipients)
     if not path.exists():
         raise ConfigError(f"JKN_RECIPIENTS={path}: no such file")
@@ -604,51 +616,66 @@ def read_recipients(settings: Settings) -> list[Recipient]:
         missing = {"scope_code", "channel", "address"} - {name.strip().lower() for name in reader.fieldnames or []}
         if missing:
             raise ConfigError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        for line, raw in enumerate(reader, start=2):
-            row = {(key or "").strip().lower(): (value or "").strip() for key, value in raw.items()}
+        seen: dict[str, int] = {}
+        for raw in reader:
+            # the line the row starts on: a quoted line break inside a field spans lines
+            line = reader.line_num - sum(str(value).count("\n") for value in raw.values() if value)
+            row = {(key or "").strip().lower(): (value if isinstance(value, str) else "").strip()
+                   for key, value in raw.items()}
             if not any(row.values()):
                 continue
             scope = _normal_scope(row["scope_code"])
             channel = row["channel"].lower()
             language = row.get("language", "").lower() or settings.locale
             address = row["address"]
-            if channel not in CHANNELS:
-                raise ConfigError(f"{path}, line {line}: channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
-            if language not in LANGUAGES:
-                raise ConfigError(f"{path}, line {line}: language must be id or en, not {language!r}")
-            if channel != "outbox" and not address:
-                raise ConfigError(f"{path}, line {line}: {channel} recipient without an address")
+            problems = [
+                ("channel", channel not in CHANNELS and f"must be one of {', '.join(CHANNELS)}, not {channel!r}"),
+                ("language", language not in LANGUAGES and f"must be id or en, not {language!r}"),
+                ("address", channel != "outbox" and not address and f"{channel} recipient without an address"),
+                ("address", address and address_problem(channel, address)),
+            ]
             try:
                 digest = _truthy(row.get("digest"))
             except ValueError as error:
-                raise ConfigError(f"{path}, line {line}: {error}") from None
+                problems.append(("digest", str(error)))
+            column, reason = next(((column, reason) for column, reason in problems if reason), (None, None))
+            if reason:
+                refused.append(RefusedRow(str(path), line, column, reason))
+                continue
             if channel == "webhook":
                 label = _webhook_label(scope, address)
             elif channel == "outbox":
                 label = f"outbox:{scope}" + (f":{address}" if address else "")
             else:
                 label = address
-            recipients.append(Recipient(label, scope, channel, address, language, digest))
+            if label in seen:
+                refused.append(RefusedRow(str(path), line, "address",
+                                          f"recipient listed twice (first on line {seen[label]})"))
+                continue
+            seen[label] = line
+            recipients.append(Recipient(label, scope, channel, address, language, digest, line))
     if settings.webhook_url is not None:
         recipients.append(
             Recipient("webhook:ID:JKN_WEBHOOK_URL", "ID", "webhook", settings.webhook_url.get_secret_value(),
                       settings.locale, True)
         )
     if not recipients:
-        recipients = [
-            Recipient("outbox:ID", "ID", "outbox", "", settings.locale),
-            Recipient(f"outbox:{OPS_SCOPE}", OPS_SCOPE, "outbox", "", settings.locale),
-        ]
-    labels = Counter(recipient.label for recipient in recipients)
-    twice = sorted(label for label, count in labels.items() if count > 1)
-    if twice:
-        raise ConfigError(f"{path}: recipient listed twice: {', '.join(twice)}")
-    return recipients
+        recipients = outbox_fallback(settings)
+    return recipients, refused
 
 
-def load_recipients(con: duckdb.DuckDBPyConnection, recipients: list[Recipient]) -> None:
-    """Temp table `alert_recipients` (no addresses: nothing secret enters the database); an
-    unknown scope code is a configuration error."""
+def outbox_fallback(settings: Settings) -> list[Recipient]:
+    return [
+        Recipient("outbox:ID", "ID", "outbox", "", settings.locale),
+        Recipient(f"outbox:{OPS_SCOPE}", OPS_SCOPE, "outbox", "", settings.locale),
+    ]
+
+
+def load_recipients(
+    con: duckdb.DuckDBPyConnection, recipients: list[Recipient], routing_file: Path | str = "recipients"
+) -> tuple[list[Recipient], list[RefusedRow]]:
+    """Temp table `alert_recipients` (no addresses: nothing secret enters the database); a
+    recipient whose scope code is unknown is refused, the others kept."""
     con.execute(
         "create or replace temp table alert_recipients "
         "(label varchar, scope_code varchar, channel varchar, language varchar, digest boolean)"
@@ -657,22 +684,22 @@ def load_recipients(con: duckdb.DuckDBPyConnection, recipients: list[Recipient])
         "insert into alert_recipients values (?, ?, ?, ?, ?)",
         [(r.label, r.scope_code, r.channel, r.language, r.digest) for r in recipients],
     )
-    unknown = con.execute(
+    unknown = {row[0] for row in con.execute(
         """
         select distinct scope_code from alert_recipients
         where scope_code not in ('ID', 'ops')
             and scope_code not in (select region_code from ref.regions)
             and scope_code not in (select province_code from ref.regions)
             and scope_code not in (select upper(branch_office) from ref.regions where branch_office is not null)
-        order by scope_code
         """
-    ).fetchall()
-    if unknown:
-        raise ConfigError(
-            "recipients: unknown scope code(s) "
-            + ", ".join(row[0] for row in unknown)
-            + " (use a region code, a province code, a branch office, ID or ops)"
-        )
+    ).fetchall()}
+    if not unknown:
+        return recipients, []
+    con.execute("delete from alert_recipients where list_contains(?, scope_code)", [sorted(unknown)])
+    refused = [RefusedRow(str(routing_file), r.line, "scope_code", f"unknown scope code {r.scope_code!r} (use a "
+                          "region code, a province code, a branch office, ID or ops)")
+               for r in recipients if r.scope_code in unknown]
+    return [r for r in recipients if r.scope_code not in unknown], refused
 
 
 SCOPE_NAMES = """
@@ -1105,8 +1132,12 @@ def _process(
     dry_run: bool,
     now: datetime,
 ) -> dict:
-    recipients = read_recipients(settings)
-    load_recipients(con, recipients)
+    recipients, refused = read_routing(settings)
+    recipients, unknown_scope = load_recipients(con, recipients, settings.recipients)
+    if not recipients:  # every row refused: the outbox, rather than alerts nobody hears of
+        recipients, _ = load_recipients(con, outbox_fallback(settings))
+    for row in (refused := refused + unknown_scope):
+        log.warning("recipient refused: %s", row)
     evaluate(con, rules, month)
     lifecycle(con, now, settings.reminder_days)
     messages = compose(con, recipients, run_id, month)
@@ -1120,6 +1151,7 @@ def _process(
         "alerts_to_send": to_send,
         "messages": len(messages),
         "plan": _plan(messages),
+        "recipients_refused": [str(row) for row in refused],
     }
     if dry_run:
         summary["earlier_pending"] = con.execute(

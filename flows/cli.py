@@ -138,6 +138,7 @@ def _print_summary(result: dict) -> None:
     for warning in result.get("warnings", []):
         console.print(f"warning: {warning['suite']} {warning['expectation']}: {warning['observed']}")
     alerts = result["alerts"]
+    _print_refused_recipients(alerts)
     if alerts.get("skipped"):
         console.print(f"Alerts: {alerts['skipped']}")
     else:
@@ -148,6 +149,11 @@ def _print_summary(result: dict) -> None:
     console.print(f"Report:   {result['report']}")
     console.print(f"Alerts:   {settings.outbox_dir}")
     console.print(f"Finished in {result['seconds']} s")
+
+
+def _print_refused_recipients(summary: dict) -> None:
+    for row in summary.get("recipients_refused", []):
+        errors.print(f"  recipient refused: {row}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _latest_trajectory(con):
@@ -379,6 +385,7 @@ def alerts_command(
         table.add_row(item["recipient"], item["scope"], item["channel"], item["language"], str(item["alerts"]),
                       *(str(states.get(state, 0)) for state in alerts.STATE_ORDER))
     console.print(table)
+    _print_refused_recipients(summary)
     console.print(f"Alerts: {summary['alerts_open']} open, {summary['alerts_to_send']} to send "
                   f"in {summary['messages']} message(s)")
     if dry_run:
@@ -389,7 +396,8 @@ def alerts_command(
         console.print("\nDry run: nothing was sent and nothing in the database changed.")
     else:
         console.print(f"Delivered: {summary['delivered']}, still pending (retried by the next run): "
-                      f"{summary['pending']}, failed for good: {summary['failed']}")
+                      f"{summary['pending']}, failed for good: {summary['failed']}, "
+                      f"maybe delivered (not sent again): {summary['unknown']}")
 
 
 @app.command("report")
