@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from flows import scrub
+from flows import private_files, scrub
 from flows.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -151,6 +151,8 @@ def load_settings(**overrides) -> Settings:
             for item in error.errors()
         )
         raise ConfigError(f"invalid setting: {problems}") from None
-    # From here on this process hides these values, in any spelling, from logs and stored details.
+    # From here on this process hides these values, in any spelling, from logs and stored details,
+    # and what it creates is readable by its owner only.
     scrub.remember(value.get_secret_value() for value in dict(settings).values() if isinstance(value, SecretStr))
+    private_files.protect(settings)
     return settings
