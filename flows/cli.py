@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated
 
@@ -478,34 +478,43 @@ def main() -> None:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except Exception as error:  # noqa: BLE001 - anything else is a pipeline error: one line, details in a file
-        log_file = _write_error_log(error)
         from flows.runs import mask_identifiers
+        from flows.scrub import hide_secrets
 
+        log_file = _write_error_log(error)
         first_line = (str(error).strip().splitlines() or [""])[0][:300]
         errors.print(
-            f"error: the pipeline failed: {type(error).__name__}: {mask_identifiers(first_line)}\n"
+            f"error: the pipeline failed: {type(error).__name__}: {hide_secrets(mask_identifiers(first_line))}\n"
             f"  full traceback: {log_file}",
             markup=False, highlight=False, soft_wrap=True,
         )
         sys.exit(1)
 
 
-def _write_error_log(error: Exception) -> Path:
-    """The traceback of an unexpected error, in `$JKN_HOME/logs/` (16-digit numbers masked)."""
+def _write_error_log(error: Exception) -> str:
+    """The traceback of an unexpected error, in `$JKN_HOME/logs/` (16-digit numbers masked, secrets
+    hidden); or, when that cannot be written either (a full disk, a read-only folder), why not: the
+    error itself must still reach the console as one line."""
     import traceback
     from datetime import UTC, datetime
 
     from flows.runs import mask_identifiers
+    from flows.scrub import hide_secrets
 
     try:
         home = load_settings().home
     except JknError:
         home = Path("data")
     path = home / "logs" / f"error-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(traceback.format_exception(error))
-    path.write_text(f"jkn {' '.join(sys.argv[1:])}\n{mask_identifiers(text)}", encoding="utf-8")
-    return path.resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"jkn {' '.join(sys.argv[1:])}\n{hide_secrets(mask_identifiers(text))}", encoding="utf-8")
+    except OSError as cannot:
+        with suppress(OSError):
+            path.unlink(missing_ok=True)  # no half-written log left on a full disk
+        return f"not written, {path.parent}: {cannot.strerror or cannot}"
+    return str(path.resolve())
 
 
 if __name__ == "__main__":
