@@ -23,7 +23,7 @@ HIDDEN = "<hidden>"
 # Shorter pieces (a path of "/", a query "a=1") are no secret and would blank out ordinary words.
 MIN_LENGTH = 4
 
-_patterns: list[re.Pattern] = []
+_patterns: list[re.Pattern] = []  # longest secret piece first
 _remembered: set[str] = set()
 
 
@@ -55,6 +55,13 @@ def spelling_pattern(secret: str) -> re.Pattern:
     return re.compile("".join(_character(character) for character in _decoded(secret)))
 
 
+def _token_like(piece: str) -> bool:
+    """A path segment or query value worth hiding on its own: not a plain word such as `services`
+    or `webhooks`, which would blank out ordinary log lines (Prefect's task `alerts`, say)."""
+    decoded = _decoded(piece)
+    return len(decoded) >= 8 and not re.fullmatch(r"[a-z]+(?:[-_][a-z]+)*", decoded)
+
+
 def parts(secret: str) -> list[str]:
     """What to hide of a secret: all of it, and for a URL each piece that may hold a token."""
     pieces = [secret]
@@ -62,14 +69,19 @@ def parts(secret: str) -> list[str]:
         url = urlsplit(secret)
         pieces += [url.netloc.rpartition("@")[0], url.password or "", url.path,
                    url.path + ("?" + url.query if url.query else ""), url.query, url.fragment]
-        pieces += [segment for segment in url.path.split("/")]
-        pieces += [value for _, value in parse_qsl(url.query, keep_blank_values=True)]
+        pieces += [segment for segment in url.path.split("/") if _token_like(segment)]
+        pieces += [value for _, value in parse_qsl(url.query, keep_blank_values=True) if _token_like(value)]
     unique = {piece for piece in pieces if len(_decoded(piece).strip("/?&=")) >= MIN_LENGTH}
     return sorted(unique, key=len, reverse=True)  # longest first: hide the whole URL, not pieces of it
 
 
 def patterns_for(secrets: Iterable[str | None]) -> list[re.Pattern]:
     return [spelling_pattern(piece) for secret in secrets if secret for piece in parts(secret)]
+
+
+def _longest_first(patterns: Iterable[re.Pattern]) -> list[re.Pattern]:
+    # a whole URL is hidden as one, before a shorter piece of it (or of another secret) breaks it up
+    return sorted(set(patterns), key=lambda pattern: len(pattern.pattern), reverse=True)
 
 
 def hide(text: str, patterns: Iterable[re.Pattern]) -> str:
@@ -80,7 +92,7 @@ def hide(text: str, patterns: Iterable[re.Pattern]) -> str:
 
 def hide_secrets(text: str, *secrets: str | None) -> str:
     """`text` without the given secrets nor the remembered ones, in any spelling."""
-    return hide(str(text), [*patterns_for(secrets), *_patterns])
+    return hide(str(text), _longest_first([*patterns_for(secrets), *_patterns]))
 
 
 def remember(secrets: Iterable[str | None]) -> None:
@@ -88,7 +100,7 @@ def remember(secrets: Iterable[str | None]) -> None:
     for secret in secrets:
         if secret and secret not in _remembered:
             _remembered.add(secret)
-            _patterns.extend(patterns_for([secret]))
+            _patterns[:] = _longest_first([*_patterns, *patterns_for([secret])])
     if _patterns:
         _install_log_scrubbing()
 

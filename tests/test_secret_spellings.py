@@ -76,3 +76,9 @@ def test_webhook_secret_in_odd_spellings_reaches_no_detail_log_or_console(con, j
                         ("console", console.stdout + console.stderr)):
         leaked = [marker for marker in markers if marker in text]
         assert leaked == [], f"{place} shows a piece of the webhook URL: {text[:2000]}"
+
+
+def test_plain_words_of_a_url_path_are_not_blanked_out_of_ordinary_text():
+    url = "https://chat.example/services/alerts/T0ABCDEF1?x=1"
+    assert scrub.hide_secrets("task alerts finished; services up", url) == "task alerts finished; services up"
+    assert scrub.hide_secrets("token T0ABCDEF1 refused", url) == "token <hidden> refused"
