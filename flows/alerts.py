@@ -24,8 +24,11 @@ statement over all of them:
               goes to `ops.deliveries`. A delivered message is never sent again.
 
 A crash between 4 and 5 leaves the messages pending: the next run sends them.
-A crash after a send but before its bookkeeping sends it again with the same
-Idempotency-Key, so a receiver can drop the copy.
+A message the server accepted is never sent again: acceptance is recorded the
+moment it arrives, and an email that went out without a verdict (or whose run
+died while it was with the mail server) is `unknown`, not pending. A webhook
+whose answer was lost is sent again with the same Idempotency-Key, so a
+receiver can drop the copy.
 """
 
 from __future__ import annotations
@@ -35,21 +38,23 @@ import hashlib
 import json
 import logging
 import re
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from flows import database
-from flows.channels import Channel, EmailChannel, Envelope, OutboxChannel, WebhookChannel
+from flows import database, delivery_journal
+from flows.channels import Attempt, Channel, Delivery, EmailChannel, Envelope, OutboxChannel, WebhookChannel
 from flows.database import utc_now
 from flows.errors import ConfigError
 from flows.formats import MONTH_NAMES, grouped
+from flows.recipient_rows import RefusedRow, address_problem
 from flows.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -562,6 +567,7 @@ class Recipient:
     address: str = field(repr=False)
     language: str = "id"
     digest: bool = True
+    line: int = field(default=0, compare=False, repr=False)  # in the routing file
 
 
 def _truthy(value: str | None, default: bool = True) -> bool:
@@ -586,12 +592,22 @@ def _webhook_label(scope: str, url: str) -> str:
 
 
 def read_recipients(settings: Settings) -> list[Recipient]:
-    """The routing file (`JKN_RECIPIENTS`) plus the `JKN_WEBHOOK_URL` recipient.
+    """The recipients of `read_routing`, each refused row logged."""
+    recipients, refused = read_routing(settings)
+    for row in refused:
+        log.warning("recipient refused: %s", row)
+    return recipients
+
+
+def read_routing(settings: Settings) -> tuple[list[Recipient], list[RefusedRow]]:
+    """The routing file (`JKN_RECIPIENTS`) plus the `JKN_WEBHOOK_URL` recipient, and the rows refused
+    (flows/recipient_rows.py): a bad row is that row's, the others are used.
 
     With nobody configured at all, messages go to the outbox folder for the
     nation and for `ops`, so no alert is lost for want of routing.
     """
     recipients: list[Recipient] = []
+    refused: list[RefusedRow] = []
     path = Path(settings.recipients)
     if not path.exists():
         raise ConfigError(f"JKN_RECIPIENTS={path}: no such file")
@@ -600,51 +616,66 @@ def read_recipients(settings: Settings) -> list[Recipient]:
         missing = {"scope_code", "channel", "address"} - {name.strip().lower() for name in reader.fieldnames or []}
         if missing:
             raise ConfigError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        for line, raw in enumerate(reader, start=2):
-            row = {(key or "").strip().lower(): (value or "").strip() for key, value in raw.items()}
+        seen: dict[str, int] = {}
+        for raw in reader:
+            # the line the row starts on: a quoted line break inside a field spans lines
+            line = reader.line_num - sum(str(value).count("\n") for value in raw.values() if value)
+            row = {(key or "").strip().lower(): (value if isinstance(value, str) else "").strip()
+                   for key, value in raw.items()}
             if not any(row.values()):
                 continue
             scope = _normal_scope(row["scope_code"])
             channel = row["channel"].lower()
             language = row.get("language", "").lower() or settings.locale
             address = row["address"]
-            if channel not in CHANNELS:
-                raise ConfigError(f"{path}, line {line}: channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
-            if language not in LANGUAGES:
-                raise ConfigError(f"{path}, line {line}: language must be id or en, not {language!r}")
-            if channel != "outbox" and not address:
-                raise ConfigError(f"{path}, line {line}: {channel} recipient without an address")
+            problems = [
+                ("channel", channel not in CHANNELS and f"must be one of {', '.join(CHANNELS)}, not {channel!r}"),
+                ("language", language not in LANGUAGES and f"must be id or en, not {language!r}"),
+                ("address", channel != "outbox" and not address and f"{channel} recipient without an address"),
+                ("address", address and address_problem(channel, address)),
+            ]
             try:
                 digest = _truthy(row.get("digest"))
             except ValueError as error:
-                raise ConfigError(f"{path}, line {line}: {error}") from None
+                problems.append(("digest", str(error)))
+            column, reason = next(((column, reason) for column, reason in problems if reason), (None, None))
+            if reason:
+                refused.append(RefusedRow(str(path), line, column, reason))
+                continue
             if channel == "webhook":
                 label = _webhook_label(scope, address)
             elif channel == "outbox":
                 label = f"outbox:{scope}" + (f":{address}" if address else "")
             else:
                 label = address
-            recipients.append(Recipient(label, scope, channel, address, language, digest))
+            if label in seen:
+                refused.append(RefusedRow(str(path), line, "address",
+                                          f"recipient listed twice (first on line {seen[label]})"))
+                continue
+            seen[label] = line
+            recipients.append(Recipient(label, scope, channel, address, language, digest, line))
     if settings.webhook_url is not None:
         recipients.append(
             Recipient("webhook:ID:JKN_WEBHOOK_URL", "ID", "webhook", settings.webhook_url.get_secret_value(),
                       settings.locale, True)
         )
     if not recipients:
-        recipients = [
-            Recipient("outbox:ID", "ID", "outbox", "", settings.locale),
-            Recipient(f"outbox:{OPS_SCOPE}", OPS_SCOPE, "outbox", "", settings.locale),
-        ]
-    labels = Counter(recipient.label for recipient in recipients)
-    twice = sorted(label for label, count in labels.items() if count > 1)
-    if twice:
-        raise ConfigError(f"{path}: recipient listed twice: {', '.join(twice)}")
-    return recipients
+        recipients = outbox_fallback(settings)
+    return recipients, refused
 
 
-def load_recipients(con: duckdb.DuckDBPyConnection, recipients: list[Recipient]) -> None:
-    """Temp table `alert_recipients` (no addresses: nothing secret enters the database); an
-    unknown scope code is a configuration error."""
+def outbox_fallback(settings: Settings) -> list[Recipient]:
+    return [
+        Recipient("outbox:ID", "ID", "outbox", "", settings.locale),
+        Recipient(f"outbox:{OPS_SCOPE}", OPS_SCOPE, "outbox", "", settings.locale),
+    ]
+
+
+def load_recipients(
+    con: duckdb.DuckDBPyConnection, recipients: list[Recipient], routing_file: Path | str = "recipients"
+) -> tuple[list[Recipient], list[RefusedRow]]:
+    """Temp table `alert_recipients` (no addresses: nothing secret enters the database); a
+    recipient whose scope code is unknown is refused, the others kept."""
     con.execute(
         "create or replace temp table alert_recipients "
         "(label varchar, scope_code varchar, channel varchar, language varchar, digest boolean)"
@@ -653,22 +684,22 @@ def load_recipients(con: duckdb.DuckDBPyConnection, recipients: list[Recipient])
         "insert into alert_recipients values (?, ?, ?, ?, ?)",
         [(r.label, r.scope_code, r.channel, r.language, r.digest) for r in recipients],
     )
-    unknown = con.execute(
+    unknown = {row[0] for row in con.execute(
         """
         select distinct scope_code from alert_recipients
         where scope_code not in ('ID', 'ops')
             and scope_code not in (select region_code from ref.regions)
             and scope_code not in (select province_code from ref.regions)
             and scope_code not in (select upper(branch_office) from ref.regions where branch_office is not null)
-        order by scope_code
         """
-    ).fetchall()
-    if unknown:
-        raise ConfigError(
-            "recipients: unknown scope code(s) "
-            + ", ".join(row[0] for row in unknown)
-            + " (use a region code, a province code, a branch office, ID or ops)"
-        )
+    ).fetchall()}
+    if not unknown:
+        return recipients, []
+    con.execute("delete from alert_recipients where list_contains(?, scope_code)", [sorted(unknown)])
+    refused = [RefusedRow(str(routing_file), r.line, "scope_code", f"unknown scope code {r.scope_code!r} (use a "
+                          "region code, a province code, a branch office, ID or ops)")
+               for r in recipients if r.scope_code in unknown]
+    return [r for r in recipients if r.scope_code not in unknown], refused
 
 
 SCOPE_NAMES = """
@@ -986,18 +1017,14 @@ def envelope_for(
     return envelope
 
 
-RECORD_ATTEMPT = """
-insert into ops.deliveries
-select unnest(alert_keys), recipient, $channel, $attempt, $status, $detail, $at, message_id, $run_id
-from ops.outgoing
-where message_id = $message_id
-"""
-
-
 def deliver_pending(
     con: duckdb.DuckDBPyConnection, settings: Settings, recipients: list[Recipient], run_id: str
 ) -> dict:
-    """Send every pending message in ops.outgoing, oldest first; record every attempt."""
+    """Send every pending message in ops.outgoing, oldest first; every attempt is recorded as it
+    happens (flows/delivery_journal.py). Within the run's delivery time budget and attempts per
+    message; a recipient that did not answer in this run is not tried again until the next run.
+    One message's failure (even an error composing it) is that message's: the rest go out."""
+    outcome = Counter(unknown=delivery_journal.settle_interrupted(con, run_id, utc_now()))
     by_label = {recipient.label: recipient for recipient in recipients}
     pending = con.execute(
         "select message_id, recipient, scope_code, language, payload, attempts from ops.outgoing "
@@ -1006,49 +1033,59 @@ def deliver_pending(
     names = dict(con.execute(SCOPE_NAMES).fetchall())
     charts = _Charts(con)
     channels: dict[str, Channel] = {}
-    outcome = Counter()
     files = []
+    tried = delivery_journal.attempts_this_run(con, run_id)
+    deadline = time.monotonic() + settings.delivery_budget_seconds
+    unanswered: set[str] = set()  # recipients whose receiver did not answer in this run
     for message_id, label, scope_code, language, payload_json, attempts_before in pending:
         recipient = by_label.get(label)
+        allowed = settings.delivery_retries + 1 - tried.get(message_id, 0)
         if recipient is None:
             # Taken out of the routing file since: nobody to send it to.
-            _record(con, message_id, "none", attempts_before + 1, "failed",
-                    "recipient no longer in the routing file", utc_now(), run_id)
-            con.execute("update ops.outgoing set status = 'failed', attempts = attempts + 1 "
-                        "where message_id = ?", [message_id])
-            outcome["failed"] += 1
+            journal = delivery_journal.DatabaseJournal(con, message_id, "none", run_id, attempts_before, 1)
+            journal.record(Attempt("failed", "recipient no longer in the routing file"))
+            delivery = Delivery("failed", [])
+        elif label in unanswered or allowed <= 0 or time.monotonic() >= deadline:
+            outcome["pending"] += 1  # left for the next run, untried
             continue
-        recipient = replace(recipient, language=language)  # the language it was written in
-        if label not in channels:
-            channels[label] = channel_for(recipient, settings)
-        channel = channels[label]
-        payload = json.loads(payload_json)
-        envelope = envelope_for(message_id, recipient, names.get(scope_code, scope_code), payload, charts)
-        delivery = channel.deliver(envelope)
-        for number, attempt in enumerate(delivery.attempts, start=attempts_before + 1):
-            _record(con, message_id, channel.name, number, attempt.status, attempt.detail,
-                    datetime.fromtimestamp(attempt.at, tz=UTC), run_id)
-        con.execute(
-            "update ops.outgoing set status = ?, attempts = attempts + ?, "
-            "delivered_at = case when ? = 'delivered' then ?::timestamptz end where message_id = ?",
-            [delivery.status, len(delivery.attempts), delivery.status, utc_now(), message_id],
-        )
+        else:
+            recipient = replace(recipient, language=language)  # the language it was written in
+            if label not in channels:
+                channels[label] = channel_for(recipient, settings)
+            channel = channels[label]
+            journal = delivery_journal.DatabaseJournal(con, message_id, channel.name, run_id, attempts_before,
+                                                       allowed, deadline)
+            delivery = _deliver_one(con, channel, journal, message_id, recipient,
+                                    names.get(scope_code, scope_code), json.loads(payload_json), charts)
+        con.execute("update ops.outgoing set status = ?, attempts = ? where message_id = ?",
+                    [delivery.status, attempts_before + journal.attempts_made, message_id])
         outcome[delivery.status] += 1
         if delivery.location:
             files.append(delivery.location)
+        if delivery.status == "pending" and delivery.attempts:
+            unanswered.add(label)
         if delivery.status != "delivered":
             log.warning("message %s to %s: %s (%s)", message_id[:12], label, delivery.status,
-                        delivery.attempts[-1].detail if delivery.attempts else "")
+                        delivery.attempts[-1].detail if delivery.attempts else "not tried")
+    if time.monotonic() >= deadline:
+        log.warning("delivery time budget of %g s used up: the rest waits for the next run",
+                    settings.delivery_budget_seconds)
     return {"delivered": outcome["delivered"], "pending": outcome["pending"], "failed": outcome["failed"],
-            "files": files}
+            "unknown": outcome["unknown"], "files": files}
 
 
-def _record(con, message_id, channel, attempt, status, detail, at, run_id) -> None:
-    con.execute(
-        RECORD_ATTEMPT,
-        {"message_id": message_id, "channel": channel, "attempt": attempt, "status": status,
-         "detail": detail, "at": at, "run_id": run_id},
-    )
+def _deliver_one(con, channel: Channel, journal, message_id: str, recipient: Recipient, scope_name: str,
+                 payload: dict, charts: _Charts) -> Delivery:
+    try:
+        return channel.deliver(envelope_for(message_id, recipient, scope_name, payload, charts), journal)
+    except Exception as error:  # noqa: BLE001 - a bug or bad data in one message must not stop the others
+        log.exception("message %s to %s could not be sent", message_id[:12], recipient.label)
+        status = con.execute("select status from ops.outgoing where message_id = ?", [message_id]).fetchone()[0]
+        # Content already on its way to a mail server: maybe delivered, never re-sent blindly.
+        attempt = Attempt("unknown" if status == "sending" else "failed",
+                          f"could not be sent: {type(error).__name__}: {error}"[:500])
+        journal.record(attempt)
+        return Delivery(attempt.status, [attempt])
 
 
 # ---------------------------------------------------------------------------
@@ -1095,8 +1132,12 @@ def _process(
     dry_run: bool,
     now: datetime,
 ) -> dict:
-    recipients = read_recipients(settings)
-    load_recipients(con, recipients)
+    recipients, refused = read_routing(settings)
+    recipients, unknown_scope = load_recipients(con, recipients, settings.recipients)
+    if not recipients:  # every row refused: the outbox, rather than alerts nobody hears of
+        recipients, _ = load_recipients(con, outbox_fallback(settings))
+    for row in (refused := refused + unknown_scope):
+        log.warning("recipient refused: %s", row)
     evaluate(con, rules, month)
     lifecycle(con, now, settings.reminder_days)
     messages = compose(con, recipients, run_id, month)
@@ -1110,6 +1151,7 @@ def _process(
         "alerts_to_send": to_send,
         "messages": len(messages),
         "plan": _plan(messages),
+        "recipients_refused": [str(row) for row in refused],
     }
     if dry_run:
         summary["earlier_pending"] = con.execute(

@@ -5,14 +5,20 @@ A channel knows its transport only: what to say is decided in `alerts.py`, and
 what was tried is recorded there (`ops.deliveries`, `ops.outgoing`).
 
 Webhook and email retry a temporary failure (HTTP 5xx, 408, 429, a connection
-error or timeout; an SMTP 4xx reply or a dropped connection) a few times with
-a doubling backoff inside one run, always with the same Idempotency-Key. What
-is still undelivered after that comes back as `pending`, for the next run. A
-permanent failure (another HTTP 4xx, an SMTP 5xx, a refused login) is `failed`:
-retrying the same request would not help.
+error or timeout, a 2xx whose body was cut off; an SMTP 4xx reply or a dropped
+connection before the message went out) a few times with a doubling backoff
+inside one run, always with the same Idempotency-Key, within what the message's
+journal allows (attempts per run, the run's delivery time budget). What is still
+undelivered after that comes back as `pending`, for the next run. A permanent
+failure (another HTTP 4xx, an SMTP 5xx, a refused login) is `failed`: retrying
+the same request would not help. An email whose content went out but got no
+verdict is `unknown`: it may have been accepted, so it is never re-sent blindly
+(flows/smtp_session.py).
 
-Details stored about an attempt never contain the webhook URL (it often holds
-a token) or the SMTP password.
+Each attempt is reported to the journal as soon as it is over, so acceptance is
+recorded before anything else can fail. Details stored about an attempt never
+contain the webhook URL (it often holds a token) or the SMTP password, in any
+spelling (flows/scrub.py).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import os
 import smtplib
 import ssl
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +38,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+
+from flows.delivery_journal import Journal
+from flows.scrub import hide_secrets
+from flows.smtp_session import AnswerUnknown, JournalledSMTP
 
 USER_AGENT = "jkn-alerts/0.1"
 # A receiver may ask for a longer pause with Retry-After; longer than this and
@@ -60,14 +71,15 @@ class Envelope:
 
 @dataclass
 class Attempt:
-    status: str  # delivered | error (temporary) | failed (permanent)
+    status: str  # delivered | error (temporary) | failed (permanent) | unknown (maybe delivered)
     detail: str
     at: float = field(default_factory=time.time)
+    recorded: bool = False  # already in the journal
 
 
 @dataclass
 class Delivery:
-    status: str  # delivered | pending (retry next run) | failed (given up)
+    status: str  # delivered | pending (retry next run) | failed (given up) | unknown (maybe delivered)
     attempts: list[Attempt]
     location: str | None = None  # where an outbox channel wrote the message
 
@@ -77,38 +89,73 @@ class Channel:
 
     name = "channel"
 
-    def deliver(self, envelope: Envelope) -> Delivery:  # pragma: no cover - interface
+    def deliver(self, envelope: Envelope, journal: Journal | None = None) -> Delivery:  # pragma: no cover
         raise NotImplementedError
 
 
 def _retrying(
     try_once: Callable[[], tuple[Attempt, float | None]], retries: int, backoff_seconds: float,
-    sleep: Callable[[float], None] = time.sleep,
+    journal: Journal | None = None, sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
-    """Call `try_once` until it delivers, fails for good, or the retries run out."""
+    """Call `try_once` until it delivers, fails for good, may have delivered, or the retries,
+    the attempts the journal allows or the run's time budget run out."""
+    journal = journal or Journal()
     attempts: list[Attempt] = []
-    for number in range(max(retries, 0) + 1):
+    tries = min(max(retries, 0) + 1, journal.attempts_allowed)
+    for number in range(tries):
+        if journal.seconds_left(1.0) < 0.5:
+            break  # not worth starting: what is left of the run's budget would cut it short
         attempt, retry_after = try_once()
+        journal.record(attempt)
         attempts.append(attempt)
-        if attempt.status == "delivered":
-            return Delivery("delivered", attempts)
-        if attempt.status == "failed":
-            return Delivery("failed", attempts)
-        if number < retries:
+        if attempt.status in ("delivered", "failed", "unknown"):
+            return Delivery(attempt.status, attempts)
+        if number < tries - 1:
             wait = backoff_seconds * 2**number
             if retry_after is not None:
                 if retry_after > MAX_RETRY_AFTER_SECONDS:
                     break
                 wait = max(wait, retry_after)
+            if journal.seconds_left(wait) < wait:
+                break  # the run's budget ends before the retry would start
             sleep(wait)
     return Delivery("pending", attempts)
 
 
 def _scrub(text: str, *secrets: str | None) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<hidden>")
-    return text[:500]
+    return hide_secrets(text, *secrets)[:500]
+
+
+# A 2xx whose body broke off, or a body that would not decode: the receiver may or may not have
+# acted, and the Idempotency-Key makes asking again safe.
+TEMPORARY_REQUEST_ERRORS = (
+    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+def _post_within(session: requests.Session, seconds: float, url: str, **request) -> requests.Response:
+    """POST and read the whole answer within `seconds` in all, not per socket read: a receiver that
+    trickles bytes must not hold the run (and the database) for minutes. The request runs in a
+    daemon thread that is left behind if it overruns; it holds nothing but its socket."""
+    outcome: dict = {}
+
+    def post() -> None:
+        try:
+            response = session.post(url, timeout=(seconds, seconds), **request)
+            response.content  # noqa: B018 - read the body inside the time limit
+            outcome["response"] = response
+        except BaseException as error:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = error
+
+    worker = threading.Thread(target=post, name="jkn-webhook", daemon=True)
+    worker.start()
+    worker.join(seconds + 0.05)
+    if worker.is_alive():
+        raise requests.Timeout(f"no complete answer within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 class WebhookChannel(Channel):
@@ -133,7 +180,8 @@ class WebhookChannel(Channel):
     def __repr__(self) -> str:
         return f"WebhookChannel(host={urlsplit(self.url).hostname!r})"
 
-    def deliver(self, envelope: Envelope) -> Delivery:
+    def deliver(self, envelope: Envelope, journal: Journal | None = None) -> Delivery:
+        journal = journal or Journal()
         body = json.dumps(envelope.payload, ensure_ascii=False).encode("utf-8")
         headers = {
             "Content-Type": "application/json",
@@ -145,8 +193,9 @@ class WebhookChannel(Channel):
 
         def try_once() -> tuple[Attempt, float | None]:
             try:
-                response = self.session.post(self.url, data=body, headers=headers, timeout=self.timeout_seconds)
-            except (requests.ConnectionError, requests.Timeout) as error:
+                response = _post_within(self.session, journal.seconds_left(self.timeout_seconds), self.url,
+                                        data=body, headers=headers)
+            except TEMPORARY_REQUEST_ERRORS as error:
                 return Attempt("error", _scrub(f"{type(error).__name__}: {error}", *secrets)), None
             except requests.RequestException as error:
                 return Attempt("failed", _scrub(f"{type(error).__name__}: {error}", *secrets)), None
@@ -157,7 +206,7 @@ class WebhookChannel(Channel):
                 return Attempt("error", detail), _retry_after(response.headers.get("Retry-After"))
             return Attempt("failed", detail), None
 
-        return _retrying(try_once, self.retries, self.backoff_seconds)
+        return _retrying(try_once, self.retries, self.backoff_seconds, journal)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -218,17 +267,25 @@ class EmailChannel(Channel):
     def __repr__(self) -> str:
         return f"EmailChannel(host={self.host!r}, port={self.port}, starttls={self.starttls})"
 
-    def deliver(self, envelope: Envelope) -> Delivery:
+    def deliver(self, envelope: Envelope, journal: Journal | None = None) -> Delivery:
+        journal = journal or Journal()
         message = compose_email(envelope, self.sender)
 
         def try_once() -> tuple[Attempt, float | None]:
+            smtp, accepted = None, False
             try:
-                with smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds) as smtp:
-                    if self.starttls:
-                        smtp.starttls(context=ssl.create_default_context())
-                    if self.user:
-                        smtp.login(self.user, self._password or "")
-                    refused = smtp.send_message(message)
+                smtp = JournalledSMTP(self.host, self.port, timeout=journal.seconds_left(self.timeout_seconds),
+                                      on_sending=journal.sending)
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.user:
+                    smtp.login(self.user, self._password or "")
+                smtp.send_message(message)  # one recipient: refusing it raises
+                accepted = True
+            except AnswerUnknown as error:
+                return Attempt("unknown", _scrub(
+                    f"no answer from the mail server after the message was sent ({error}): it may have been "
+                    "delivered, so it is not sent again", self._password)), None
             except smtplib.SMTPAuthenticationError as error:
                 return Attempt("failed", f"login refused: {error.smtp_code}"), None
             except smtplib.SMTPRecipientsRefused as error:
@@ -245,11 +302,16 @@ class EmailChannel(Channel):
                 return Attempt("failed", f"TLS certificate not trusted: {error.verify_message}"), None
             except (OSError, smtplib.SMTPException) as error:
                 return Attempt("error", _scrub(f"{type(error).__name__}: {error}", self._password)), None
-            if refused:
-                return Attempt("failed", f"recipient refused: {sorted(refused)}"), None
-            return Attempt("delivered", f"SMTP {self.host}:{self.port}"), None
+            finally:
+                if smtp is not None and not accepted:
+                    smtp.close()
+            # Accepted (250): on record before the QUIT, whose answer changes nothing.
+            attempt = Attempt("delivered", f"SMTP {self.host}:{self.port}")
+            journal.record(attempt)
+            smtp.quit_quietly()
+            return attempt, None
 
-        return _retrying(try_once, self.retries, self.backoff_seconds)
+        return _retrying(try_once, self.retries, self.backoff_seconds, journal)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -284,7 +346,8 @@ class OutboxChannel(Channel):
     def __repr__(self) -> str:
         return f"OutboxChannel(folder={str(self.folder)!r})"
 
-    def deliver(self, envelope: Envelope) -> Delivery:
+    def deliver(self, envelope: Envelope, journal: Journal | None = None) -> Delivery:
+        journal = journal or Journal()
         stem = envelope.file_stem or envelope.message_id
         json_path = self.folder / f"{stem}.json"
         try:
@@ -296,5 +359,9 @@ class OutboxChannel(Channel):
             body = json.dumps(envelope.payload, indent=2, ensure_ascii=False).encode("utf-8")
             write_atomically(json_path, body)
         except OSError as error:
-            return Delivery("pending", [Attempt("error", f"{type(error).__name__}: {error.strerror}")])
-        return Delivery("delivered", [Attempt("delivered", f"outbox/{json_path.name}")], location=str(json_path))
+            attempt = Attempt("error", f"{type(error).__name__}: {error.strerror}")
+            journal.record(attempt)
+            return Delivery("pending", [attempt])
+        attempt = Attempt("delivered", f"outbox/{json_path.name}")
+        journal.record(attempt)
+        return Delivery("delivered", [attempt], location=str(json_path))

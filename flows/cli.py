@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated
 
@@ -138,6 +138,7 @@ def _print_summary(result: dict) -> None:
     for warning in result.get("warnings", []):
         console.print(f"warning: {warning['suite']} {warning['expectation']}: {warning['observed']}")
     alerts = result["alerts"]
+    _print_refused_recipients(alerts)
     if alerts.get("skipped"):
         console.print(f"Alerts: {alerts['skipped']}")
     else:
@@ -148,6 +149,11 @@ def _print_summary(result: dict) -> None:
     console.print(f"Report:   {result['report']}")
     console.print(f"Alerts:   {settings.outbox_dir}")
     console.print(f"Finished in {result['seconds']} s")
+
+
+def _print_refused_recipients(summary: dict) -> None:
+    for row in summary.get("recipients_refused", []):
+        errors.print(f"  recipient refused: {row}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _latest_trajectory(con):
@@ -381,6 +387,7 @@ def alerts_command(
         table.add_row(item["recipient"], item["scope"], item["channel"], item["language"], str(item["alerts"]),
                       *(str(states.get(state, 0)) for state in alerts.STATE_ORDER))
     console.print(table)
+    _print_refused_recipients(summary)
     console.print(f"Alerts: {summary['alerts_open']} open, {summary['alerts_to_send']} to send "
                   f"in {summary['messages']} message(s)")
     if dry_run:
@@ -391,7 +398,8 @@ def alerts_command(
         console.print("\nDry run: nothing was sent and nothing in the database changed.")
     else:
         console.print(f"Delivered: {summary['delivered']}, still pending (retried by the next run): "
-                      f"{summary['pending']}, failed for good: {summary['failed']}")
+                      f"{summary['pending']}, failed for good: {summary['failed']}, "
+                      f"maybe delivered (not sent again): {summary['unknown']}")
 
 
 @app.command("report")
@@ -471,34 +479,43 @@ def main() -> None:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except Exception as error:  # noqa: BLE001 - anything else is a pipeline error: one line, details in a file
-        log_file = _write_error_log(error)
         from flows.runs import mask_identifiers
+        from flows.scrub import hide_secrets
 
+        log_file = _write_error_log(error)
         first_line = (str(error).strip().splitlines() or [""])[0][:300]
         errors.print(
-            f"error: the pipeline failed: {type(error).__name__}: {mask_identifiers(first_line)}\n"
+            f"error: the pipeline failed: {type(error).__name__}: {hide_secrets(mask_identifiers(first_line))}\n"
             f"  full traceback: {log_file}",
             markup=False, highlight=False, soft_wrap=True,
         )
         sys.exit(1)
 
 
-def _write_error_log(error: Exception) -> Path:
-    """The traceback of an unexpected error, in `$JKN_HOME/logs/` (16-digit numbers masked)."""
+def _write_error_log(error: Exception) -> str:
+    """The traceback of an unexpected error, in `$JKN_HOME/logs/` (16-digit numbers masked, secrets
+    hidden); or, when that cannot be written either (a full disk, a read-only folder), why not: the
+    error itself must still reach the console as one line."""
     import traceback
     from datetime import UTC, datetime
 
     from flows.runs import mask_identifiers
+    from flows.scrub import hide_secrets
 
     try:
         home = load_settings().home
     except JknError:
         home = Path("data")
     path = home / "logs" / f"error-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(traceback.format_exception(error))
-    path.write_text(f"jkn {' '.join(sys.argv[1:])}\n{mask_identifiers(text)}", encoding="utf-8")
-    return path.resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"jkn {' '.join(sys.argv[1:])}\n{hide_secrets(mask_identifiers(text))}", encoding="utf-8")
+    except OSError as cannot:
+        with suppress(OSError):
+            path.unlink(missing_ok=True)  # no half-written log left on a full disk
+        return f"not written, {path.parent}: {cannot.strerror or cannot}"
+    return str(path.resolve())
 
 
 if __name__ == "__main__":

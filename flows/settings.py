@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows import private_files, scrub
 from flows.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,9 @@ class Settings(BaseSettings):
     )
     delivery_timeout_seconds: float = Field(
         10.0, description="Timeout of one webhook request or mail-server connection."
+    )
+    delivery_budget_seconds: float = Field(
+        120.0, description="Most time one run spends delivering messages; the rest waits for the next run."
     )
     lock_timeout: float = Field(
         0.0, description="Seconds to wait for another run to release the database (then exit 4)."
@@ -140,10 +144,15 @@ def load_settings(**overrides) -> Settings:
             + ", ".join(sorted(ENV_PREFIX + name.upper() for name in setting_names()))
         )
     try:
-        return Settings(**{**_toml_values(), **overrides})
+        settings = Settings(**{**_toml_values(), **overrides})
     except ValidationError as error:
         problems = "; ".join(
             f"{ENV_PREFIX}{'.'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
             for item in error.errors()
         )
         raise ConfigError(f"invalid setting: {problems}") from None
+    # From here on this process hides these values, in any spelling, from logs and stored details,
+    # and what it creates is readable by its owner only.
+    scrub.remember(value.get_secret_value() for value in dict(settings).values() if isinstance(value, SecretStr))
+    private_files.protect(settings)
+    return settings

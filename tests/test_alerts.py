@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flows import alerts
-from flows.errors import ConfigError, DataQualityError
+from flows.errors import DataQualityError
 from flows.settings import load_settings
 
 T0 = datetime(2022, 9, 5, 8, 0, tzinfo=UTC)
@@ -326,16 +326,20 @@ def test_webhook_url_setting_adds_a_national_recipient_in_the_locale(con, jkn_en
     assert "s3cret" not in webhook[0].label and "s3cret" not in repr(webhook[0])
 
 
-def test_routing_file_errors_name_the_line(con, jkn_env, tmp_path):
-    bad_scope = recipients_file(tmp_path / "a.csv", [("9999", "email", "x@example.org", "id", "true")])
-    with pytest.raises(ConfigError, match="unknown scope code.*9999"):
-        alerts.send(con, load_settings(recipients=bad_scope), RUN(1), dry_run=True)
-    bad_channel = recipients_file(tmp_path / "b.csv", [("ID", "sms", "0812", "id", "true")])
-    with pytest.raises(ConfigError, match="line 2: channel"):
-        alerts.read_recipients(load_settings(recipients=bad_channel))
-    bad_language = recipients_file(tmp_path / "c.csv", [("ID", "email", "x@example.org", "jv", "true")])
-    with pytest.raises(ConfigError, match="line 2: language"):
-        alerts.read_recipients(load_settings(recipients=bad_language))
+def test_routing_file_errors_name_the_line_and_column_and_refuse_only_that_row(con, jkn_env, tmp_path):
+    good = ("3325", "outbox", "", "id", "true")
+    bad_scope = recipients_file(tmp_path / "a.csv", [good, ("9999", "email", "x@example.org", "id", "true")])
+    summary = alerts.send(con, load_settings(recipients=bad_scope), RUN(1), dry_run=True)
+    assert summary["recipients_refused"] == [
+        f"{bad_scope}, line 3, column scope_code: unknown scope code '9999' (use a region code, a province code, "
+        "a branch office, ID or ops)"]
+    bad_channel = recipients_file(tmp_path / "b.csv", [("ID", "sms", "0812", "id", "true"), good])
+    bad_language = recipients_file(tmp_path / "c.csv", [good, ("ID", "email", "x@example.org", "jv", "true")])
+    for path, expected in ((bad_channel, "line 2, column channel: must be one of email, webhook, outbox, not 'sms'"),
+                           (bad_language, "line 3, column language: must be id or en, not 'jv'")):
+        recipients, refused = alerts.read_routing(load_settings(recipients=path))
+        assert [r.scope_code for r in recipients] == ["3325"]
+        assert [str(row) for row in refused] == [f"{path}, {expected}"]
 
 
 # --- wording -------------------------------------------------------------------------------------
@@ -504,4 +508,7 @@ def test_a_broken_routing_file_does_not_hide_the_data_quality_failure(con, jkn_e
     failure = DataQualityError("failed", failures=[
         {"suite": "staging.population", "expectation": "x", "severity": "critical", "observed": "1"}])
     summary = alerts.notify_data_quality(con, load_settings(recipients=routing), RUN(1), failure, now=T0)
-    assert "channel must be one of" in summary["error"]
+    # the bad row is refused and named; with nobody left, ops hears of it through the outbox
+    assert summary["recipients_refused"] == [f"{routing}, line 2, column channel: must be one of email, webhook, "
+                                             "outbox, not 'pigeon'"]
+    assert summary["delivered"] == 1 and summary["plan"][0]["recipient"] == "outbox:ops"

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -138,15 +139,19 @@ def _query(home: Path, sql: str, params=()):
         con.close()
 
 
+# What a login shell or a service manager typically sets: files world-readable unless jkn says otherwise.
+OFFICE_UMASK = 0o022
+
+
 def _jkn(server: Server, home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([BIN / "jkn", *args], env=server.environment(home, **extra), cwd=home.parent,
-                          capture_output=True, text=True, timeout=WAIT)
+                          capture_output=True, text=True, timeout=WAIT, umask=OFFICE_UMASK)
 
 
 def _start_jkn(server: Server, home: Path, *args: str, argv=None, **extra: str) -> subprocess.Popen:
     out = (home.parent / f"jkn-{time.monotonic_ns()}.log").open("w")
     process = subprocess.Popen(argv or [BIN / "jkn", *args], env=server.environment(home, **extra), cwd=home.parent,
-                               stdout=out, stderr=subprocess.STDOUT, text=True)
+                               stdout=out, stderr=subprocess.STDOUT, text=True, umask=OFFICE_UMASK)
     process.log_path = Path(out.name)
     return process
 
@@ -278,6 +283,18 @@ def test_two_runs_at_once_one_waits_or_is_refused(contended):
     coverage = dict(_query(home, "select code, coverage_pct from mart.coverage "
                                  "where level = 'region' and month = '2022-08-01'"))
     assert coverage == pytest.approx(PUBLISHED_AUGUST, abs=0.01)
+
+
+def test_what_the_runs_created_is_readable_by_the_owner_only(contended):
+    """Database, lock, outbox, report, Data Docs, DuckDB's spill folder: none readable by group or others,
+    although the runs started with umask 022. The landing folder is the test's, not jkn's."""
+    home = contended["home"]
+    created = [path for path in home.rglob("*") if "landing" not in path.relative_to(home).parts]
+    names = {path.relative_to(home).parts[0] for path in created}
+    assert {"jkn.duckdb", "jkn.duckdb.lock", "outbox", "report", "tmp"} <= names, names
+    readable = [f"{path.relative_to(home)} {stat.S_IMODE(path.stat().st_mode):o}" for path in created
+                if path.stat().st_mode & 0o077]
+    assert readable == []
 
 
 # Run `jkn run` with metrics.build stopping half-way: the intermediate models are rebuilt in `build`,
