@@ -109,7 +109,7 @@ def _no_tracebacks_on_console() -> None:
 
 def _print_summary(result: dict) -> None:
     settings = load_settings()
-    from flows import snapshot
+    from flows import parts, snapshot
 
     loaded = [f for f in result["files"] if f["status"] == "staged"]
     skipped = [f for f in result["files"] if f["status"] == "skipped"]
@@ -145,7 +145,8 @@ def _print_summary(result: dict) -> None:
         console.print(
             f"Alerts: {alerts.get('alerts_open', 0)} open, {alerts.get('messages', 0)} message(s) sent"
         )
-    console.print(f"Database: {result['database']}")
+    console.print(f"Database: {result['database']} (rows in {parts.parts_root(Path(result['database']))})")
+    console.print(f"Readers:  {snapshot.snapshot_path(Path(result['database']))} (the published snapshot)")
     console.print(f"Report:   {result['report']}")
     console.print(f"Alerts:   {settings.outbox_dir}")
     console.print(f"Finished in {result['seconds']} s")
