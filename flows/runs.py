@@ -33,7 +33,6 @@ from flows.settings import Settings
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 BEHIND_STATUSES = ("BEHIND", "CRITICAL")
 # A 16-digit number in an error text could be a NIK from a bad row; never repeat it.
-SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
 
 
 def new_run_id() -> str:
@@ -41,7 +40,10 @@ def new_run_id() -> str:
 
 
 def mask_identifiers(text: str) -> str:
-    return SIXTEEN_DIGITS.sub("<16-digit number>", text)
+    """The one masking policy (flows/ingest/pseudonym.py) for what a run reports."""
+    from flows.ingest.pseudonym import redact
+
+    return redact(text)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ one is a correction: the staging views read the newest one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,10 @@ import duckdb
 from pydantic import SecretStr
 
 from flows import parts
-from flows.errors import ConfigError
+from flows.errors import ConfigError, PipelineError
 from flows.ingest.kinds import KINDS, SEGMENTS, ExtractKind, stored_columns
 from flows.ingest.landing import FILE_NAME, discover, file_sha256, period_date, previous_load, seen_before
-from flows.ingest.part import FileOutcome, Reference, read_file
+from flows.ingest.part import FileOutcome, Reference, no_space_left, read_file
 from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, mask_nik, redact
 
 __all__ = [
@@ -79,6 +80,17 @@ def ingest_files(
     results: list[LoadResult | tuple[Path, str]] = []
     batch: dict[str, str] = {}  # sha256 -> name, for the same bytes twice in one batch
     for path in paths:
+        outside = _link_outside(path)
+        if outside:
+            # never followed, not even hashed: it could name anything on the machine
+            sha256 = hashlib.sha256(f"link {path.name} -> {outside}".encode()).hexdigest()
+            if previous_load(con, sha256) is None:
+                results.append(register(con, FileOutcome(
+                    path.name, sha256, None, None, "rejected",
+                    message=f"{path.name}: is a link to a file outside the landing folder; not followed "
+                            "(copy the file into the folder instead)"), run_id))
+            continue
+        seen = _stamp(path)
         sha256 = file_sha256(path)
         previous = previous_load(con, sha256)
         if sha256 in batch:
@@ -91,7 +103,7 @@ def ingest_files(
                 note = f"loaded before as {first_name} (load {load_id}, {status})"
             results.append(LoadResult(path.name, None, None, "skipped", message=note, load_id=load_id))
         else:
-            results.append((path, sha256))
+            results.append((path, sha256, seen))
         batch.setdefault(sha256, path.name)
     key = _secret(pseudonym_key)
     to_load = [item[0].name for item in results if isinstance(item, tuple)]
@@ -107,13 +119,36 @@ def ingest_files(
     loaded = []
     for item in results:
         if isinstance(item, tuple):
-            path, sha256 = item
+            path, sha256, seen = item
             log.info("loading %s", path.name)
             outcome = read_file(path, sha256, root, reference, pseudonym_key=key,
                                 threshold_pct=reject_threshold_pct, config=config)
-            item = register(con, outcome, run_id)
+            if _stamp(path) != seen:
+                # still being written (a copy or upload in progress): what was read is not the file
+                if outcome.part:
+                    (root / outcome.part).unlink(missing_ok=True)
+                item = LoadResult(path.name, outcome.kind, outcome.period, "skipped",
+                                  message=f"{path.name}: changed while it was read (still being written?); "
+                                          "not loaded, the next run loads it once it stops changing")
+                log.warning("%s", item.message)
+            else:
+                item = register(con, outcome, run_id)
         loaded.append(item)
     return loaded
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
+
+
+def _link_outside(path: Path) -> str | None:
+    """Where a symbolic link in a folder points, when that is outside the folder; else None."""
+    if not path.is_symlink():
+        return None
+    target = path.resolve()
+    folder = path.parent.resolve()
+    return None if target.is_relative_to(folder) else "another folder"
 
 
 def reference_of(con: duckdb.DuckDBPyConnection) -> Reference:
@@ -162,8 +197,13 @@ def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str |
                 [load_id, outcome.file_name],
             )
         con.commit()
-    except BaseException:
-        con.rollback()
+    except BaseException as error:
+        _rollback(con)
+        if no_space_left(error):
+            raise PipelineError(
+                f"no space left on the device while registering {outcome.file_name}: free some space and run "
+                "again (the file was not registered; it is loaded again by the next run)"
+            ) from error
         raise
     if outcome.part:
         parts.refresh_views(con)
@@ -174,6 +214,15 @@ def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str |
     else:
         log.info("%s: %d rows staged, %d rejected", result.file_name, result.rows_loaded, result.rows_rejected)
     return result
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, keeping the error that made us: a failed commit (a full disk) has already ended the
+    transaction, and DuckDB's "no transaction is active" would hide the real cause."""
+    try:
+        con.rollback()
+    except duckdb.Error:
+        pass
 
 
 def _secret(key: SecretStr | str | None) -> str | None:

@@ -26,18 +26,21 @@ the SELECT instead (row_number() over ()) would make the read single-threaded.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
-from flows.errors import ConfigError, FileRejected
+from flows.errors import ConfigError, FileRejected, PipelineError
 from flows.ingest.kinds import KINDS, ExtractKind, part_columns
 from flows.ingest.landing import FILE_NAME, period_date
 from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, hmac_pads, redact, register_person_key
-from flows.ingest.reading import duckdb_problem, map_columns, open_source, quote
-from flows.ingest.rules import bad_rows, checks, reading_select, rejects_select
+from flows.ingest.reading import counts_lines_as_duckdb, duckdb_problem, map_columns, open_source, physical_lines, quote
+from flows.ingest.rules import bad_rows, checks, period_sql, reading_select, rejects_select
 
 # Rejects kept per file: a small file can hold millions of bad rows (a gzip of one repeated line);
 # the full count is kept in `rows_rejected`.
@@ -97,6 +100,28 @@ def read_file(
             con.close()
     except FileRejected as error:
         return FileOutcome(path.name, sha256, kind_name, period, "rejected", message=redact(str(error)))
+    except (ConfigError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001 - a file's failure is that file's; the machine's is not
+        if no_space_left(error):
+            raise PipelineError(
+                f"no space left on the device while reading {path.name} into {parts_root}: free some space "
+                "and run again (nothing of this file was registered; files before it were)"
+            ) from error
+        problem = redact(str(error).replace(str(path), "the file").strip().splitlines()[0][:300])
+        return FileOutcome(path.name, sha256, kind_name, period, "rejected",
+                           message=f"{path.name}: unreadable ({type(error).__name__}): {problem}")
+
+
+def no_space_left(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) is a full disk, in Python's words or DuckDB's."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if "no space left on device" in str(error).lower():
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def kind_of(file_name: str, kind_name: str | None, period: str | None) -> ExtractKind:
@@ -110,7 +135,26 @@ def kind_of(file_name: str, kind_name: str | None, period: str | None) -> Extrac
     if kind.semester != ("S" in period):
         expected = "YYYY-S1 or YYYY-S2" if kind.semester else "YYYY-MM"
         raise FileRejected(file_name, f"period {period!r} in the name: {kind_name} files need {expected}")
+    check_period_is_possible(file_name, period)
     return kind
+
+
+# JKN began on 1 January 2014: no extract describes an earlier period.
+FIRST_PERIOD = date(2014, 1, 1)
+
+
+def check_period_is_possible(file_name: str, period: str, today: date | None = None) -> None:
+    """A period that cannot be right is refused, never published: one before JKN began, or one that
+    has not begun yet (a month after the current one; a semester whose as-of date is still ahead).
+    A day's margin covers the offices' time zones (UTC+7 to UTC+9) on a machine that keeps UTC."""
+    starts = date.fromisoformat(period_date(period)) if "S" in period else date.fromisoformat(f"{period}-01")
+    latest = (today or date.today()) + timedelta(days=1)
+    if starts < FIRST_PERIOD:
+        raise FileRejected(file_name, f"period {period!r} in the name is before JKN began (January 2014)")
+    if starts > latest:
+        what = "its as-of date" if "S" in period else "the month"
+        raise FileRejected(file_name, f"period {period!r} in the name is in the future ({what} has not begun "
+                                      f"on {latest - timedelta(days=1):%Y-%m-%d}); check the file's name")
 
 
 def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_root: Path,
@@ -132,7 +176,7 @@ def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_ro
         if total == 0:
             raise FileRejected(path.name, "the file holds a header but no rows")
         if "period" in positions:
-            _check_period_column(con, path.name, rows, period, source.header[positions["period"]])
+            _check_period_column(con, path, source, rows, period, source.header[positions["period"]])
         con.execute(f"create temp table rejects as {rejects_select(kind, bad_rows(kind, rows))}")
         _reject_repeats(con, kind, rows, "temp.rejects")
         rejected = con.execute("select count(distinct line) from temp.rejects").fetchone()[0]
@@ -140,6 +184,7 @@ def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_ro
             f"select {', '.join(REJECT_COLUMNS)} from temp.rejects order by line, column_name limit ?",
             [MAX_REJECTS_STORED],
         ).fetchall()
+        rejects = _as_written(path, source, rejects)
         outcome = FileOutcome(path.name, sha256, kind.name, period, "staged", total - rejected, rejected,
                               rejects=rejects)
         notes = [f"ignored column(s) nothing reads: {', '.join(unused)}"] if unused else []
@@ -200,20 +245,44 @@ def _parameters(kind: ExtractKind, period: str, pseudonym_key: str | None, refer
             "period_date": period_date(period)}
 
 
-def _check_period_column(con, file_name: str, rows: str, period: str, header_name: str) -> None:
+def _as_written(path: Path, source, rejects: list[tuple]) -> list[tuple]:
+    """Rejects with the lines as the file has them (`line` and the `repeats line N` of a reason):
+    DuckDB numbers rows without the blank lines it skips and counts a quoted line break as none."""
+    if not rejects or not source.relation.startswith("read_csv") or counts_lines_as_duckdb(path):
+        return rejects
+    first = source.first_line
+    wanted = {line - first for line, *_ in rejects}
+    wanted |= {int(n) - first for *_, reason in rejects for n in re.findall(r"^repeats line (\d+)", reason or "")}
+    lines = {row + first: line for row, line in physical_lines(path, source.delimiter, wanted).items()}
+    return [
+        (lines.get(line, line), column, value,
+         re.sub(r"^repeats line (\d+)", lambda m: f"repeats line {lines.get(int(m.group(1)), m.group(1))}", reason)
+         if reason else reason)
+        for line, column, value, reason in rejects
+    ]
+
+
+def _check_period_column(con, path: Path, source, rows: str, period: str, header_name: str) -> None:
     """When the file names its period in a column, every row must agree with the file name."""
     wrong = con.execute(
         f"select line, period_value from {rows} where period_value is not null and period is distinct from ? "
         "order by line limit 1",
         [period],
     ).fetchone()
+    file_name = path.name
     if wrong:
-        raise FileRejected(
-            file_name,
-            f"period {wrong[1] or ''!r} in the content differs from {period!r} in the file name",
-            line=wrong[0],
-            column=header_name,
-        )
+        line, value = wrong
+        line = _as_written(path, source, [(line, None, None, None)])[0][0]
+        problem = (f"period {value!r} in the content is not a valid period (YYYY-MM, a date, or YYYY-S1/S2)"
+                   if not _parses(con, value) else
+                   f"period {value!r} in the content differs from {period!r} in the file name")
+        raise FileRejected(file_name, problem, line=line, column=header_name)
+
+
+def _parses(con, value: str) -> bool:
+    """Whether `value` names a period at all (a month or a semester)."""
+    return con.execute(f"select coalesce({period_sql('$value', False)}, {period_sql('$value', True)}) is not null",
+                       {"value": value}).fetchone()[0]
 
 
 def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str) -> None:

@@ -28,10 +28,23 @@ import re
 
 import duckdb
 
+# An identifier-like value: a run of digits, perhaps grouped by `.`, `-` or `/`, holding at least
+# IDENTIFIER_DIGITS digits (a NIK has 16, a card number 13, an NIB 13, a phone number 10-13); a date
+# (8 digits) is not one.
+IDENTIFIER_DIGITS = 10
+_IDENTIFIER = re.compile(rf"\d(?:[./-]?\d){{{IDENTIFIER_DIGITS - 1},}}")
+
 
 def redact(text: str) -> str:
-    """Mask any run of 16 or more digits (a NIK) in a message, as `mask_nik` does in SQL."""
-    return re.sub(r"\d{16,}", lambda match: match.group()[:4] + "*" * (len(match.group()) - 4), text)
+    """Mask every identifier-like value in a message, as `mask_identifier` does in SQL: its first 4
+    characters stay, every later digit becomes `*`."""
+    return _IDENTIFIER.sub(lambda match: match.group()[:4] + re.sub(r"\d", "*", match.group()[4:]), text)
+
+
+def mask_identifier(expression: str) -> str:
+    """SQL: `expression` masked (`mask_nik`) when it holds an identifier-like value, else as it is."""
+    return (f"case when length(regexp_replace({expression}, '[^0-9]', '', 'g')) >= {IDENTIFIER_DIGITS} "
+            f"then {mask_nik(expression)} else {expression} end")
 
 
 def hmac_pads(key: str) -> tuple[bytes, bytes]:

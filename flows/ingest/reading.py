@@ -37,6 +37,44 @@ PARQUET_TYPES = {
 }
 
 
+def physical_lines(path: Path, delimiter: str, rows: set[int]) -> dict[int, int]:
+    """The line each of `rows` (data rows numbered from 0, as DuckDB counts them) starts on in a CSV
+    file, where blank lines (which DuckDB skips) or quoted line breaks make the two differ. Reads the
+    file once, as far as the last row asked for; only files with bad rows come here."""
+    found: dict[int, int] = {}
+    if not rows:
+        return found
+    last = max(rows)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar='"')
+        next(reader, None)  # the header
+        index, start = 0, reader.line_num + 1
+        for record in reader:
+            if record:
+                if index in rows:
+                    found[index] = start
+                if index >= last:
+                    break
+                index += 1
+            start = reader.line_num + 1
+    return found
+
+
+def counts_lines_as_duckdb(path: Path) -> bool:
+    """Whether a data row's line is its row number plus 2: no quote (so no quoted line break) and no
+    blank line anywhere in the file."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    tail = b""
+    with opener(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 24), b""):
+            chunk = tail + chunk
+            if b'"' in chunk or b"\n\n" in chunk or b"\n\r\n" in chunk or b"\r\r" in chunk:
+                return False
+            tail = chunk[-2:]
+    return True
+
+
 @dataclass
 class Source:
     """A file opened for reading: the relation over it and how its values are written."""
@@ -58,15 +96,26 @@ def open_csv(path: Path) -> Source:
     compressed = path.name.endswith(".gz")
     if compressed:
         check_gzip(path)
-    line = header_line(path, compressed)
-    delimiter = ";" if line.count(";") > line.count(",") else ","
-    header = next(csv.reader([line], delimiter=delimiter, quotechar='"'))
+    line, newline = header_line(path, compressed)
+    delimiter = _delimiter(line)
+    try:
+        header = next(csv.reader([line], delimiter=delimiter, quotechar='"'))
+    except csv.Error as error:
+        raise FileRejected(path.name, f"the header cannot be read: {error}", line=1) from None
     columns = "{" + ", ".join(f"'c{index}': 'VARCHAR'" for index in range(len(header))) + "}"
+    line_end = ", new_line = '\\r'" if newline == "\r" else ""
     relation = (
         f"read_csv('{quote(path)}', auto_detect = false, header = true, delim = '{delimiter}', "
-        f"quote = '\"', escape = '\"', columns = {columns}, compression = '{'gzip' if compressed else 'none'}')"
+        f"quote = '\"', escape = '\"', columns = {columns}, compression = '{'gzip' if compressed else 'none'}'"
+        f"{line_end})"
     )
     return Source(relation, header, ["VARCHAR"] * len(header), 2, delimiter)
+
+
+def _delimiter(header: str) -> str:
+    """`;` or `,`: whichever the header holds more of outside quotes (a quoted name may hold commas)."""
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    return ";" if unquoted.count(";") > unquoted.count(",") else ","
 
 
 def check_gzip(path: Path) -> None:
@@ -89,22 +138,27 @@ def check_gzip(path: Path) -> None:
         raise FileRejected(path.name, "unreadable: the gzip data is truncated (the file ends before its end marker)")
 
 
-def header_line(path: Path, compressed: bool) -> str:
+def header_line(path: Path, compressed: bool) -> tuple[str, str]:
+    """The header line and the file's line end (`\\n`, or `\\r` for a file whose lines end in CR alone)."""
     opener = gzip.open if compressed else open
     try:
         with opener(path, "rb") as handle:
-            raw = handle.readline(HEADER_BYTES)
+            start = handle.read(HEADER_BYTES)
     except (OSError, EOFError) as error:
         raise FileRejected(path.name, f"unreadable: {error}") from None
+    if not start.strip():
+        raise FileRejected(path.name, "the file is empty (no header, no rows)")
+    newline = b"\n" if b"\n" in start or b"\r" not in start else b"\r"
+    if newline not in start and len(start) == HEADER_BYTES:
+        raise FileRejected(path.name, f"no line end in its first {HEADER_BYTES >> 20} MB: not a CSV extract "
+                                      "(or a header longer than that)", line=1)
     try:
-        line = raw.decode("utf-8-sig")
+        line = start.split(newline, 1)[0].decode("utf-8-sig")
     except UnicodeDecodeError:
         raise FileRejected(
             path.name, "is not UTF-8 text; save it as UTF-8 (in Excel: CSV UTF-8)", line=1
         ) from None
-    if not line.strip():
-        raise FileRejected(path.name, "the file is empty (no header, no rows)")
-    return line.rstrip("\r\n")
+    return line.rstrip("\r\n"), newline.decode()
 
 
 def open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
@@ -115,6 +169,15 @@ def open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         raise FileRejected(path.name, f"unreadable: {duckdb_problem(error, path)[1]}") from None
     header = [row[0] for row in described]
     types = [row[1] for row in described]
+    # DuckDB renames a repeated column (`nik`, `nik_1`): a file that names one column twice is refused,
+    # as a CSV header that does is (`map_columns`)
+    written = [row[0] for row in con.execute(
+        f"select name from parquet_schema('{quote(path)}') where num_children is null or num_children = 0"
+    ).fetchall()]
+    repeated = sorted({name for name in written if [normal_name(n) for n in written].count(normal_name(name)) > 1})
+    if repeated:
+        raise FileRejected(path.name, f"column(s) {', '.join(map(repr, repeated))} appear more than once; keep one",
+                           line=1)
     return Source(relation, header, types, 1, ",")
 
 
@@ -205,6 +268,9 @@ def duckdb_problem(error: Exception, path: Path) -> tuple[int | None, str]:
         return line, f"{columns.group(2)} field(s) where the header has {columns.group(1)}"
     if "unterminated quote" in text.lower():
         return line, "a quoted value is not closed"
+    size = re.search(r"Maximum line size of (\d+) bytes exceeded", text)
+    if size:
+        return line, f"a line longer than {int(size.group(1)) / 1e6:g} MB (a field of megabytes is not an extract value)"
     if "magic bytes" in text or "too small to be a Parquet file" in text:
         return line, "not a complete Parquet file (cut short, or another format named .parquet)"
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -10,7 +10,7 @@ the file again.
 from __future__ import annotations
 
 from flows.ingest.kinds import SEGMENT_ALIASES, SEGMENTS, STATUS_ALIASES, Column, ExtractKind
-from flows.ingest.pseudonym import mask_nik, nik_problem, sql_person_key
+from flows.ingest.pseudonym import mask_identifier, mask_nik, nik_problem, sql_person_key
 from flows.ingest.reading import Source, column_text
 
 
@@ -64,6 +64,13 @@ def bad_rows(kind: ExtractKind, landing: str) -> str:
     return f"(select *{unpacked} from {landing} where bad)"
 
 
+# Period formats that name a day, and how strptime reads them once `/` and `.` are turned into `-`.
+DAY_FORMATS = {
+    r"(\d{4})[-/.](\d{2})[-/.]\d{2}": "%Y-%m-%d",
+    r"\d{2}[-/.](\d{2})[-/.](\d{4})": "%d-%m-%Y",
+}
+
+
 def _column_outputs(column: Column, delimiter: str, semester: bool, person_key: str = "sql") -> list[str]:
     name, text = column.name, f"{column.name}_text"
     if column.type == "nik":
@@ -93,7 +100,7 @@ def _column_outputs(column: Column, delimiter: str, semester: bool, person_key: 
     if column.type == "money":
         return [f"{text} as {name}_value", f"{_decimal(text, delimiter)} as {name}"]
     if column.type == "period":
-        return [f"{text} as {name}_value", f"{_period(text, semester)} as {name}"]
+        return [f"{text} as {name}_value", f"{period_sql(text, semester)} as {name}"]
     return [f"{text} as {name}"]  # digits, code, text: the text is the value
 
 
@@ -153,13 +160,18 @@ SEMESTER_FORMATS = (  # (pattern, replacement giving YYYY-S1/S2)
 )
 
 
-def _period(text: str, semester: bool) -> str:
+def period_sql(text: str, semester: bool) -> str:
+    """SQL: the period a period column's text names (YYYY-MM or YYYY-S1/S2), null when it names none.
+    A date must be a real date (`2022-02-30` is not): formats with a day are checked by strptime."""
     formats = SEMESTER_FORMATS if semester else MONTH_FORMATS
-    cases = " ".join(
-        f"when regexp_full_match({text}, '{pattern}') then regexp_replace({text}, '^{pattern}$', '{replacement}')"
-        for pattern, replacement in formats
-    )
-    return f"case {cases} end"
+    cases = []
+    for pattern, replacement in formats:
+        matched = f"regexp_full_match({text}, '{pattern}')"
+        if pattern in DAY_FORMATS:
+            dashed = f"regexp_replace({text}, '[/.]', '-', 'g')"
+            matched += f" and try_strptime({dashed}, '{DAY_FORMATS[pattern]}') is not null"
+        cases.append(f"when {matched} then regexp_replace({text}, '^{pattern}$', '{replacement}')")
+    return f"case {' '.join(cases)} end"
 
 
 
@@ -205,9 +217,7 @@ def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
 def rejects_select(kind: ExtractKind, landing: str) -> str:
     parts = []
     for name, value, condition, reason in checks(kind):
-        shown = value if name == "nik" else (
-            f"case when regexp_matches({value}, '[0-9]{{16}}') then {mask_nik(value)} else {value} end"
-        )
+        shown = value if name == "nik" else mask_identifier(value)
         parts.append(
             f"select line, '{name}' as column_name, {shown} as value, {reason} as reason "
             f"from {landing} where {condition}"
