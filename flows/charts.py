@@ -20,6 +20,7 @@ import altair as alt
 import duckdb
 import vl_convert
 
+from flows import labels as names
 from flows.formats import MONTH_NAMES
 
 # d3 has no Indonesian locale; these are the conventions of Indonesian offices
@@ -150,7 +151,8 @@ def segment_mix_spec(locale: str = "id", width: int = 420) -> dict:
         "en": ("Share of participants (%)", "Participants", "Segment"),
     }
     share, participants, segment = labels.get(locale, labels["id"])
-    segments = ["PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP"]
+    # the data's `segment` holds the names managers use (flows/labels.py), in the segments' fixed order
+    segments = [names.name(names.SEGMENT_SHORT_NAMES, code, locale) for code in names.SEGMENTS]
     chart = (
         alt.Chart(alt.Data(name="segments"))
         .mark_bar()

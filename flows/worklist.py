@@ -175,6 +175,12 @@ def export(
     unknown = [name for name in formats if name not in FORMATS]
     if unknown:
         raise ValueError(f"unknown worklist format(s) {unknown}: expected {' or '.join(FORMATS)}")
+    published = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'mart' and table_name = 'enforcement_worklist'"
+    ).fetchone()[0]
+    if not published:
+        return []
     worklist_rows = rows(con, scope, month)
     if month is None:
         month = worklist_rows[0]["month"] if worklist_rows else con.execute(
