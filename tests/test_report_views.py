@@ -61,8 +61,8 @@ def test_forecast_says_not_at_the_current_pace_or_gives_a_range(demo_con, settin
     assert ranged
     for code in ranged:
         row = rows[code]
-        assert _text(cells[code]) == (f"{name(row['projected_target_month'])} antara "
-                                      f"{name(row['projected_earliest_month'])} dan {name(row['projected_latest_month'])}")
+        early, late = name(row["projected_earliest_month"]), name(row["projected_latest_month"])
+        assert _text(cells[code]) == f"{name(row['projected_target_month'])} antara {early} dan {late}"
 
 
 def test_names_not_codes(demo_con, settings):  # noqa: F811
