@@ -209,3 +209,13 @@ def sentence(action: Action, language: str) -> str:
 
 def nothing(language: str) -> str:
     return str(_words(language).nothing()).strip()
+
+
+def phrase(macro: str, language: str, *args) -> str:
+    """Another phrase of the same templates (`report_link`, `more_in_csv`, ...), as one line."""
+    return " ".join(str(getattr(_words(language), macro)(*args)).split())
+
+
+def templates(language: str):
+    """The language's template module itself, for the email templates that show these phrases."""
+    return _words(language)

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(
         10.0, description="Timeout of one webhook request or mail-server connection."
     )
+    report_url: str | None = Field(
+        None, description="Where the report is served, for links in messages (unset: they give the file's path)."
+    )
     lock_timeout: float = Field(
         0.0, description="Seconds to wait for another run to release the database (then exit 4)."
     )

@@ -194,6 +194,10 @@
     if (parts[0] === "province") { state.province = value; province.value = value; }
     if (parts[0] === "branch") { state.branch = value; branch.value = value; }
     if (parts[0] === "at") target = value;
+    if (parts[0] === "region" && D.names["region:" + value]) {
+      state.search = D.names["region:" + value].toLowerCase();
+      search.value = D.names["region:" + value];
+    }
     if (parts[0] === "q") { state.search = value.toLowerCase(); search.value = value; }
   });
   if (state.branch && !state.province) {
