@@ -59,3 +59,19 @@ def test_export_has_only_the_companies_fields_its_checksum_and_an_ops_row(three_
     # a file changed after the export is not offered as the exported one
     (tmp_path / "worklist_33_2022-12.csv").write_text("edited", encoding="utf-8")
     assert [e["format"] for e in worklist.latest_exports(three_months, tmp_path, "33")] == ["xlsx"]
+
+
+def test_cli_exports_a_branch_and_refuses_an_unknown_format(three_months, settings):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    metrics.publish(three_months)
+    three_months.execute("checkpoint")
+    result = CliRunner().invoke(app, ["worklist", "--scope", "pekalongan", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    path = settings.report_dir / "worklist_PEKALONGAN_2022-12.csv"
+    assert f"{path}: 3 employer(s), sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}" in " ".join(
+        result.output.split())
+    result = CliRunner().invoke(app, ["worklist", "--format", "pdf"])
+    assert result.exit_code == 2 and "expected xlsx or csv" in result.output
