@@ -184,14 +184,16 @@ forecast as (
         case
             when projected.coverage_pct >= projected.target_pct then projected.month_index
             when projected.fastest_pace >= projected.negligible_pace
-                then projected.month_index
-                + ceil(round(projected.people_to_target / projected.fastest_pace, 6))::bigint
+                then
+                    projected.month_index
+                    + ceil(round(projected.people_to_target / projected.fastest_pace, 6))::bigint
         end as earliest_index,
         case
             when projected.coverage_pct >= projected.target_pct then projected.month_index
             when projected.slowest_pace >= projected.negligible_pace
-                then projected.month_index
-                + ceil(round(projected.people_to_target / projected.slowest_pace, 6))::bigint
+                then
+                    projected.month_index
+                    + ceil(round(projected.people_to_target / projected.slowest_pace, 6))::bigint
         end as latest_index
     from projected
 ),
@@ -214,11 +216,13 @@ judged as (
             make_date((forecast.earliest_index // 12)::bigint, (forecast.earliest_index % 12 + 1)::bigint, 1),
             '%Y-%m'
         ) end as projected_earliest_month,
-        case when forecast.forecast_index is not null and forecast.latest_index <= forecast.horizon_index
-            then strftime(
-                make_date((forecast.latest_index // 12)::bigint, (forecast.latest_index % 12 + 1)::bigint, 1),
-                '%Y-%m'
-            ) end as projected_latest_month,
+        case
+            when forecast.forecast_index is not null and forecast.latest_index <= forecast.horizon_index
+                then strftime(
+                    make_date((forecast.latest_index // 12)::bigint, (forecast.latest_index % 12 + 1)::bigint, 1),
+                    '%Y-%m'
+                )
+        end as projected_latest_month,
         forecast.forecast_index is not null as is_target_reached_at_pace,
         strftime(
             make_date((forecast.horizon_index // 12)::bigint, (forecast.horizon_index % 12 + 1)::bigint, 1),
