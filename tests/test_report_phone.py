@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.test_report_browser import DRAW_EVERY_CHART, Browser, chromium, demo_report  # noqa: F401 (fixtures)
+from tests.test_report_browser import DRAW_EVERY_CHART, Browser, browser, chromium, demo_report  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +23,8 @@ IN_VIEW = """
 """
 
 
-def in_view(browser: Browser, selector: str) -> dict:
-    box = browser.evaluate(f"({IN_VIEW})({json.dumps(selector)})")
+def in_view(page: Browser, selector: str) -> dict:
+    box = page.evaluate(f"({IN_VIEW})({json.dumps(selector)})")
     assert box is not None, selector
     return box
 
@@ -35,24 +35,24 @@ def fully_visible(box: dict) -> bool:
 
 @pytest.fixture(params=[1280, 390], ids=["desktop", "phone"])
 def sized(request, chromium, tmp_path):  # noqa: F811
-    browser = Browser(tmp_path / "profile", width=request.param, height=900)
-    browser.call("Emulation.setDeviceMetricsOverride", session=True, width=request.param, height=900,
+    started = Browser(tmp_path / "profile", width=request.param, height=900)
+    started.call("Emulation.setDeviceMetricsOverride", session=True, width=request.param, height=900,
                  deviceScaleFactor=1, mobile=request.param < 600)
-    yield browser, request.param
-    browser.close()
+    yield started, request.param
+    started.close()
 
 
 def test_branch_report_at_desktop_and_phone_width(sized, demo_report):  # noqa: F811
-    browser, width = sized
-    browser.open((demo_report / "index.html").as_uri() + "#branch=PEKALONGAN")
-    drawn = browser.evaluate(DRAW_EVERY_CHART, timeout=300)
+    page, width = sized
+    page.open((demo_report / "index.html").as_uri() + "#branch=PEKALONGAN")
+    drawn = page.evaluate(DRAW_EVERY_CHART, timeout=300)
     assert drawn and all(chart["state"] == "done" for chart in drawn)
     # nothing makes the page wider than the screen: wide tables scroll inside their own box
-    assert browser.evaluate("document.documentElement.scrollWidth") <= width
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
     # "This month" is the first section, and its actions are the branch's
-    assert browser.evaluate("document.querySelector('main section').id") == "this-month"
-    actions = browser.evaluate(
+    assert page.evaluate("document.querySelector('main section').id") == "this-month"
+    actions = page.evaluate(
         "[...document.querySelectorAll('#this-month li.action:not([hidden])')]"
         ".map(li => [li.dataset.kind, li.dataset.branch || null])"
     )
@@ -61,33 +61,46 @@ def test_branch_report_at_desktop_and_phone_width(sized, demo_report):  # noqa: 
     assert {branch for kind, branch in actions if kind != "checks"} == {"PEKALONGAN"}
 
     # the headline cards, the province table and the chart follow the filter
-    assert browser.evaluate(
+    assert page.evaluate(
         "[...document.querySelectorAll('.kpis[data-scope]:not([hidden])')].map(el => el.dataset.scope)"
     ) == ["branch:PEKALONGAN"]
-    assert browser.evaluate(
+    assert page.evaluate(
         "[...document.querySelectorAll('table.scopes tr[data-level=province]:not([hidden])')]"
         ".map(tr => tr.dataset.code)"
     ) == ["33"]
-    assert browser.evaluate("document.getElementById('scope-chart').dataset.scope") == "branch:PEKALONGAN"
-    assert browser.evaluate(
+    assert page.evaluate("document.getElementById('scope-chart').dataset.scope") == "branch:PEKALONGAN"
+    assert page.evaluate(
         "[...document.querySelectorAll('details.wl-group:not([hidden])')].every(el => el.dataset.branch === "
         "'PEKALONGAN')"
     )
 
     # the chart fits the screen
-    chart = in_view(browser, "#scope-chart svg")
+    chart = in_view(page, "#scope-chart svg")
     assert fully_visible(chart), chart
     assert chart["width"] >= min(width - 60, 600)
 
     # the status column of the first region is on screen, and stays there when the table is scrolled sideways
     status = "tr.region-row:not([hidden]) td.key"
-    assert fully_visible(in_view(browser, status))
-    browser.evaluate("document.querySelector('table.regions').parentElement.scrollLeft = 10000")
-    box = browser.evaluate(f"(() => {{ const b = document.querySelector({json.dumps(status)})"
+    assert fully_visible(in_view(page, status))
+    page.evaluate("document.querySelector('table.regions').parentElement.scrollLeft = 10000")
+    box = page.evaluate(f"(() => {{ const b = document.querySelector({json.dumps(status)})"
                            ".getBoundingClientRect(); return {left: b.left, right: b.right, width: b.width, "
                            "viewport: window.innerWidth}; })()")
     assert fully_visible(box), box
-    assert browser.evaluate(
+    assert page.evaluate(
         "document.querySelector('tr.region-row:not([hidden]) td.key .status').textContent"
     ).strip() in {"✖ Kritis", "▼ Tertinggal", "▲ Berisiko", "● Sesuai lintasan", "✔ Tercapai"}
+    assert page.console_errors == []
+
+
+def test_a_digest_link_opens_one_region_at_its_detail(browser, demo_report):  # noqa: F811
+    """What a region's digest links to: #region=CODE&at=ANCHOR filters to the region and goes to the detail."""
+    browser.open((demo_report / "index.html").as_uri() + "#region=3325&at=chart-3325")
+    assert browser.evaluate("document.querySelectorAll('tr.region-row:not([hidden])').length") == 1
+    assert browser.evaluate(
+        "[...document.querySelectorAll('.kpis[data-scope]:not([hidden])')].map(el => el.dataset.scope)"
+    ) == ["region:3325"]
+    assert browser.evaluate("document.getElementById('scope-chart').dataset.scope") == "region:3325"
+    top = browser.evaluate("document.getElementById('chart-3325').getBoundingClientRect().top")
+    assert 0 <= top < 200  # scrolled to the region's chart
     assert browser.console_errors == []
