@@ -49,7 +49,7 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from flows import database, delivery_journal
+from flows import actions, database, delivery_journal, digests
 from flows.channels import Attempt, Channel, Delivery, EmailChannel, Envelope, OutboxChannel, WebhookChannel
 from flows.database import utc_now
 from flows.errors import ConfigError
@@ -826,16 +826,19 @@ def alert_payload(row: dict, language: str) -> dict:
     return {key: values[key] for key in PAYLOAD_KEYS}
 
 
-def digest_text(alerts: list[dict], scope_name: str, month: str, language: str) -> str:
-    """The chat summary: a header, one line per alert while they fit in TEXT_LIMIT
-    characters, and how many were left out."""
+def digest_text(
+    alerts: list[dict], scope_name: str, month: str, language: str, preface: tuple[str, ...] = (), footer: str = ""
+) -> str:
+    """The chat summary: a header, this month's actions (`preface`), one line per alert while they fit in
+    TEXT_LIMIT characters, how many were left out, and the report link (`footer`)."""
     module = words(language)
     counts = Counter(alert["state"] for alert in alerts)
-    header = str(module.header(scope_display(scope_name, language), month, len(alerts), counts)).strip()
+    header = "\n".join([str(module.header(scope_display(scope_name, language), month, len(alerts), counts)).strip(),
+                        *preface])
     lines = [str(module.line(alert)).strip() for alert in alerts]
     shown: list[str] = []
-    # Room for the "N more" line at its longest, so the total never passes the limit.
-    reserve = len(str(module.omitted(len(alerts))).strip()) + 1
+    # Room for the "N more" line at its longest and the footer, so the total never passes the limit.
+    reserve = len(str(module.omitted(len(alerts))).strip()) + 1 + (len(footer) + 1 if footer else 0)
     used = len(header)
     for number, line in enumerate(lines):
         last = number == len(lines) - 1
@@ -844,7 +847,8 @@ def digest_text(alerts: list[dict], scope_name: str, month: str, language: str) 
         shown.append(line)
         used += 1 + len(line)
     omitted = len(lines) - len(shown)
-    parts = [header, *shown] + ([str(module.omitted(omitted)).strip()] if omitted else [])
+    parts = [header, *shown] + ([str(module.omitted(omitted)).strip()] if omitted else []) + (
+        [footer] if footer else [])
     return "\n".join(parts)[:TEXT_LIMIT]
 
 
@@ -867,9 +871,11 @@ def _message_id(run_id: str, recipient: Recipient, alerts: list[dict]) -> str:
 
 
 def compose(
-    con: duckdb.DuckDBPyConnection, recipients: list[Recipient], run_id: str, month: str
+    con: duckdb.DuckDBPyConnection, recipients: list[Recipient], run_id: str, month: str,
+    settings: Settings | None = None,
 ) -> list[Message]:
-    """This run's messages: one digest per recipient (or one per alert where digest is false)."""
+    """This run's messages: one digest per recipient (or one per alert where digest is false). With
+    `settings`, each also carries this month's actions, a summary and the report link (flows/digests.py)."""
     rows = _dicts(con.execute(SENT_ALERTS, {"rules": list(RULE_NAMES)}))
     routes: dict[str, set[str]] = {}
     for label, alert_key in con.execute(ROUTE).fetchall():
@@ -890,17 +896,28 @@ def compose(
                 alerts.append(rendered[key])
         batches = [alerts] if recipient.digest else [[alert] for alert in alerts]
         scope_name = names.get(recipient.scope_code, recipient.scope_code)
+        extra = _digest_extra(con, settings, recipient) if settings else {}
         for batch in batches:
+            preface, footer = digests.text_parts(extra, recipient.language)
             payload = {
                 "source": "jkn",
                 "run_id": run_id,
                 "month": month,
                 "recipient": recipient.scope_code,
-                "text": digest_text(batch, scope_name, month, recipient.language),
+                "text": digest_text(batch, scope_name, month, recipient.language, preface, footer),
                 "alerts": batch,
             }
+            if extra:
+                payload.update(summary=digests.summary(batch), **extra)
             messages.append(Message(_message_id(run_id, recipient, batch), recipient, payload))
     return messages
+
+
+def _digest_extra(con: duckdb.DuckDBPyConnection, settings: Settings, recipient: Recipient) -> dict:
+    return {
+        "this_month": digests.this_month(con, settings, recipient.scope_code, recipient.language),
+        "report_url": digests.report_url(settings, recipient.language, recipient.scope_code),
+    }
 
 
 def _dicts(cursor) -> list[dict]:
@@ -1007,9 +1024,18 @@ def envelope_for(
     env = environment(language)
     scope = scope_display(scope_name, language)
     chart = charts.png(_chart_scope(recipient.scope_code, payload["alerts"]), language)
+    shown = digests.top(payload["alerts"])
     context = {"payload": payload, "scope_name": scope, "words": words(language),
-               "chart_cid": f"chart-{message_id[:16]}@jkn.alerts" if chart else ""}
-    envelope.subject = str(words(language).subject(scope, payload["month"], len(payload["alerts"]))).strip()
+               "chart_cid": f"chart-{message_id[:16]}@jkn.alerts" if chart else "",
+               "shown": shown, "more": len(payload["alerts"]) - len(shown),
+               "summary": payload.get("summary") or digests.summary(payload["alerts"]),
+               "this_month": payload.get("this_month") or [], "report_url": payload.get("report_url") or "",
+               "this_month_words": actions.templates(language)}
+    envelope.subject = str(words(language).subject(scope, payload["month"], len(payload["alerts"]),
+                                                   context["summary"])).strip()
+    if context["more"]:
+        envelope.attachments = [(f"alerts_{payload['month']}_{recipient.scope_code}.csv",
+                                 digests.alerts_csv(payload["alerts"]), "text/csv")]
     envelope.text = env.get_template("alert_email.txt.j2").render(context)
     envelope.html = env.get_template("alert_email.html.j2").render(context)
     envelope.chart_png = chart
@@ -1140,7 +1166,7 @@ def _process(
         log.warning("recipient refused: %s", row)
     evaluate(con, rules, month)
     lifecycle(con, now, settings.reminder_days)
-    messages = compose(con, recipients, run_id, month)
+    messages = compose(con, recipients, run_id, month, settings)
     firing, to_send = con.execute(
         "select count(*) filter (where fires), count(*) filter (where state is not null) from alert_changes"
     ).fetchone()

@@ -63,6 +63,8 @@ class Envelope:
     html: str = field(default="", repr=False)
     chart_png: bytes | None = field(default=None, repr=False)
     chart_cid: str = ""
+    # (file name, bytes, MIME type): e.g. the digest's alerts as CSV when there are more than an email shows
+    attachments: list[tuple[str, bytes, str]] = field(default_factory=list, repr=False)
 
     @property
     def is_email(self) -> bool:
@@ -234,6 +236,9 @@ def compose_email(envelope: Envelope, sender: str) -> EmailMessage:
             envelope.chart_png, maintype="image", subtype="png", cid=f"<{envelope.chart_cid}>",
             filename="trajectory.png",
         )
+    for name, content, mime in envelope.attachments:
+        maintype, subtype = mime.split("/", 1)
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
     return message
 
 

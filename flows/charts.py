@@ -14,12 +14,15 @@ only the small per-region data:
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from datetime import date
 
 import altair as alt
 import duckdb
 import vl_convert
 
+from flows import labels as names
 from flows.formats import MONTH_NAMES
 
 # d3 has no Indonesian locale; these are the conventions of Indonesian offices
@@ -150,7 +153,8 @@ def segment_mix_spec(locale: str = "id", width: int = 420) -> dict:
         "en": ("Share of participants (%)", "Participants", "Segment"),
     }
     share, participants, segment = labels.get(locale, labels["id"])
-    segments = ["PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP"]
+    # the data's `segment` holds the names managers use (flows/labels.py), in the segments' fixed order
+    segments = [names.name(names.SEGMENT_SHORT_NAMES, code, locale) for code in names.SEGMENTS]
     chart = (
         alt.Chart(alt.Data(name="segments"))
         .mark_bar()
@@ -196,17 +200,70 @@ def trajectory_png(
     code: str,
     month: date | None = None,
     locale: str = "id",
-    scale: float = 2.0,
+    scale: float = 1.5,
 ) -> bytes:
-    """The trajectory chart of one scope as PNG bytes, for emails (no browser, no network)."""
-    chart = trajectory_chart(con, level, code, month, locale)
-    return vl_convert.vegalite_to_png(
-        chart.to_dict(validate=False),
+    """The trajectory chart of one scope as PNG bytes, for emails (no browser, no network): on white, and
+    re-encoded as RGB (vl-convert writes RGBA with a light filter: 1.5x scale 167 KB, re-encoded about 25 KB)."""
+    spec = trajectory_chart(con, level, code, month, locale).to_dict(validate=False)
+    spec.setdefault("config", {})["background"] = "white"
+    png = vl_convert.vegalite_to_png(
+        spec,
         scale=scale,
         format_locale=FORMAT_LOCALES.get(locale, FORMAT_LOCALES["id"]),
         time_format_locale=TIME_FORMAT_LOCALES.get(locale, TIME_FORMAT_LOCALES["id"]),
         allowed_base_urls=[],
     )
+    return compact_png(png)
+
+
+def compact_png(png: bytes) -> bytes:
+    """An 8-bit RGBA PNG on an opaque background as RGB, filter 0, zlib level 9: a chart's flat colours then
+    compress about 6 times better. Anything else is returned as it is."""
+    position, idat, header = 8, b"", None
+    while position < len(png):
+        length, kind = struct.unpack(">I4s", png[position:position + 8])
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", png[position + 8:position + 8 + length])
+        elif kind == b"IDAT":
+            idat += png[position + 8:position + 8 + length]
+        position += 12 + length
+    if header is None or header[2:5] != (8, 6, 0) or header[6] != 0:
+        return png
+    width, height = header[:2]
+    stride = width * 4
+    raw = zlib.decompress(idat)
+    previous = bytearray(stride)
+    out = bytearray()
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):  # undo the row's filter (PNG spec, section 9)
+            left = line[x - 4] if x >= 4 else 0
+            up = previous[x]
+            if kind == 1:
+                line[x] = (line[x] + left) & 0xFF
+            elif kind == 2:
+                line[x] = (line[x] + up) & 0xFF
+            elif kind == 3:
+                line[x] = (line[x] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                corner = previous[x - 4] if x >= 4 else 0
+                estimate = left + up - corner
+                pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - corner)
+                line[x] = (line[x] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
+        if min(line[3::4]) != 255:
+            return png  # transparent pixels: keep the original
+        out.append(0)
+        del_alpha = bytearray(width * 3)
+        del_alpha[0::3], del_alpha[1::3], del_alpha[2::3] = line[0::4], line[1::4], line[2::4]
+        out += del_alpha
+        previous = line
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    return (png[:8] + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(out), 9)) + chunk(b"IEND", b""))
 
 
 def trajectory_svg(spec: dict, locale: str = "id") -> str:

@@ -436,6 +436,36 @@ def report_command(
     console.print(f"Report: {path}")
 
 
+@app.command("worklist")
+def worklist_command(
+    scope: Annotated[str, typer.Option(
+        metavar="CODE", help="ID (the nation), a province (33), a branch office (PEKALONGAN) or a region (3326).",
+    )] = "ID",
+    file_format: Annotated[list[str] | None, typer.Option(
+        "--format", metavar="xlsx|csv", help="File format(s) (default: both).",
+    )] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder to write to (default $JKN_HOME/report).")] = None,
+) -> None:
+    """Export the enforcement worklist for the manpower office (.xlsx, CSV; companies only), with its sha256."""
+    from flows import database, worklist
+
+    settings = load_settings()
+    with database.writer_lock(settings, "jkn worklist"):
+        con = database.connect(settings)
+        try:
+            written = worklist.export(con, out or settings.report_dir, scope.upper() if not scope.isdigit()
+                                      else scope, formats=tuple(file_format or worklist.FORMATS),
+                                      language=settings.locale)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+        finally:
+            con.close()
+    if not written:
+        console.print("No enforcement worklist published yet.")
+    for item in written:
+        console.print(f"{item['path']}: {item['rows']} employer(s), sha256 {item['sha256']}")
+
+
 @app.command()
 def status() -> None:
     """Print the latest coverage by region and the open alerts."""

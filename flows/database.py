@@ -68,6 +68,12 @@ TABLES = {
         channel varchar not null, scope_code varchar not null, language varchar not null,
         alert_keys varchar[] not null, payload json not null, status varchar not null,
         attempts integer not null, created_at timestamptz not null, delivered_at timestamptz""",
+    # One file of the enforcement worklist written for the manpower office (flows/worklist.py): what, when,
+    # its sha256, so both offices can tell which list they exchanged.
+    "ops.worklist_exports": """
+        export_id varchar primary key, exported_at timestamptz not null, month date not null,
+        scope_code varchar not null, file_format varchar not null, file_name varchar not null,
+        rows_exported bigint not null, sha256 varchar not null""",
     "ops.runs": """
         run_id varchar primary key, command varchar, started_at timestamptz not null,
         finished_at timestamptz, status varchar, summary json""",

@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run as prefect_flow_run
 
-from flows import alerts, checks, database, ingest, metrics, report, runs, snapshot
+from flows import alerts, checks, database, ingest, metrics, report, runs, snapshot, worklist
 from flows.errors import ConfigError, DataQualityError
 from flows.settings import Settings, load_settings
 
@@ -114,6 +114,8 @@ def alerts_stage(settings: Settings, run_id: str) -> dict:
 def report_stage(settings: Settings) -> str:
     con = database.connect(settings, read_only=False)
     try:
+        # the manpower office's list beside the report, linked from it (and recorded in ops.worklist_exports)
+        worklist.export(con, settings.report_dir, "ID", language=settings.locale)
         return str(report.write(con, settings))
     finally:
         con.close()

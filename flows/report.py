@@ -23,7 +23,7 @@ import duckdb
 import vl_convert
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
-from flows import charts
+from flows import actions, charts, labels, report_views
 from flows.errors import ConfigError
 from flows.formats import MONTH_NAMES, grouped
 from flows.settings import Settings
@@ -568,8 +568,9 @@ def _worklist(con: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[list[
     return [name for name in WORKLIST_COLUMNS if name in columns], rows, rows[0]["month"] if rows else None
 
 
-def collect(con: duckdb.DuckDBPyConnection, month: date | None = None) -> dict:
-    """Everything the report shows, language-neutral, read from mart.*, ops.* and ref.*."""
+def collect(con: duckdb.DuckDBPyConnection, month: date | None = None, report_dir: Path | None = None) -> dict:
+    """Everything the report shows, language-neutral, read from mart.*, ops.* and ref.* (worklist files
+    already exported into `report_dir` are linked)."""
     tables = _existing_tables(con)
     data: dict = {"month": None, "generated_at": datetime.now(UTC)}
     have_marts = {"mart.coverage", "mart.trajectory"} <= tables
@@ -627,6 +628,7 @@ def collect(con: duckdb.DuckDBPyConnection, month: date | None = None) -> dict:
         order by status <> 'published', loaded_at desc, file_name
         """,
     )
+    data.update(report_views.collect(con, data, report_dir))
     return data
 
 
@@ -736,7 +738,8 @@ def _browser_data(data: dict, locale: str, specs: dict) -> dict:
     segments: dict[str, list] = {}
     for row in data.get("segments") or []:
         segments.setdefault(f"{row['level']}:{row['code']}", []).append(
-            [row["segment"], row["participants"], round(row["share_pct"] or 0, 3)]
+            [labels.name(labels.SEGMENT_SHORT_NAMES, row["segment"], locale), row["participants"],
+             round(row["share_pct"] or 0, 3)]
         )
     return {
         "locale": locale,
@@ -752,12 +755,14 @@ def _browser_data(data: dict, locale: str, specs: dict) -> dict:
         ],
         "provinces": [row["code"] for row in data.get("provinces") or []],
         "text": {key: TEXT[locale][key] for key in ("national", "showing", "of", "regions_word")},
+        "limits": {"checks": 1, "region": actions.REGIONS_PER_SCOPE, "employer": actions.EMPLOYERS_PER_SCOPE,
+                   "groups": report_views.WORKLIST_GROUPS_OPEN},
     }
 
 
 def render(data: dict, locale: str, other_file: str | None = None, cache_dir: Path | None = None) -> str:
     """The report page in one language."""
-    text = TEXT[locale]
+    text = {**TEXT[locale], **report_views.TEXT[locale]}
     script = assets(cache_dir) if data["month"] else None
     failed = [row for row in data["dq"] if row["success"] is not True]
     return _environment().get_template("report.html.j2").render(
@@ -767,6 +772,7 @@ def render(data: dict, locale: str, other_file: str | None = None, cache_dir: Pa
         status_order=STATUS_ORDER,
         status_icons=STATUS_ICONS,
         column_label=lambda column: column_label(column, locale),
+        views=report_views,
         worklist_rows_per_region=WORKLIST_ROWS_PER_REGION,
         dq_failed=failed,
         other_file=other_file,
@@ -786,7 +792,7 @@ def write(
 ) -> Path:
     """Write the report in every language (the primary one, JKN_LOCALE by default, as index.html)."""
     primary = locale or settings.locale
-    data = collect(con, month)
+    data = collect(con, month, settings.report_dir)
     settings.report_dir.mkdir(parents=True, exist_ok=True)
     for language in LOCALES:
         other = next(name for name in LOCALES if name != language)

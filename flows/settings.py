@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     delivery_budget_seconds: float = Field(
         120.0, description="Most time one run spends delivering messages; the rest waits for the next run."
     )
+    report_url: str | None = Field(
+        None, description="Where the report is served, for links in messages (unset: they give the file's path)."
+    )
     lock_timeout: float = Field(
         0.0, description="Seconds to wait for another run to release the database (then exit 4)."
     )

@@ -381,7 +381,11 @@ def test_payload_has_the_contract_shape(con, outbox_settings):
     create_marts(con, compliance=False)
     put_trajectory(con, "2022-08", {"3326": (83.7049, 90.1234, "CRITICAL", "2026-05", 63_412)})
     payload = alerts.send(con, outbox_settings, RUN(1), dry_run=True, now=T0)["payloads"][0]
-    assert list(payload) == ["source", "run_id", "month", "recipient", "text", "alerts"]
+    # the contract's keys, in its order, then what digests add (the contract allows more fields)
+    assert list(payload) == ["source", "run_id", "month", "recipient", "text", "alerts", "summary", "this_month",
+                             "report_url"]
+    assert payload["summary"] == {"worst_severity": "critical", "by_severity": {"critical": 1},
+                                  "by_rule": {"coverage_behind_trajectory": 1}, "resolved": 0, "total": 1}
     assert (payload["source"], payload["run_id"], payload["month"], payload["recipient"]) == (
         "jkn", RUN(1), "2022-08", "ID")
     alert = payload["alerts"][0]

@@ -46,7 +46,8 @@ def test_webhook_gets_the_contract_payload_once_and_resolved_once(con, webhook_s
     assert headers["Content-Type"] == "application/json"
     message_id = con.execute("select message_id from ops.outgoing").fetchone()[0]
     assert headers["Idempotency-Key"] == message_id
-    assert set(body) == {"source", "run_id", "month", "recipient", "text", "alerts"}
+    assert set(body) == {"source", "run_id", "month", "recipient", "text", "alerts", "summary", "this_month",
+                         "report_url"}
     assert (body["source"], body["run_id"], body["month"], body["recipient"]) == ("jkn", "run-1", "2022-08", "ID")
     assert len(body["text"]) <= 3000 and body["text"].startswith("Peringatan JKN Agustus 2022 untuk Indonesia")
     (alert,) = body["alerts"]
@@ -153,7 +154,8 @@ def test_email_through_smtp_carries_the_regions_trajectory_chart(con, jkn_env, t
     (to, raw), = inbox.messages
     assert to == ["dinkes@batangkab.example"]
     mail = email.message_from_bytes(raw, policy=email.policy.default)
-    assert mail["Subject"] == "[JKN] Kab. Batang: 1 alert, August 2022"
+    # the worst severity and the counts (coverage_behind_trajectory is a warning when BEHIND)
+    assert mail["Subject"] == "[JKN] WARNING: Kab. Batang, 1 alert (1 warning), August 2022"
     plain = mail.get_body(("plain",)).get_content()
     html = mail.get_body(("html",)).get_content()
     assert "Kab. Batang: coverage 85.73% is behind the trajectory's 89.35%" in plain

@@ -134,3 +134,44 @@ def test_configured_baseline_and_province_target(con):
         ("3601", "2023-02", 98.0, "2023-01", round(90 + 8 / 23, 4), 1.0),
         ("3601", "2023-03", 98.0, "2023-01", round(90 + 16 / 23, 4), 1.0),
     ]
+
+
+def test_forecast_is_a_range_and_not_past_the_horizon_or_at_a_negligible_pace(con):
+    """June 2023 against the 98% target of December 2024 (the 99% target of December 2029 is the later one:
+    the horizon is December 2039, 198 months after June 2023). 100,000 people; 98,000 is the target."""
+    set_targets(con, [("ID", 98.0, "2024-12-31", None, 1.0), ("ID", 99.0, "2029-12-31", None, 1.0)])
+    paths = {
+        "3325": (90000, 90100, 90300, 90400, 90600, 90700),  # changes 100, 200, 100, 200, 100
+        "3326": (90000, 90005, 90010, 90015, 90020, 90025),  # 5 a month: under 1 in 10,000 (10 people)
+        "3327": (90000, 90020, 90040, 90060, 90080, 90100),  # 20 a month: 7,900 to go takes 395 months
+        "3375": (90000, 90030, 90060, 90560, 90590, 90620),  # changes 30, 30, 500, 30, 30
+    }
+    rows.population(con, "2022-S2", dict.fromkeys(paths, 100_000))
+    for index in range(6):
+        rows.region_counts(con, f"2023-{index + 1:02d}", {code: (path[index], 0) for code, path in paths.items()})
+    rows.build(con)
+    got = {
+        row[0]: row[1:]
+        for row in rows.query(
+            con,
+            "select code, round(recent_pace, 4), slowest_pace, fastest_pace, projected_target_month, "
+            "projected_earliest_month, projected_latest_month, is_target_reached_at_pace, forecast_horizon_month "
+            "from build.trajectory where level = 'region' and month = '2023-06-01' order by code",
+        )
+    }
+    assert got == {
+        # slope over x = 0..5: 1,020 / 7 = 145.7143 a month; 7,300 to go: ceil(50.1) = 51 months -> September
+        # 2027; at the fastest 200: ceil(36.5) = 37 -> July 2026; at the slowest 100: 73 -> July 2029
+        "3325": (145.7143, 100.0, 200.0, "2027-09", "2026-07", "2029-07", True, "2039-12"),
+        # 5 people a month is negligible: not at the current pace (the old forecast said 2154)
+        "3326": (5.0, 5.0, 5.0, None, None, None, False, "2039-12"),
+        # 395 months: May 2056, past the horizon
+        "3327": (20.0, 20.0, 20.0, None, None, None, False, "2039-12"),
+        # slope 1,056 / 7 = 150.8571; 7,380 to go: ceil(48.9) = 49 -> July 2027; fastest 500: ceil(14.76) = 15
+        # -> September 2024; slowest 30: 246 months, past the horizon, so the late end stays open
+        "3375": (150.8571, 30.0, 500.0, "2027-07", "2024-09", None, True, "2039-12"),
+    }
+    # the status still reads the raw projection: 395 months late is critical, as before
+    assert rows.query(con, "select status from build.trajectory where code = '3327' and month = '2023-06-01'") == [
+        ("CRITICAL",)
+    ]

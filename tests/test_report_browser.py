@@ -414,17 +414,23 @@ def test_a_bookmarked_filter_is_restored(browser, national_report):
 
 
 if __name__ == "__main__":
-    # The README's screenshot of the demo report:
-    #   python -m tests.test_report_browser docs/report.png [REPORT_FOLDER written by `jkn demo`]
+    # The README's screenshots of the demo report, at desktop and phone width:
+    #   python -m tests.test_report_browser docs/report.png [REPORT_FOLDER written by `jkn demo`] [WIDTH] [#FILTER]
+    #   python -m tests.test_report_browser docs/report-phone.png data/report 390 '#branch=PEKALONGAN'
     import sys
     import tempfile
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/report.png")
+    width = int(sys.argv[3]) if len(sys.argv) > 3 else 1280
+    fragment = sys.argv[4] if len(sys.argv) > 4 else ""
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(sys.argv[2]) if len(sys.argv) > 2 else _publish_demo(Path(scratch) / "home")
-        shot = Browser(Path(scratch) / "profile", width=1280, height=2350)
+        height = 2350 if width >= 600 else 2600
+        shot = Browser(Path(scratch) / "profile", width=width, height=height)
         try:
-            shot.open((folder / "index.html").as_uri())
+            shot.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
+                      deviceScaleFactor=1, mobile=width < 600)
+            shot.open((folder / "index.html").resolve().as_uri() + fragment)
             shot.evaluate(DRAW_EVERY_CHART, timeout=300)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(shot.screenshot())

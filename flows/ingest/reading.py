@@ -270,7 +270,8 @@ def duckdb_problem(error: Exception, path: Path) -> tuple[int | None, str]:
         return line, "a quoted value is not closed"
     size = re.search(r"Maximum line size of (\d+) bytes exceeded", text)
     if size:
-        return line, f"a line longer than {int(size.group(1)) / 1e6:g} MB (a field of megabytes is not an extract value)"
+        limit = int(size.group(1)) / 1e6
+        return line, f"a line longer than {limit:g} MB (a field of megabytes is not an extract value)"
     if "magic bytes" in text or "too small to be a Parquet file" in text:
         return line, "not a complete Parquet file (cut short, or another format named .parquet)"
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -14,21 +14,40 @@ with coverage as (
     where coverage.coverage_pct is not null
 ),
 
--- least-squares slope of participants over the last 6 calendar months (this one included), in people per month;
--- null until the scope has two months of history in that window
-paced as (
+-- each month's change in participants since the scope's previous month, per month between them
+month_changes as (
     select
         coverage.*,
+        (coverage.participants - lag(coverage.participants) over scope_months)
+        / (coverage.month_index - lag(coverage.month_index) over scope_months) as month_pace
+    from coverage
+    window scope_months as (partition by coverage.level, coverage.code order by coverage.month_index)
+),
+
+-- least-squares slope of participants over the last 6 calendar months (this one included), in people per month;
+-- null until the scope has two months of history in that window. The slowest and fastest month-on-month
+-- changes of the same 6 months (the 5 changes ending in its last 5 months) bound the forecast's range.
+paced as (
+    select
+        month_changes.*,
         case
             when count(*) over last_six_months >= 2
-                then regr_slope(coverage.participants, coverage.month_index) over last_six_months
-        end as recent_pace
-    from coverage
-    window last_six_months as (
-        partition by coverage.level, coverage.code
-        order by coverage.month_index
-        range between 5 preceding and current row
-    )
+                then regr_slope(month_changes.participants, month_changes.month_index) over last_six_months
+        end as recent_pace,
+        min(month_changes.month_pace) over changes_in_last_six_months as slowest_pace,
+        max(month_changes.month_pace) over changes_in_last_six_months as fastest_pace
+    from month_changes
+    window
+        last_six_months as (
+            partition by month_changes.level, month_changes.code
+            order by month_changes.month_index
+            range between 5 preceding and current row
+        ),
+        changes_in_last_six_months as (
+            partition by month_changes.level, month_changes.code
+            order by month_changes.month_index
+            range between 4 preceding and current row
+        )
 ),
 
 scopes as (
@@ -47,7 +66,9 @@ scope_targets as (
         targets.target_pct,
         targets.target_date,
         targets.baseline_month,
-        coalesce(targets.tolerance_pp, 1.0) as tolerance_pp
+        coalesce(targets.tolerance_pp, 1.0) as tolerance_pp,
+        -- past the scope's last target date plus 10 years a forecast month means nothing to anyone
+        max(targets.target_date) over (partition by scopes.level, scopes.code) as last_target_date
     from scopes
     inner join ref.targets as targets
         on targets.scope_code in (scopes.code, scopes.province_code, 'ID')
@@ -64,6 +85,8 @@ month_targets as (
         scope_targets.target_pct,
         scope_targets.target_date,
         scope_targets.tolerance_pp,
+        year(scope_targets.last_target_date) * 12 + month(scope_targets.last_target_date) - 1
+        + 12 * 10 as horizon_index,
         strptime(scope_targets.baseline_month, '%Y-%m')::date as configured_baseline_month,
         year(scope_targets.target_date) * 12 + month(scope_targets.target_date) - 1 as target_index
     from paced
@@ -140,35 +163,84 @@ projected as (
             when expected.coverage_pct >= expected.target_pct then expected.month_index
             when expected.recent_pace > 0
                 then expected.month_index + ceil(round(expected.people_to_target / expected.recent_pace, 6))::bigint
-        end as projected_index
+        end as projected_index,
+        -- a pace under 1 in 10,000 residents a month (1 pp in over 8 years) is not a forecast anyone can plan on
+        expected.population / 10000.0 as negligible_pace
     from expected
+),
+
+-- the month shown, and its range at the slowest and fastest recent month-on-month pace; null (shown as
+-- "not at the current pace") past the horizon or at a negligible or shrinking pace
+forecast as (
+    select
+        projected.*,
+        case
+            when projected.coverage_pct >= projected.target_pct then projected.month_index
+            when
+                projected.recent_pace >= projected.negligible_pace
+                and projected.projected_index <= projected.horizon_index
+                then projected.projected_index
+        end as forecast_index,
+        case
+            when projected.coverage_pct >= projected.target_pct then projected.month_index
+            when projected.fastest_pace >= projected.negligible_pace
+                then
+                    projected.month_index
+                    + ceil(round(projected.people_to_target / projected.fastest_pace, 6))::bigint
+        end as earliest_index,
+        case
+            when projected.coverage_pct >= projected.target_pct then projected.month_index
+            when projected.slowest_pace >= projected.negligible_pace
+                then
+                    projected.month_index
+                    + ceil(round(projected.people_to_target / projected.slowest_pace, 6))::bigint
+        end as latest_index
+    from projected
 ),
 
 judged as (
     select
-        projected.*,
+        forecast.*,
         -- round away floating-point noise before ceil, so an exact whole number of people is not rounded up
-        greatest(ceil(round(projected.expected_pct / 100.0 * projected.population - projected.participants, 6)), 0)
+        greatest(ceil(round(forecast.expected_pct / 100.0 * forecast.population - forecast.participants, 6)), 0)
         ::bigint as people_needed,
-        projected.people_to_target / greatest(projected.target_index - projected.month_index, 1)
+        forecast.people_to_target / greatest(forecast.target_index - forecast.month_index, 1)
             as monthly_pace_needed,
         strftime(
-            make_date((projected.projected_index // 12)::bigint, (projected.projected_index % 12 + 1)::bigint, 1),
+            make_date((forecast.forecast_index // 12)::bigint, (forecast.forecast_index % 12 + 1)::bigint, 1),
             '%Y-%m'
         ) as projected_target_month,
+        -- the range is given only where a month is shown; its late end is null when the slowest pace would
+        -- not get there before the horizon
+        case when forecast.forecast_index is not null then strftime(
+            make_date((forecast.earliest_index // 12)::bigint, (forecast.earliest_index % 12 + 1)::bigint, 1),
+            '%Y-%m'
+        ) end as projected_earliest_month,
         case
-            when projected.coverage_pct >= projected.target_pct then 'ACHIEVED'
-            when projected.gap_pp > 3 * projected.tolerance_pp then 'CRITICAL'
+            when forecast.forecast_index is not null and forecast.latest_index <= forecast.horizon_index
+                then strftime(
+                    make_date((forecast.latest_index // 12)::bigint, (forecast.latest_index % 12 + 1)::bigint, 1),
+                    '%Y-%m'
+                )
+        end as projected_latest_month,
+        forecast.forecast_index is not null as is_target_reached_at_pace,
+        strftime(
+            make_date((forecast.horizon_index // 12)::bigint, (forecast.horizon_index % 12 + 1)::bigint, 1),
+            '%Y-%m'
+        ) as forecast_horizon_month,
+        case
+            when forecast.coverage_pct >= forecast.target_pct then 'ACHIEVED'
+            when forecast.gap_pp > 3 * forecast.tolerance_pp then 'CRITICAL'
             -- once a pace exists: never reaching the target, or reaching it more than 12 months late
             when
-                projected.recent_pace is not null
-                and (projected.projected_index is null or projected.projected_index - projected.target_index > 12)
+                forecast.recent_pace is not null
+                and (forecast.projected_index is null or forecast.projected_index - forecast.target_index > 12)
                 then 'CRITICAL'
-            when projected.gap_pp > projected.tolerance_pp then 'BEHIND'
-            when projected.projected_index > projected.target_index then 'AT_RISK'
+            when forecast.gap_pp > forecast.tolerance_pp then 'BEHIND'
+            when forecast.projected_index > forecast.target_index then 'AT_RISK'
             else 'ON_TRACK'
         end as status
-    from projected
+    from forecast
 )
 
 select
@@ -188,5 +260,11 @@ select
     judged.recent_pace,
     judged.projected_target_month,
     judged.tolerance_pp,
-    judged.status
+    judged.status,
+    judged.slowest_pace,
+    judged.fastest_pace,
+    judged.projected_earliest_month,
+    judged.projected_latest_month,
+    judged.is_target_reached_at_pace,
+    judged.forecast_horizon_month
 from judged

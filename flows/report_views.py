@@ -1,0 +1,137 @@
+"""The parts of the report that follow its filter and put action first: this month's actions, headline
+cards per scope, the worklist in groups with its exported files, and the forecast with its range.
+
+`flows/report.py` reads the marts and renders the page; this module adds what those parts need to its data
+(`collect`) and to its words (`TEXT`), so the page can show, for whichever province, branch or region the
+reader picks, the same cards, tables, charts and worklist the nation gets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from flows import actions, labels, worklist
+
+# Rows of a worklist group shown at once; the rest of the group is folded, and past the cap it is in the file.
+WORKLIST_ROWS_OPEN = 5
+WORKLIST_ROWS_PER_GROUP = 25
+# Groups open for the current filter; the rest are folded (the reader opens them).
+WORKLIST_GROUPS_OPEN = 2
+
+TEXT = {
+    "id": {
+        "this_month": actions.title("id"),
+        "this_month_note": "Diurutkan dari yang paling mendesak; ketuk untuk rinciannya.",
+        "nothing_to_do": actions.nothing("id"),
+        "more_actions": "Tindakan lain ada di bagian di bawah.",
+        "worklist_groups_note": (
+            "Dikelompokkan menurut tahap sanksi dan kabupaten/kota, yang paling mendesak di atas. "
+            "Paling banyak {n} perusahaan per kelompok ditampilkan; daftar lengkap ada di berkas unduhan."
+        ),
+        "companies": "perusahaan",
+        "unregistered_workers": "pekerja belum terdaftar",
+        "more_in_group": "{n} perusahaan lainnya",
+        "more_in_file": "dan {n} lainnya di berkas unduhan",
+        "download": "Unduh daftar untuk Disnaker",
+        "download_note": "Hanya data perusahaan (tanpa data pribadi). Cocokkan sidik SHA-256 berkas setelah dikirim.",
+        "exported": "diekspor",
+        "range": "antara {early} dan {late}",
+        "range_open": "paling cepat {early}",
+        "uhc_region": "UHC",
+        "horizon_note": "Tanpa bulan bila di luar {horizon} atau lajunya terlalu kecil.",
+    },
+    "en": {
+        "this_month": actions.title("en"),
+        "this_month_note": "Most urgent first; tap one for its detail.",
+        "nothing_to_do": actions.nothing("en"),
+        "more_actions": "More below.",
+        "worklist_groups_note": (
+            "Grouped by sanction step and regency/city, most urgent first. At most {n} companies per group are "
+            "shown; the whole list is in the download."
+        ),
+        "companies": "companies",
+        "unregistered_workers": "unregistered workers",
+        "more_in_group": "{n} more companies",
+        "more_in_file": "and {n} more in the download",
+        "download": "Download the list for the manpower office",
+        "download_note": "Companies only (no personal data). Check the file's SHA-256 after sending it.",
+        "exported": "exported",
+        "range": "between {early} and {late}",
+        "range_open": "{early} at the earliest",
+        "uhc_region": "UHC",
+        "horizon_note": "No month when past {horizon} or at a negligible pace.",
+    },
+}
+
+FORECAST_SQL = """
+select code, level, projected_earliest_month, projected_latest_month, forecast_horizon_month
+from mart.trajectory
+where month = $month
+"""
+
+
+def _has_columns(con: duckdb.DuckDBPyConnection, table: str, columns: set[str]) -> bool:
+    schema, name = table.split(".")
+    present = {
+        row[0]
+        for row in con.execute(
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+    return columns <= present
+
+
+def collect(con: duckdb.DuckDBPyConnection, data: dict, report_dir: Path | None = None) -> dict:
+    """What these parts need, added to the report's `data` (which already holds scopes, regions and marts)."""
+    extra: dict = {"actions": [], "worklist_groups": [], "worklist_total": 0, "worklist_exports": [],
+                   "forecasts": {}}
+    if data.get("month") is None:
+        return extra
+    extra["actions"] = actions.candidates(con, "ID", data["month"])
+    if _has_columns(con, "mart.trajectory", {"projected_earliest_month", "projected_latest_month"}):
+        extra["forecasts"] = {
+            f"{level}:{code}": {"early": early, "late": late, "horizon": horizon}
+            for code, level, early, late, horizon in con.execute(FORECAST_SQL, {"month": data["month"]}).fetchall()
+        }
+    if data.get("worklist_month") is not None:
+        all_rows = worklist.rows(con, "ID", data["worklist_month"])
+        extra["worklist_total"] = len(all_rows)
+        extra["worklist_groups"] = worklist.groups(all_rows)
+        if report_dir is not None:
+            extra["worklist_exports"] = [
+                item for item in worklist.latest_exports(con, report_dir, "ID")
+                if item["month"] == data["worklist_month"]
+            ]
+    return extra
+
+
+def scope_cards(data: dict) -> list[dict]:
+    """One set of headline cards per scope the filter can pick: the nation, each province, branch, region."""
+    cards = []
+    if data.get("national"):
+        cards.append({**data["national"], "scope": "national:ID"})
+    for row in (data.get("provinces") or []) + (data.get("branches") or []):
+        cards.append({**row, "scope": f"{row['level']}:{row['code']}"})
+    for row in data.get("regions") or []:
+        cards.append({**row, "level": "region", "scope": f"region:{row['code']}"})
+    return cards
+
+
+def segment_name(code: str, locale: str) -> str:
+    return labels.name(labels.SEGMENT_NAMES, code, locale)
+
+
+def level_name(level: str, locale: str) -> str:
+    return labels.name(labels.LEVEL_NAMES, level, locale)
+
+
+def step_name(code: str, locale: str) -> str:
+    return labels.name(labels.STEP_NAMES, code, locale)
+
+
+def sentence(action: actions.Action, locale: str) -> str:
+    return actions.sentence(action, locale)

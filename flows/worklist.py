@@ -1,0 +1,232 @@
+"""The enforcement worklist as work: grouped for the report, and exported for the manpower office.
+
+Reads `mart.enforcement_worklist` (one row per month x region x non-compliant
+employer) and `ref.regions`. The report shows it grouped by sanction step and
+region, the most urgent first (the step furthest along PP 86/2013, then the
+region with most unregistered workers), with a count per group.
+
+The export is the list BPJS and Disnaker agree to exchange: companies only,
+never a participant (no NIK, card number, person key or a person's name), in
+`.xlsx` and CSV. Each file gets its own `<file>.sha256` (the `sha256sum` format,
+so the receiving office can check it) and one row in `ops.worklist_exports`
+saying what was exported, when, for which scope and month.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from flows import labels
+
+FORMATS = ("xlsx", "csv")
+
+# What the manpower office needs to act on a company, in this order; nothing about a person.
+EXPORT_FIELDS = (
+    "priority", "region_code", "region_name", "business_id", "employer_id", "name", "reasons",
+    "workers_reported", "workers_registered", "unregistered_workers", "unpaid_contributions_idr",
+    "months_non_compliant", "non_compliant_since", "sanction_step",
+)
+# Identifiers stay text in the spreadsheet (a NIB keeps its leading zeros).
+TEXT_FIELDS = {"region_code", "business_id", "employer_id"}
+EXPORT_HEADERS = {
+    "id": {
+        "priority": "Urutan", "region_code": "Kode wilayah", "region_name": "Kabupaten/kota",
+        "business_id": "NIB", "employer_id": "NPP (kode badan usaha BPJS)", "name": "Nama perusahaan",
+        "reasons": "Masalah", "workers_reported": "Pekerja (WLKP)", "workers_registered": "Pekerja terdaftar JKN",
+        "unregistered_workers": "Pekerja belum terdaftar", "unpaid_contributions_idr": "Iuran belum dibayar (Rp)",
+        "months_non_compliant": "Bulan tidak patuh", "non_compliant_since": "Tidak patuh sejak",
+        "sanction_step": "Tahap sanksi berikutnya (PP 86/2013)",
+    },
+    "en": {
+        "priority": "Rank", "region_code": "Region code", "region_name": "Regency/city",
+        "business_id": "NIB", "employer_id": "NPP (BPJS employer id)", "name": "Company name",
+        "reasons": "Problems", "workers_reported": "Workers (WLKP)", "workers_registered": "Workers registered in JKN",
+        "unregistered_workers": "Unregistered workers", "unpaid_contributions_idr": "Unpaid contributions (Rp)",
+        "months_non_compliant": "Months non-compliant", "non_compliant_since": "Non-compliant since",
+        "sanction_step": "Next sanction step (PP 86/2013)",
+    },
+}
+
+# A scope is the nation (`ID`), a province (2 digits), a branch office or a region (4 digits).
+# Groups: the step furthest along first, then the region with most unregistered workers, then most owed.
+ROWS_SQL = """
+with worklist as (
+    select worklist.*, regions.province_code, nullif(regions.branch_office, '') as branch_office
+    from mart.enforcement_worklist as worklist
+    left join ref.regions as regions on worklist.region_code = regions.region_code
+    where worklist.month = coalesce($month, (select max(month) from mart.enforcement_worklist))
+        and ($scope = 'ID' or $scope in (regions.province_code, regions.branch_office, worklist.region_code))
+),
+groups as (
+    select
+        next_sanction_step,
+        region_code,
+        count(*) as group_employers,
+        sum(unregistered_workers) as group_unregistered_workers,
+        sum(unpaid_contributions_idr) as group_unpaid_idr,
+        sum(contributions_owed_idr) as group_owed_idr
+    from worklist
+    group by next_sanction_step, region_code
+)
+select
+    worklist.*,
+    groups.group_employers,
+    groups.group_unregistered_workers,
+    groups.group_unpaid_idr,
+    dense_rank() over (
+        order by
+            list_position($steps, worklist.next_sanction_step),
+            groups.group_unregistered_workers desc,
+            groups.group_owed_idr desc,
+            worklist.region_code
+    ) as group_rank
+from worklist
+inner join groups
+    on worklist.next_sanction_step = groups.next_sanction_step and worklist.region_code = groups.region_code
+order by group_rank, worklist.priority
+"""
+
+
+def rows(con: duckdb.DuckDBPyConnection, scope: str = "ID", month: date | None = None) -> list[dict]:
+    """The scope's worklist rows of the month (default: the latest), most urgent group first."""
+    cursor = con.execute(ROWS_SQL, {"scope": scope, "month": month, "steps": list(labels.SANCTION_STEPS)})
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def groups(worklist_rows: list[dict]) -> list[dict]:
+    """The rows in their groups: step x region, each with its count and totals, in `rows()`' order."""
+    out: list[dict] = []
+    for row in worklist_rows:
+        if not out or out[-1]["rank"] != row["group_rank"]:
+            out.append({
+                "rank": row["group_rank"],
+                "step": row["next_sanction_step"],
+                "region_code": row["region_code"],
+                "region_name": row["region_name"] or row["region_code"],
+                "province_code": row["province_code"],
+                "branch_office": row["branch_office"],
+                "employers": row["group_employers"],
+                "unregistered_workers": row["group_unregistered_workers"],
+                "unpaid_idr": row["group_unpaid_idr"],
+                "rows": [],
+            })
+        out[-1]["rows"].append(row)
+    return out
+
+
+def _export_values(row: dict, language: str) -> list:
+    values = {
+        **row,
+        "reasons": labels.reasons(row["reasons"], language),
+        "sanction_step": labels.name(labels.STEP_DESCRIPTIONS, row["next_sanction_step"], language),
+        "unpaid_contributions_idr": round(float(row["unpaid_contributions_idr"] or 0)),
+    }
+    return [values[field] for field in EXPORT_FIELDS]
+
+
+def _write_xlsx(path: Path, headers: list[str], table: list[list], sheet_title: str) -> None:
+    from openpyxl import Workbook  # only the export needs it
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(sheet_title[:31])
+    sheet.freeze_panes = "A2"
+    sheet.append(headers)
+    text_columns = {EXPORT_FIELDS.index(field) for field in TEXT_FIELDS}
+    for values in table:
+        cells = []
+        for column, value in enumerate(values):
+            cell = WriteOnlyCell(sheet, value=None if value is None else (str(value) if column in text_columns
+                                                                           else value))
+            if column in text_columns:
+                cell.number_format = "@"
+            cells.append(cell)
+        sheet.append(cells)
+    book.save(path)
+
+
+def _write_csv(path: Path, headers: list[str], table: list[list]) -> None:
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(headers)
+        writer.writerows(table)
+
+
+def export(
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    scope: str = "ID",
+    month: date | None = None,
+    formats: tuple[str, ...] = FORMATS,
+    language: str = "id",
+    now: datetime | None = None,
+) -> list[dict]:
+    """Write the scope's worklist as `worklist_<scope>_<YYYY-MM>.<format>` (+ `.sha256`) into `folder` and
+    record each file in `ops.worklist_exports`. Returns one dict per file: path, sha256, rows."""
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown worklist format(s) {unknown}: expected {' or '.join(FORMATS)}")
+    published = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'mart' and table_name = 'enforcement_worklist'"
+    ).fetchone()[0]
+    if not published:
+        return []
+    worklist_rows = rows(con, scope, month)
+    if month is None:
+        month = worklist_rows[0]["month"] if worklist_rows else con.execute(
+            "select max(month) from mart.enforcement_worklist"
+        ).fetchone()[0]
+    if month is None:
+        return []
+    now = now or datetime.now(UTC)
+    headers = [EXPORT_HEADERS[language][field] for field in EXPORT_FIELDS]
+    table = [_export_values(row, language) for row in worklist_rows]
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_format in formats:
+        path = folder / f"worklist_{scope}_{month:%Y-%m}.{file_format}"
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        if file_format == "xlsx":
+            _write_xlsx(partial, headers, table, f"{scope} {month:%Y-%m}")
+        else:
+            _write_csv(partial, headers, table)
+        partial.replace(path)  # a reader never sees half a file
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n", encoding="utf-8")
+        con.execute(
+            "insert into ops.worklist_exports values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [str(uuid.uuid4()), now, month, scope, file_format, path.name, len(table), digest],
+        )
+        written.append({"path": path, "sha256": digest, "rows": len(table), "format": file_format})
+    return written
+
+
+def latest_exports(con: duckdb.DuckDBPyConnection, folder: Path, scope: str = "ID") -> list[dict]:
+    """The newest recorded export of each format for the scope whose file is still in `folder` unchanged."""
+    try:
+        recorded = con.execute(
+            "select file_format, file_name, sha256, rows_exported, exported_at, month "
+            "from ops.worklist_exports where scope_code = ? "
+            "qualify row_number() over (partition by file_format order by exported_at desc) = 1 "
+            "order by file_format desc",
+            [scope],
+        ).fetchall()
+    except duckdb.CatalogException:  # a database from before the exports table
+        return []
+    out = []
+    for file_format, file_name, digest, count, exported_at, month in recorded:
+        path = folder / file_name
+        if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+            out.append({"format": file_format, "file_name": file_name, "sha256": digest, "rows": count,
+                        "exported_at": exported_at, "month": month})
+    return out
