@@ -84,11 +84,13 @@ def ingest_files(
         if outside:
             # never followed, not even hashed: it could name anything on the machine
             sha256 = hashlib.sha256(f"link {path.name} -> {outside}".encode()).hexdigest()
-            if previous_load(con, sha256) is None:
-                results.append(register(con, FileOutcome(
-                    path.name, sha256, None, None, "rejected",
-                    message=f"{path.name}: is a link to a file outside the landing folder; not followed "
-                            "(copy the file into the folder instead)"), run_id))
+            previous = previous_load(con, sha256)
+            results.append(register(con, FileOutcome(
+                path.name, sha256, None, None, "rejected",
+                message=f"{path.name}: is a link to a file outside the landing folder; not followed "
+                        "(copy the file into the folder instead)"), run_id) if previous is None else
+                LoadResult(path.name, None, None, "skipped", message=f"refused before (load {previous[0]}): "
+                           f"{previous[3]}", load_id=previous[0]))
             continue
         seen = _stamp(path)
         sha256 = file_sha256(path)

@@ -97,7 +97,7 @@ def open_csv(path: Path) -> Source:
     if compressed:
         check_gzip(path)
     line, newline = header_line(path, compressed)
-    delimiter = _delimiter(line)
+    delimiter = delimiter_of(line)
     try:
         header = next(csv.reader([line], delimiter=delimiter, quotechar='"'))
     except csv.Error as error:
@@ -112,7 +112,7 @@ def open_csv(path: Path) -> Source:
     return Source(relation, header, ["VARCHAR"] * len(header), 2, delimiter)
 
 
-def _delimiter(header: str) -> str:
+def delimiter_of(header: str) -> str:
     """`;` or `,`: whichever the header holds more of outside quotes (a quoted name may hold commas)."""
     unquoted = re.sub(r'"[^"]*"', "", header)
     return ";" if unquoted.count(";") > unquoted.count(",") else ","
