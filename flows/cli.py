@@ -32,7 +32,33 @@ app = typer.Typer(
 console = Console(width=None if Console().is_terminal else 120)
 errors = Console(stderr=True)
 
-DEMO_PSEUDONYM_KEY = "jkn-demo-key-not-for-production"
+DEMO_PSEUDONYM_KEY = "jkn-demo-key-not-for-production-use"
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    # What on-call needs to match a report with DEPENDENCIES' known bugs: ours and the three engines.
+    console.print(f"jkn {installed('jkn')} (prefect {installed('prefect')}, great-expectations "
+                  f"{installed('great-expectations')}, duckdb {installed('duckdb')})", highlight=False)
+    raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the versions of jkn, Prefect, GX, DuckDB.",
+    )] = False,
+) -> None:
+    """Early warning for JKN coverage and employer compliance."""
 
 
 def _quiet_prefect() -> None:
