@@ -434,11 +434,14 @@ def gate(settings: Settings, suites: list[Path], run_id: str) -> dict:
         if not report.passed:
             failures = [describe_failure(r) for r in report.critical_failures]
             quarantined = quarantine_staged(con, "failed critical checks: " + "; ".join(failures)[:2000])
-            docs = f"\nData Docs: {report.data_docs}" if report.data_docs else ""
+            docs = f"; Data Docs: {report.data_docs}" if report.data_docs else ""
+            # One line: Prefect shows an exception's text in its state message, where a line
+            # break would appear as a literal \n; the CLI and the flow log print one line per failure.
             raise DataQualityError(
                 f"critical data-quality checks failed; {quarantined} staged file(s) quarantined and "
-                "nothing from this batch was published:\n  " + "\n  ".join(failures) + docs,
+                "nothing from this batch was published: " + "; ".join(failures) + docs,
                 failures=[asdict(r) for r in report.critical_failures],
+                details=failures + ([f"Data Docs: {report.data_docs}"] if report.data_docs else []),
             )
     finally:
         con.close()

@@ -1,5 +1,6 @@
 """The `jkn` command line. Exit codes: 0 done, 1 pipeline error, 2 usage or
-configuration error, 3 a critical data-quality check failed, 4 database busy."""
+configuration error, 3 a critical data-quality check failed, 4 database busy,
+5 published but landing files were refused whole."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.errors import JknError
+from flows.errors import DataQualityError, FilesRefused, JknError
 from flows.settings import load_settings
 
 app = typer.Typer(
@@ -91,6 +92,7 @@ def demo(
         console.print(f"Demo landing folder: {landing} ({len(files)} files)")
         result = _run_pipeline()
         _print_summary(result)
+    _exit_if_refused(result)
 
 
 @contextmanager
@@ -114,9 +116,18 @@ def _run_pipeline(**parameters) -> dict:
     _no_tracebacks_on_console()
 
     started = time.monotonic()
-    result = pipeline(**parameters)
+    try:
+        result = pipeline(**parameters)
+    except FilesRefused as refused:  # published all the same: print the summary, then exit 5
+        result = refused.result | {"refused": refused}
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
+
+
+def _exit_if_refused(result: dict) -> None:
+    if result.get("refused"):
+        errors.print(f"error: {result['refused']}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(result["refused"].exit_code)
 
 
 class _OneLineErrors(logging.Filter):
@@ -124,6 +135,8 @@ class _OneLineErrors(logging.Filter):
     Prefect UI shows it), and main() prints one line, so the console drops it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "jkn_printed_by_cli", False):  # the flow's own error lines: main() prints them
+            return False
         return not (record.exc_info and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
 
 
@@ -216,6 +229,7 @@ def run(
             console.print(f"Backfill {result['backfill']}: marts recomputed and republished for these months "
                           "only; other months keep their published rows; no files loaded.")
         _print_summary(result)
+    _exit_if_refused(result)
 
 
 @app.command()
@@ -493,7 +507,8 @@ def main() -> None:
         # Standalone mode: typer's own click turns usage errors into exit 2 and typer.Exit(n) into n.
         app(prog_name="jkn")
     except JknError as error:
-        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        lines = error.lines() if isinstance(error, DataQualityError) else [str(error)]
+        errors.print("error: " + "\n".join(lines), markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except Exception as error:  # noqa: BLE001 - anything else is a pipeline error: one line, details in a file
         log_file = _write_error_log(error)

@@ -19,8 +19,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run as prefect_flow_run
 
-from flows import alerts, checks, database, ingest, metrics, report, runs
-from flows.errors import ConfigError, DataQualityError
+from flows import alerts, checks, database, ingest, metrics, notices, report, runs
+from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
 from flows.settings import Settings, load_settings
 
 new_run_id = runs.new_run_id
@@ -103,7 +103,11 @@ def publish_stage(settings: Settings, window: runs.Window | None = None) -> None
 def alerts_stage(settings: Settings, run_id: str) -> dict:
     con = database.connect(settings)
     try:
-        return alerts.send(con, settings, run_id)
+        summary = alerts.send(con, settings, run_id)
+        # After this run's own attempts: what is still undelivered after JKN_PENDING_ALERT_HOURS reaches ops.
+        late = notices.for_pending_deliveries(con, settings, database.utc_now())
+        summary["notices"] = notices.send(con, settings, run_id, late)
+        return summary
     finally:
         con.close()
 
@@ -118,15 +122,55 @@ def report_stage(settings: Settings) -> str:
 
 
 def _check_and_gate(settings: Settings, run_id: str, suites: list[Path]) -> dict:
+    con = database.connect(settings, read_only=True)
+    try:
+        batch = con.execute("select file_name, period from ops.load_log where status = 'staged' order by load_id")
+        batch = batch.fetchall()
+    finally:
+        con.close()
     try:
         return checks.gate(settings, suites, run_id)
     except DataQualityError as failure:
-        con = database.connect(settings)
-        try:
-            alerts.notify_data_quality(con, settings, run_id, failure)
-        finally:
-            con.close()
+        # What the ops notice names: the quarantined files and the months they bring.
+        failure.files = [name for name, _ in batch]
+        failure.months = sorted({month for _, period in batch if (month := notices.month_of(period))})
         raise
+
+
+@task(name="notify-ops", cache_policy=NO_CACHE)
+def notify_stage(settings: Settings, run_id: str, to_send: list[notices.Notice]) -> dict:
+    try:
+        con = database.connect(settings)
+    except Exception:  # noqa: BLE001 - the database may be what failed: tell ops all the same
+        return notices.send(None, settings, run_id, to_send)
+    try:
+        return notices.send(con, settings, run_id, to_send)
+    finally:
+        con.close()
+
+
+def _notify_ops(settings: Settings, run: runs.Run, failure: BaseException | None) -> None:
+    """Refused files, a failed critical check or a crash reach the ops recipients; never raises."""
+    to_send = notices.for_refused_files(run.files, settings)
+    if isinstance(failure, DataQualityError):
+        to_send.append(notices.for_failed_checks(failure, getattr(failure, "files", []),
+                                                 getattr(failure, "months", []), run.run_id))
+    elif isinstance(failure, Exception):
+        months = [notices.month_of(item.get("period")) for item in run.files if item.get("status") == "staged"]
+        to_send.append(notices.for_crash(failure, run.run_id, max(filter(None, months), default=None)))
+    if not to_send:
+        return
+    try:
+        notify_stage(settings, run.run_id, to_send)
+    except Exception as error:  # noqa: BLE001
+        get_run_logger().error("could not tell ops: %s: %s", type(error).__name__, error)
+
+
+def _log_failure(error: BaseException) -> None:
+    """The error as lines in the flow run's log (Prefect's own state line keeps it on one line)."""
+    lines = error.lines() if isinstance(error, DataQualityError) else str(error).splitlines() or [""]
+    name = "" if isinstance(error, JknError) else f"{type(error).__name__}: "
+    get_run_logger().error("%s%s", name, "\n".join(lines), extra={"jkn_printed_by_cli": True})
 
 
 @task(name="artifacts", cache_policy=NO_CACHE)
@@ -159,12 +203,16 @@ def _reported(settings: Settings, run: runs.Run) -> Iterator[None]:
 @contextmanager
 def _locked(settings: Settings, run: runs.Run) -> Iterator[None]:
     with database.writer_lock(settings, f"{run.purpose} {run.run_id}"):
+        failure = None
         try:
             yield
         except BaseException as error:
+            failure = error
             run.failed(error)
+            _log_failure(error)
             raise
         finally:
+            _notify_ops(settings, run, failure)
             _publish_artifacts(settings, run)
 
 
@@ -232,4 +280,8 @@ def pipeline(
                 run.report = report_stage(settings)
     logger.info("run %s %s: %d file(s) seen, %s message(s) sent", run.run_id, run.status, len(run.files),
                 run.alerts.get("messages", 0))
+    refused = [item["file_name"] for item in run.files if item.get("status") == "rejected"]
+    if refused:
+        # CONTRACT.md section 4: published, but exit 5, so the flow run shows Failed and monitoring sees it.
+        raise FilesRefused(refused, run.result())
     return run.result()

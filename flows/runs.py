@@ -104,6 +104,8 @@ class Run:
         self.status = "failed"
         self.exit_code = getattr(error, "exit_code", 1)
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if isinstance(error, DataQualityError):  # its text is one line; the summary lists the checks apart
+            first_line = error.lines()[0].rstrip(":")
         if not isinstance(error, JknError):
             first_line = f"{type(error).__name__}: {first_line}"
         self.error = mask_identifiers(first_line)
@@ -297,6 +299,9 @@ def summary_markdown(run: Run, marts: Published) -> str:
         "failed": f"failed (exit {run.exit_code})",
         "running": "interrupted",
     }.get(run.status, run.status)
+    refused = sum(1 for item in run.files if item.get("status") == "rejected")
+    if refused and run.status == "completed":
+        title = f"completed, {refused} file(s) refused (exit 5)"
     lines = [f"# jkn run {run.run_id[:8]}: {title}", ""]
     if run.window:
         lines += [f"Backfill of {run.window}: marts recomputed and republished for these months only; "
