@@ -1,4 +1,4 @@
-"""Errors a user can act on, each with the exit code CONTRACT.md section 4 gives it."""
+"""Errors a user can act on, each with the exit code docs/contract.md section 4 gives it."""
 
 from __future__ import annotations
 

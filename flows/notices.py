@@ -178,7 +178,7 @@ def _delivered(con, channel, envelope: Envelope, recipient, notice: Notice, run_
 
 
 def envelope_for(message_id: str, recipient: alerts.Recipient, notice: Notice, run_id: str) -> Envelope:
-    """The payload has the alert messages' shape (CONTRACT.md section 6) so a receiver reads both alike."""
+    """The payload has the alert messages' shape (docs/contract.md section 6) so a receiver reads both alike."""
     language = recipient.language
     module = alerts.environment(language).get_template(f"notice_{language}.j2").module
     message = mask_identifiers(str(module.sentence(notice)).strip())

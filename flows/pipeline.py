@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run as prefect_flow_run
 
-from flows import alerts, checks, database, ingest, metrics, notices, report, runs
+from flows import alerts, checks, database, ingest, metrics, notices, progress, report, runs
 from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
 from flows.settings import Settings, load_settings
 
@@ -48,6 +48,7 @@ def pending_stage(settings: Settings, files: list[str] | None) -> dict:
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
+@progress.reported("ingest", progress.files_summary)
 def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None) -> list[dict]:
     con = database.connect(settings)
     try:
@@ -61,6 +62,7 @@ def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None
 
 
 @task(name="check-staging", cache_policy=NO_CACHE)
+@progress.reported("check staging", progress.checks_summary)
 def check_staging_stage(settings: Settings, run_id: str) -> dict:
     con = database.connect(settings)
     try:
@@ -71,6 +73,7 @@ def check_staging_stage(settings: Settings, run_id: str) -> dict:
 
 
 @task(name="build-metrics", cache_policy=NO_CACHE)
+@progress.reported("build metrics", lambda models: f"{len(models)} model(s)")
 def build_stage(settings: Settings) -> list[str]:
     con = database.connect(settings)
     try:
@@ -81,11 +84,13 @@ def build_stage(settings: Settings) -> list[str]:
 
 
 @task(name="check-marts", cache_policy=NO_CACHE)
+@progress.reported("check marts", progress.checks_summary)
 def check_marts_stage(settings: Settings, run_id: str) -> dict:
     return _check_and_gate(settings, run_id, checks.suite_files("build."))
 
 
 @task(name="publish", cache_policy=NO_CACHE)
+@progress.reported("publish")
 def publish_stage(settings: Settings, window: runs.Window | None = None) -> None:
     con = database.connect(settings)
     try:
@@ -100,6 +105,7 @@ def publish_stage(settings: Settings, window: runs.Window | None = None) -> None
 # A network step (it delivers); a retry is safe: alert states are stored before delivery, so a
 # second attempt composes nothing new and delivers what is still pending in ops.outgoing.
 @task(name="alerts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[60, 300], timeout_seconds=1800)
+@progress.reported("alerts", progress.alerts_summary)
 def alerts_stage(settings: Settings, run_id: str) -> dict:
     con = database.connect(settings)
     try:
@@ -113,6 +119,7 @@ def alerts_stage(settings: Settings, run_id: str) -> dict:
 
 
 @task(name="report", cache_policy=NO_CACHE)
+@progress.reported("report")
 def report_stage(settings: Settings) -> str:
     con = database.connect(settings, read_only=False)
     try:
@@ -282,6 +289,6 @@ def pipeline(
                 run.alerts.get("messages", 0))
     refused = [item["file_name"] for item in run.files if item.get("status") == "rejected"]
     if refused:
-        # CONTRACT.md section 4: published, but exit 5, so the flow run shows Failed and monitoring sees it.
+        # docs/contract.md section 4: published, but exit 5, so the flow run shows Failed and monitoring sees it.
         raise FilesRefused(refused, run.result())
     return run.result()
