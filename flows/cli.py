@@ -62,10 +62,21 @@ def _options(
     """Early warning for JKN coverage and employer compliance."""
 
 
+# Prefect's temporary server (no PREFECT_API_URL) gives up after 20 s by default; its first start
+# (database migrations) takes longer than that on a busy 2-core machine.
+EPHEMERAL_TIMEOUT_SETTING = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+EPHEMERAL_TIMEOUT_SECONDS = "180"
+
+
 def _quiet_prefect() -> None:
     """Prefect's own chatter hides our summary; keep its warnings and errors."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(EPHEMERAL_TIMEOUT_SETTING, EPHEMERAL_TIMEOUT_SECONDS)
+
+
+def _prefect_did_not_start(error: Exception) -> bool:
+    return isinstance(error, RuntimeError) and "ephemeral Prefect API server" in str(error)
 
 
 @app.command()
@@ -114,7 +125,12 @@ def _run_pipeline(**parameters) -> dict:
     from flows.pipeline import pipeline
 
     _no_tracebacks_on_console()
+    _show_progress()
+    from prefect.settings import PREFECT_API_URL
 
+    if not PREFECT_API_URL.value():
+        console.print(f"{time.strftime('%H:%M:%S')}  starting Prefect's temporary server (PREFECT_API_URL is not "
+                      "set; the first start takes up to a minute on a busy machine) ...", highlight=False)
     started = time.monotonic()
     try:
         result = pipeline(**parameters)
@@ -138,6 +154,20 @@ class _OneLineErrors(logging.Filter):
         if getattr(record, "jkn_printed_by_cli", False):  # the flow's own error lines: main() prints them
             return False
         return not (record.exc_info and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+
+
+class _ProgressLines(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(f"{time.strftime('%H:%M:%S')}  {record.getMessage()}", markup=False, highlight=False)
+
+
+def _show_progress() -> None:
+    """One line per stage start and end (flows/progress.py), whatever Prefect's own log level."""
+    logger = logging.getLogger("jkn.progress")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if not any(isinstance(handler, _ProgressLines) for handler in logger.handlers):
+        logger.addHandler(_ProgressLines())
 
 
 def _no_tracebacks_on_console() -> None:
@@ -344,6 +374,11 @@ def check(
         finally:
             con.close()
         report = checks.run_suites(settings, checks.suite_files("staging."), new_run_id())
+        if report.nothing_staged:
+            # Suites over no rows would all pass; recording that would pass off nothing as a clean batch.
+            console.print("Nothing staged: no check ran, nothing was recorded. Files are staged by "
+                          "`jkn ingest`; `jkn run` checks and publishes them.")
+            return
         con = database.connect(settings)
         try:
             checks.record(con, report)
@@ -511,6 +546,15 @@ def main() -> None:
         errors.print("error: " + "\n".join(lines), markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except Exception as error:  # noqa: BLE001 - anything else is a pipeline error: one line, details in a file
+        if _prefect_did_not_start(error):
+            errors.print(
+                f"error: Prefect's temporary server did not start within "
+                f"{os.environ.get(EPHEMERAL_TIMEOUT_SETTING, '20')} s ({EPHEMERAL_TIMEOUT_SETTING}); nothing was run. "
+                f"Raise that setting on a busy machine, or start a Prefect server once and set PREFECT_API_URL "
+                "(README: Operations runbook), which also keeps the run history.",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+            sys.exit(1)
         log_file = _write_error_log(error)
         from flows.runs import mask_identifiers
 

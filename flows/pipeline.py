@@ -9,15 +9,18 @@ publishes three Prefect artifacts: a summary, coverage by region, a link to the 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import Artifact, create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run as prefect_flow_run
+from pydantic import Field
 
 from flows import alerts, checks, database, ingest, metrics, notices, progress, report, runs
 from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
@@ -189,12 +192,14 @@ def artifacts_stage(settings: Settings, run: runs.Run, read_marts: bool = True) 
         create_table_artifact(runs.coverage_table(marts), key="jkn-coverage-by-region",
                               description=f"Published coverage by region, {marts.month}")
     if marts.report:
-        create_link_artifact(runs.report_url(marts), link_text=f"jkn report, {marts.month}", key="jkn-report",
-                             description="The managers' HTML report (a file on the machine that ran the flow)")
+        served_at = settings.report_url if settings else None
+        create_link_artifact(runs.report_url(marts, served_at), link_text=f"jkn report, {marts.month}",
+                             key="jkn-report", description="The managers' HTML report" + (
+                                 "" if served_at else " (a file on the machine that ran the flow; set JKN_REPORT_URL)"))
 
 
 @contextmanager
-def _reported(settings: Settings, run: runs.Run) -> Iterator[None]:
+def _reported(run: runs.Run) -> Iterator[None]:
     """However the run ends, it leaves its artifacts: `_locked` publishes them while it still
     holds the database (they read the published marts); a run that never got that far (a
     download failed, another run held the database) leaves its summary alone."""
@@ -203,7 +208,7 @@ def _reported(settings: Settings, run: runs.Run) -> Iterator[None]:
     except BaseException as error:
         if not run.reported:
             run.failed(error)
-            _publish_artifacts(settings, run, read_marts=False)
+            _publish_artifacts(None, run, read_marts=False)
         raise
 
 
@@ -223,13 +228,37 @@ def _locked(settings: Settings, run: runs.Run) -> Iterator[None]:
             _publish_artifacts(settings, run)
 
 
-def _publish_artifacts(settings: Settings, run: runs.Run, read_marts: bool = True) -> None:
+def _publish_artifacts(settings: Settings | None, run: runs.Run, read_marts: bool = True) -> None:
     """Artifacts describe the run; failing to write them must not fail (or hide the error of) the run."""
     run.reported = True
+    _reported_flow_runs.add(str(prefect_flow_run.id))
     try:
         artifacts_stage(settings, run, read_marts)
     except Exception as error:  # noqa: BLE001
         get_run_logger().warning("could not publish the run's artifacts: %s", error)
+
+
+# Flow runs whose own code published their artifacts; the failure hook covers the others.
+_reported_flow_runs: set[str] = set()
+
+
+def _summary_when_the_flow_never_ran(flow, flow_run, state) -> None:
+    """A run that failed before its code ran (Prefect refused a parameter) still leaves its summary."""
+    if str(flow_run.id) in _reported_flow_runs:
+        return
+    try:
+        # The hook runs outside the flow run's context (Prefect refused it before it started), so the
+        # artifact names its flow run itself; Prefect warns about that form, which is what it is for.
+        warnings.filterwarnings("ignore", "Artifact creation outside", FutureWarning)
+        Artifact(
+            type="markdown", key="jkn-run-summary", flow_run_id=flow_run.id,
+            description=f"jkn flow run {flow_run.name}: failed before it started",
+            data=f"# jkn flow run {flow_run.name}: failed before it started\n\n**Error:** "
+            f"{runs.mask_identifiers(' '.join((state.message or '').split()))}\n\nNothing was loaded, checked, "
+            "published, alerted or reported. Correct the parameter and run again.\n",
+        ).create()
+    except Exception as error:  # noqa: BLE001
+        get_run_logger().warning("could not publish the run's summary: %s", error)
 
 
 def _purpose() -> str:
@@ -238,33 +267,44 @@ def _purpose() -> str:
     return f"jkn run (flow run {prefect_flow_run.name}, deployment {deployment})" if deployment else "jkn run"
 
 
-@flow(name="jkn-pipeline", log_prints=True)
+# What a month parameter must look like; Prefect checks it (and shows it in the run form) before the run starts.
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2022-06"])]
+MONTH_PARAMETERS = ("from_month", "to_month")
+
+
+@flow(name="jkn-pipeline", log_prints=True, on_failure=[_summary_when_the_flow_never_ran])
 def pipeline(
     files: list[str] | None = None,
     urls: list[str] | None = None,
-    from_month: str | None = None,
-    to_month: str | None = None,
+    from_month: Month | None = None,
+    to_month: Month | None = None,
     skip_if_nothing_new: bool = False,
-    lock_timeout_seconds: float | None = None,
+    lock_timeout_seconds: Annotated[float, Field(ge=0)] | None = None,
 ) -> dict:
     """Ingest new extracts, check them, publish metrics, send alerts, write the report.
 
-    files: extract files to load instead of the new files in the landing folder.
-    urls: extracts to download into the landing folder first (http or https).
-    from_month, to_month: backfill (YYYY-MM): recompute and republish the marts of these months
-        only, from what is already loaded; alerts only if the window reaches the latest month.
-    skip_if_nothing_new: the landing watch: finish at once when there is no new file, nothing
-        staged and no unfinished run.
-    lock_timeout_seconds: how long to wait for another run holding the database (default JKN_LOCK_TIMEOUT).
+    Args:
+        files: Extract files to load (paths on the machine that runs the flow) instead of the new
+            files in the landing folder.
+        urls: Extracts to download (http or https) into the landing folder first.
+        from_month: Backfill from this month (YYYY-MM): recompute and republish the marts of the months
+            from from_month to to_month only, from what is already loaded; no files are loaded, and alerts
+            only if the window reaches the latest month. Empty: from the first month (if to_month is set).
+        to_month: Backfill up to this month (YYYY-MM). Empty: to the latest month (if from_month is set).
+        skip_if_nothing_new: The landing watch: finish at once when there is no new file, nothing staged
+            and no unfinished run.
+        lock_timeout_seconds: Seconds to wait for another run holding the database before failing (exit 4);
+            empty: JKN_LOCK_TIMEOUT.
     """
     overrides = {} if lock_timeout_seconds is None else {"lock_timeout": lock_timeout_seconds}
-    settings = load_settings(**overrides)
-    run = runs.Run(new_run_id(), purpose=_purpose(), window=runs.Window.parse(from_month, to_month),
-                   database=str(settings.db_path))
-    if run.window and (files or urls):
-        raise ConfigError("a backfill recomputes months from what is loaded; it takes no files")
+    run = runs.Run(new_run_id(), purpose=_purpose())
     logger = get_run_logger()
-    with _reported(settings, run):
+    with _reported(run):
+        settings = load_settings(**overrides)
+        run.database = str(settings.db_path)
+        run.window = runs.Window.parse(from_month, to_month, names=MONTH_PARAMETERS)
+        if run.window and (files or urls):
+            raise ConfigError("a backfill recomputes months from what is loaded; it takes no files (files, urls)")
         # Downloads come before the lock: a slow server must not keep other runs off the database.
         downloaded = [download_stage(settings, url) for url in urls or []]
         files = [*files, *downloaded] if files else files

@@ -52,14 +52,16 @@ class Window:
     last: date
 
     @classmethod
-    def parse(cls, from_month: str | None, to_month: str | None) -> Window | None:
-        """`YYYY-MM` bounds; either may be left open. Neither: not a backfill (None)."""
+    def parse(cls, from_month: str | None, to_month: str | None,
+              names: tuple[str, str] = ("--from", "--to")) -> Window | None:
+        """`YYYY-MM` bounds; either may be left open. Neither: not a backfill (None). `names` are what
+        the user typed them as: the CLI's options, or the flow's parameters."""
         if not from_month and not to_month:
             return None
-        first = _month(from_month, "--from") if from_month else date(1, 1, 1)
-        last = _month(to_month, "--to") if to_month else date(9999, 12, 1)
+        first = _month(from_month, names[0]) if from_month else date(1, 1, 1)
+        last = _month(to_month, names[1]) if to_month else date(9999, 12, 1)
         if first > last:
-            raise ConfigError(f"--from {from_month} is after --to {to_month}")
+            raise ConfigError(f"{names[0]} {from_month} is after {names[1]} {to_month}")
         return cls(first, last)
 
     def __str__(self) -> str:
@@ -95,9 +97,11 @@ class Run:
     pending: dict = field(default_factory=dict)
     database: str = ""
     reported: bool = False  # its artifacts are published
+    nothing_staged: bool = False  # the staging suites had no file to check
 
     def add_checks(self, result: dict) -> None:
         self.checked += result.get("checked", 0)
+        self.nothing_staged = self.nothing_staged or bool(result.get("nothing_staged"))
         self.warnings += result.get("warnings", [])
 
     def failed(self, error: BaseException) -> None:
@@ -368,6 +372,8 @@ def _checks_section(run: Run) -> list[str]:
         lines += [f"{run.checked} expectation(s) checked, no critical failure.", ""]
     else:
         lines += ["No checks ran.", ""]
+    if run.nothing_staged:
+        lines += ["The staging checks did not run: no file was staged (nothing new to check).", ""]
     if run.warnings:
         lines += [f"{len(run.warnings)} warning(s):", ""]
         lines += [f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
@@ -380,8 +386,11 @@ def coverage_table(marts: Published) -> list[dict]:
     return marts.coverage
 
 
-def report_url(marts: Published) -> str | None:
-    return Path(marts.report).as_uri() if marts.report else None
+def report_url(marts: Published, served_at: str | None = None) -> str | None:
+    """The report's address: under JKN_REPORT_URL when it is served, else the file on this machine."""
+    if not marts.report:
+        return None
+    return f"{served_at.rstrip('/')}/{Path(marts.report).name}" if served_at else Path(marts.report).as_uri()
 
 
 def _cell(text: str) -> str:

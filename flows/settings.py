@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     lock_timeout: float = Field(
         0.0, ge=0, description="Seconds to wait for another run to release the database (then exit 4)."
     )
+    report_url: str | None = Field(
+        None, description="Where the report folder is served (http or https), for the run's report link."
+    )
     pending_alert_hours: float = Field(
         24.0, gt=0, description="Hours a message may stay undelivered before the ops recipients are told."
     )
@@ -104,6 +107,13 @@ class Settings(BaseSettings):
                 f"expected a secret of at least {MINIMUM_KEY_BYTES} bytes (a short key can be guessed, and with it "
                 "every person_key re-identified); make one with: openssl rand -hex 32"
             )
+        return value
+
+    @field_validator("report_url")
+    @classmethod
+    def _report_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
         return value
 
     @field_validator("webhook_url")

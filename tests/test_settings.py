@@ -91,6 +91,7 @@ def test_readme_settings_table_lists_every_field():
         ("JKN_THREADS", "0", "greater than or equal to 1"),
         ("JKN_WEBHOOK_URL", "ftp://127.0.0.1/hook-secret-token", "http:// or https:// URL"),
         ("JKN_PENDING_ALERT_HOURS", "0", "greater than 0"),
+        ("JKN_REPORT_URL", "file:///srv/jkn/report", "http:// or https:// URL"),
     ],
 )
 def test_bad_value_exits_2_naming_the_setting(jkn_env, name, value, expected):
