@@ -36,7 +36,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from flows import database
+from flows import data_docs, database
 from flows.database import duckdb_config, utc_now
 from flows.errors import DataQualityError
 from flows.settings import PROJECT_ROOT, Settings
@@ -371,6 +371,7 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
             pages = [*outcome.run_results, *(ExpectationSuiteIdentifier(name) for name in suites_by_name)]
             prune_validations(settings)
             context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pages)
+            data_docs.make_offline(settings.data_docs_dir)  # GX's pages load their scripts from CDNs
             report.data_docs = settings.data_docs_dir / "index.html"
     finally:
         _close(datasource)
