@@ -427,7 +427,7 @@ def alerts_command(
 ) -> None:
     """Evaluate alert rules on the published marts and deliver digests (and any message an earlier run
     could not deliver)."""
-    from flows import alerts, database
+    from flows import alerts, database, notices
     from flows.pipeline import new_run_id
 
     settings = load_settings()
@@ -443,7 +443,10 @@ def alerts_command(
             con = database.connect(settings)
             try:
                 database.load_seeds(con, settings.seeds)  # thresholds edited in seeds/ count now
-                summary = alerts.send(con, settings, new_run_id())
+                run_id = new_run_id()
+                summary = alerts.send(con, settings, run_id)
+                late = notices.for_pending_deliveries(con, settings, database.utc_now())
+                summary["notices"] = notices.send(con, settings, run_id, late)
             finally:
                 con.close()
     table = Table(title=("Would send" if dry_run else "Sent") + f", {summary['month']}")
@@ -465,6 +468,9 @@ def alerts_command(
     else:
         console.print(f"Delivered: {summary['delivered']}, still pending (retried by the next run): "
                       f"{summary['pending']}, failed for good: {summary['failed']}")
+        if summary["notices"].get("notices"):
+            console.print(f"Told ops about {summary['notices']['notices']} message(s) pending longer than "
+                          f"JKN_PENDING_ALERT_HOURS={settings.pending_alert_hours:g}")
 
 
 @app.command("report")
