@@ -13,6 +13,9 @@ class JknError(Exception):
         # (DuckDB's errors have several) would show as a literal \n.
         return " ".join(line.strip() for line in super().__str__().splitlines() if line.strip())
 
+    def __repr__(self) -> str:  # Prefect logs a failed task's exception by repr: one line there too
+        return f"{type(self).__name__}({str(self)!r})"
+
 
 class PipelineError(JknError):
     exit_code = 1
