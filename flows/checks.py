@@ -36,7 +36,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from flows import database
+from flows import data_docs, database
 from flows.database import duckdb_config, utc_now
 from flows.errors import DataQualityError
 from flows.settings import PROJECT_ROOT, Settings
@@ -70,6 +70,7 @@ class CheckReport:
     results: list[CheckResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     data_docs: Path | None = None
+    nothing_staged: bool = False  # staging suites with no staged file: nothing was checked, nothing passed
 
     @property
     def critical_failures(self) -> list[CheckResult]:
@@ -303,6 +304,9 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
     for relation in report.skipped:
         log.warning("suite %s not run: the relation does not exist", relation)
     to_run = [d for d in wanted if d["name"] in present]
+    if to_run and all(d["name"].startswith("staging.") for d in to_run) and not _anything_staged(settings):
+        report.nothing_staged = True  # suites over empty batches would all "pass": say so instead
+        return report
     if not to_run:
         return report
 
@@ -367,6 +371,7 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
             pages = [*outcome.run_results, *(ExpectationSuiteIdentifier(name) for name in suites_by_name)]
             prune_validations(settings)
             context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pages)
+            data_docs.make_offline(settings.data_docs_dir)  # GX's pages load their scripts from CDNs
             report.data_docs = settings.data_docs_dir / "index.html"
     finally:
         _close(datasource)
@@ -410,6 +415,14 @@ def record(con, report: CheckReport) -> None:
         con.executemany("insert into ops.dq_results values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def _anything_staged(settings: Settings) -> bool:
+    con = database.connect(settings)  # as _existing_relations: one configuration per file in a process
+    try:
+        return con.execute(f"select exists ({STAGED_FILES})").fetchone()[0]
+    finally:
+        con.close()
+
+
 def quarantine_staged(con, reason: str) -> int:
     """Take the staged files out of the staging views after a failed critical check."""
     staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
@@ -434,11 +447,14 @@ def gate(settings: Settings, suites: list[Path], run_id: str) -> dict:
         if not report.passed:
             failures = [describe_failure(r) for r in report.critical_failures]
             quarantined = quarantine_staged(con, "failed critical checks: " + "; ".join(failures)[:2000])
-            docs = f"\nData Docs: {report.data_docs}" if report.data_docs else ""
+            docs = f"; Data Docs: {report.data_docs}" if report.data_docs else ""
+            # One line: Prefect shows an exception's text in its state message, where a line
+            # break would appear as a literal \n; the CLI and the flow log print one line per failure.
             raise DataQualityError(
                 f"critical data-quality checks failed; {quarantined} staged file(s) quarantined and "
-                "nothing from this batch was published:\n  " + "\n  ".join(failures) + docs,
+                "nothing from this batch was published: " + "; ".join(failures) + docs,
                 failures=[asdict(r) for r in report.critical_failures],
+                details=failures + ([f"Data Docs: {report.data_docs}"] if report.data_docs else []),
             )
     finally:
         con.close()
@@ -446,5 +462,6 @@ def gate(settings: Settings, suites: list[Path], run_id: str) -> dict:
         "checked": len(report.results),
         "warnings": [asdict(r) for r in report.warnings],
         "skipped": report.skipped,
+        "nothing_staged": report.nothing_staged,
         "data_docs": str(report.data_docs) if report.data_docs else None,
     }

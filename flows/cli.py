@@ -1,5 +1,6 @@
 """The `jkn` command line. Exit codes: 0 done, 1 pipeline error, 2 usage or
-configuration error, 3 a critical data-quality check failed, 4 database busy."""
+configuration error, 3 a critical data-quality check failed, 4 database busy,
+5 published but landing files were refused whole."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.errors import JknError
+from flows.errors import DataQualityError, FilesRefused, JknError
 from flows.settings import load_settings
 
 app = typer.Typer(
@@ -32,13 +33,50 @@ app = typer.Typer(
 console = Console(width=None if Console().is_terminal else 120)
 errors = Console(stderr=True)
 
-DEMO_PSEUDONYM_KEY = "jkn-demo-key-not-for-production"
+DEMO_PSEUDONYM_KEY = "jkn-demo-key-not-for-production-use"
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    # What on-call needs to match a report with DEPENDENCIES' known bugs: ours and the three engines.
+    console.print(f"jkn {installed('jkn')} (prefect {installed('prefect')}, great-expectations "
+                  f"{installed('great-expectations')}, duckdb {installed('duckdb')})", highlight=False)
+    raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the versions of jkn, Prefect, GX, DuckDB.",
+    )] = False,
+) -> None:
+    """Early warning for JKN coverage and employer compliance."""
+
+
+# Prefect's temporary server (no PREFECT_API_URL) gives up after 20 s by default; its first start
+# (database migrations) takes longer than that on a busy 2-core machine.
+EPHEMERAL_TIMEOUT_SETTING = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+EPHEMERAL_TIMEOUT_SECONDS = "180"
 
 
 def _quiet_prefect() -> None:
     """Prefect's own chatter hides our summary; keep its warnings and errors."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(EPHEMERAL_TIMEOUT_SETTING, EPHEMERAL_TIMEOUT_SECONDS)
+
+
+def _prefect_did_not_start(error: Exception) -> bool:
+    return isinstance(error, RuntimeError) and "ephemeral Prefect API server" in str(error)
 
 
 @app.command()
@@ -65,6 +103,7 @@ def demo(
         console.print(f"Demo landing folder: {landing} ({len(files)} files)")
         result = _run_pipeline()
         _print_summary(result)
+    _exit_if_refused(result)
 
 
 @contextmanager
@@ -86,11 +125,25 @@ def _run_pipeline(**parameters) -> dict:
     from flows.pipeline import pipeline
 
     _no_tracebacks_on_console()
+    _show_progress()
+    from prefect.settings import PREFECT_API_URL
 
+    if not PREFECT_API_URL.value():
+        console.print(f"{time.strftime('%H:%M:%S')}  starting Prefect's temporary server (PREFECT_API_URL is not "
+                      "set; the first start takes up to a minute on a busy machine) ...", highlight=False)
     started = time.monotonic()
-    result = pipeline(**parameters)
+    try:
+        result = pipeline(**parameters)
+    except FilesRefused as refused:  # published all the same: print the summary, then exit 5
+        result = refused.result | {"refused": refused}
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
+
+
+def _exit_if_refused(result: dict) -> None:
+    if result.get("refused"):
+        errors.print(f"error: {result['refused']}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(result["refused"].exit_code)
 
 
 class _OneLineErrors(logging.Filter):
@@ -98,7 +151,23 @@ class _OneLineErrors(logging.Filter):
     Prefect UI shows it), and main() prints one line, so the console drops it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "jkn_printed_by_cli", False):  # the flow's own error lines: main() prints them
+            return False
         return not (record.exc_info and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+
+
+class _ProgressLines(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(f"{time.strftime('%H:%M:%S')}  {record.getMessage()}", markup=False, highlight=False)
+
+
+def _show_progress() -> None:
+    """One line per stage start and end (flows/progress.py), whatever Prefect's own log level."""
+    logger = logging.getLogger("jkn.progress")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if not any(isinstance(handler, _ProgressLines) for handler in logger.handlers):
+        logger.addHandler(_ProgressLines())
 
 
 def _no_tracebacks_on_console() -> None:
@@ -197,6 +266,7 @@ def run(
             console.print(f"Backfill {result['backfill']}: marts recomputed and republished for these months "
                           "only; other months keep their published rows; no files loaded.")
         _print_summary(result)
+    _exit_if_refused(result)
 
 
 @app.command()
@@ -311,6 +381,11 @@ def check(
         finally:
             con.close()
         report = checks.run_suites(settings, checks.suite_files("staging."), new_run_id())
+        if report.nothing_staged:
+            # Suites over no rows would all pass; recording that would pass off nothing as a clean batch.
+            console.print("Nothing staged: no check ran, nothing was recorded. Files are staged by "
+                          "`jkn ingest`; `jkn run` checks and publishes them.")
+            return
         con = database.connect(settings)
         try:
             checks.record(con, report)
@@ -359,7 +434,7 @@ def alerts_command(
 ) -> None:
     """Evaluate alert rules on the published marts and deliver digests (and any message an earlier run
     could not deliver)."""
-    from flows import alerts, database, snapshot
+    from flows import alerts, database, notices, snapshot
     from flows.pipeline import new_run_id
 
     settings = load_settings()
@@ -377,6 +452,8 @@ def alerts_command(
                 database.load_seeds(con, settings.seeds)  # thresholds edited in seeds/ count now
                 run_id = new_run_id()
                 summary = alerts.send(con, settings, run_id)
+                late = notices.for_pending_deliveries(con, settings, database.utc_now())
+                summary["notices"] = notices.send(con, settings, run_id, late)
                 snapshot.publish(con, run_id)
             finally:
                 con.close()
@@ -401,6 +478,9 @@ def alerts_command(
         console.print(f"Delivered: {summary['delivered']}, still pending (retried by the next run): "
                       f"{summary['pending']}, failed for good: {summary['failed']}, "
                       f"maybe delivered (not sent again): {summary['unknown']}")
+        if summary["notices"].get("notices"):
+            console.print(f"Told ops about {summary['notices']['notices']} message(s) pending longer than "
+                          f"JKN_PENDING_ALERT_HOURS={settings.pending_alert_hours:g}")
 
 
 @app.command("report")
@@ -507,9 +587,19 @@ def main() -> None:
         # Standalone mode: typer's own click turns usage errors into exit 2 and typer.Exit(n) into n.
         app(prog_name="jkn")
     except JknError as error:
-        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        lines = error.lines() if isinstance(error, DataQualityError) else [str(error)]
+        errors.print("error: " + "\n".join(lines), markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except Exception as error:  # noqa: BLE001 - anything else is a pipeline error: one line, details in a file
+        if _prefect_did_not_start(error):
+            errors.print(
+                f"error: Prefect's temporary server did not start within "
+                f"{os.environ.get(EPHEMERAL_TIMEOUT_SETTING, '20')} s ({EPHEMERAL_TIMEOUT_SETTING}); nothing was run. "
+                f"Raise that setting on a busy machine, or start a Prefect server once and set PREFECT_API_URL "
+                "(README: Operations runbook), which also keeps the run history.",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+            sys.exit(1)
         from flows.runs import mask_identifiers
         from flows.scrub import hide_secrets
 

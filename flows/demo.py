@@ -1,7 +1,7 @@
-"""A deterministic demo landing folder shaped so DOMAIN.md's published figures hold.
+"""A deterministic demo landing folder shaped so docs/domain.md's published figures hold.
 
 Monthly `region_counts` for 2021-01 to 2022-12 and semester `population` for
-the 12 regions of DOMAIN.md:
+the 12 regions of docs/domain.md:
 - branch Pekalongan in August 2022 at exactly the published participants
   (273,029 / 702,109 / 1,313,212 / 827,100) over the implied populations, so
   coverage is 86.18 / 85.73 / 85.16 / 83.70%;
@@ -14,7 +14,7 @@ For December 2022 it also writes the insurer's employer registry
 (`employers_2022-12.csv`) and the manpower office's workforce report
 (`workforce_2022-12.csv`): a few dozen companies per region, matched by business
 id (NIB), with Kab. Batang at exactly 74.2% of reported workers registered
-(DOMAIN.md), a few companies with workers but no registration, some average
+(docs/domain.md), a few companies with workers but no registration, some average
 wages under the 2022 minimum wage (seeds/minimum_wages.csv) and some arrears.
 """
 
@@ -41,7 +41,7 @@ ACTIVE_RATES = {"PBI_APBN": 0.97, "PBI_APBD": 0.93, "PPU_PN": 0.99, "PPU_BU": 0.
 @dataclass(frozen=True)
 class DemoRegion:
     code: str
-    population_2022_s1: int  # implied by the published coverage where DOMAIN.md gives one
+    population_2022_s1: int  # implied by the published coverage where docs/domain.md gives one
     start_pct: float  # coverage in 2021-01
     anchor: tuple[int, int]  # the month whose coverage is fixed
     anchor_pct: float | None  # None: solved so Banten's province coverage is as published
@@ -171,7 +171,7 @@ def write_landing(landing: Path) -> list[Path]:
 # Employers and the workforce report, December 2022 ------------------------------------------------
 
 EMPLOYER_MONTH = "2022-12"
-# Share (%) of the workers in the workforce report whose employer registered them; Batang's is DOMAIN.md's.
+# Share (%) of the workers in the workforce report whose employer registered them; Batang's is docs/domain.md's.
 WORKER_REGISTRATION_PCT = {
     "3325": 74.2, "3326": 86.0, "3327": 81.5, "3375": 90.5,
     "3601": 84.0, "3602": 79.0, "3603": 88.0, "3604": 91.5,

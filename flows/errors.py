@@ -1,4 +1,4 @@
-"""Errors a user can act on, each with the exit code CONTRACT.md section 4 gives it."""
+"""Errors a user can act on, each with the exit code docs/contract.md section 4 gives it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ class JknError(Exception):
     """Base of the errors the CLI turns into a message and an exit code."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        # One line: Prefect puts this text in a run's state message, where a line break
+        # (DuckDB's errors have several) would show as a literal \n.
+        return " ".join(line.strip() for line in super().__str__().splitlines() if line.strip())
+
+    def __repr__(self) -> str:  # Prefect logs a failed task's exception by repr: one line there too
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class PipelineError(JknError):
@@ -24,9 +32,29 @@ class DataQualityError(JknError):
 
     exit_code = 3
 
-    def __init__(self, message: str, failures: list[dict] | None = None):
+    def __init__(self, message: str, failures: list[dict] | None = None, details: list[str] | None = None):
         super().__init__(message)
         self.failures = failures or []
+        self.details = details or []
+
+    def lines(self) -> list[str]:
+        """The message to print or log: what happened, then one line per failed check."""
+        if not self.details:
+            return [str(self)]
+        return [str(self).split(": ", 1)[0] + ":", *(f"  {line}" for line in self.details)]
+
+
+class FilesRefused(JknError):
+    """The run finished and published, but landing files were refused whole (exit 5)."""
+
+    exit_code = 5
+
+    def __init__(self, files: list[str], result: dict):
+        super().__init__(
+            f"{len(files)} landing file(s) refused whole (the rest of the batch was published): {', '.join(files)}"
+        )
+        self.files = files
+        self.result = result
 
 
 class DatabaseLocked(JknError):

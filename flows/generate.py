@@ -49,7 +49,7 @@ SEGMENT_SHARES = {"PBI_APBN": 0.40, "PBI_APBD": 0.14, "PPU_PN": 0.06, "PPU_BU": 
 ACTIVE_RATES = {"PBI_APBN": 0.97, "PBI_APBD": 0.93, "PPU_PN": 0.99, "PPU_BU": 0.92, "BP": 0.85}  # PBPU per region
 COMPANY_WORDS = ("Sinar", "Maju", "Jaya", "Makmur", "Sentosa", "Abadi", "Karya", "Mandiri", "Sejahtera", "Bersama",
                  "Utama", "Nusantara", "Mulia", "Prima", "Sumber", "Agung", "Cahaya", "Harapan", "Indah", "Lestari")
-WAGE_CAP = 12_000_000  # contribution base cap (DOMAIN.md)
+WAGE_CAP = 12_000_000  # contribution base cap (docs/domain.md)
 CONTRIBUTION_RATE = 0.05
 WORKFORCE_MATCHED_SHARE = 0.7  # share of workforce companies that are registered employers
 

@@ -9,18 +9,21 @@ publishes three Prefect artifacts: a summary, coverage by region, a link to the 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import Artifact, create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run as prefect_flow_run
+from pydantic import Field
 
-from flows import alerts, checks, database, ingest, metrics, report, runs, snapshot, worklist
-from flows.errors import ConfigError, DataQualityError
+from flows import alerts, checks, database, ingest, metrics, notices, progress, report, runs, snapshot, worklist
+from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
 from flows.settings import Settings, load_settings
 
 new_run_id = runs.new_run_id
@@ -48,6 +51,7 @@ def pending_stage(settings: Settings, files: list[str] | None) -> dict:
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
+@progress.reported("ingest", progress.files_summary)
 def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None) -> list[dict]:
     con = database.connect(settings)
     try:
@@ -61,6 +65,7 @@ def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None
 
 
 @task(name="check-staging", cache_policy=NO_CACHE)
+@progress.reported("check staging", progress.checks_summary)
 def check_staging_stage(settings: Settings, run_id: str) -> dict:
     con = database.connect(settings)
     try:
@@ -71,6 +76,7 @@ def check_staging_stage(settings: Settings, run_id: str) -> dict:
 
 
 @task(name="build-metrics", cache_policy=NO_CACHE)
+@progress.reported("build metrics", lambda models: f"{len(models)} model(s)")
 def build_stage(settings: Settings) -> list[str]:
     con = database.connect(settings)
     try:
@@ -81,11 +87,13 @@ def build_stage(settings: Settings) -> list[str]:
 
 
 @task(name="check-marts", cache_policy=NO_CACHE)
+@progress.reported("check marts", progress.checks_summary)
 def check_marts_stage(settings: Settings, run_id: str) -> dict:
     return _check_and_gate(settings, run_id, checks.suite_files("build."))
 
 
 @task(name="publish", cache_policy=NO_CACHE)
+@progress.reported("publish")
 def publish_stage(settings: Settings, window: runs.Window | None = None) -> None:
     con = database.connect(settings)
     try:
@@ -100,10 +108,14 @@ def publish_stage(settings: Settings, window: runs.Window | None = None) -> None
 # A network step (it delivers); a retry is safe: alert states are stored before delivery, so a
 # second attempt composes nothing new and delivers what is still pending in ops.outgoing.
 @task(name="alerts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[60, 300], timeout_seconds=1800)
+@progress.reported("alerts", progress.alerts_summary)
 def alerts_stage(settings: Settings, run_id: str) -> dict:
     con = database.connect(settings)
     try:
         summary = alerts.send(con, settings, run_id)
+        # After this run's own attempts: what is still undelivered after JKN_PENDING_ALERT_HOURS reaches ops.
+        late = notices.for_pending_deliveries(con, settings, database.utc_now())
+        summary["notices"] = notices.send(con, settings, run_id, late)
         snapshot.publish(con, run_id)  # readers see the alerts' new states
         return summary
     finally:
@@ -111,6 +123,7 @@ def alerts_stage(settings: Settings, run_id: str) -> dict:
 
 
 @task(name="report", cache_policy=NO_CACHE)
+@progress.reported("report")
 def report_stage(settings: Settings) -> str:
     con = database.connect(settings, read_only=False)
     try:
@@ -122,15 +135,55 @@ def report_stage(settings: Settings) -> str:
 
 
 def _check_and_gate(settings: Settings, run_id: str, suites: list[Path]) -> dict:
+    con = database.connect(settings, read_only=True)
+    try:
+        batch = con.execute("select file_name, period from ops.load_log where status = 'staged' order by load_id")
+        batch = batch.fetchall()
+    finally:
+        con.close()
     try:
         return checks.gate(settings, suites, run_id)
     except DataQualityError as failure:
-        con = database.connect(settings)
-        try:
-            alerts.notify_data_quality(con, settings, run_id, failure)
-        finally:
-            con.close()
+        # What the ops notice names: the quarantined files and the months they bring.
+        failure.files = [name for name, _ in batch]
+        failure.months = sorted({month for _, period in batch if (month := notices.month_of(period))})
         raise
+
+
+@task(name="notify-ops", cache_policy=NO_CACHE)
+def notify_stage(settings: Settings, run_id: str, to_send: list[notices.Notice]) -> dict:
+    try:
+        con = database.connect(settings)
+    except Exception:  # noqa: BLE001 - the database may be what failed: tell ops all the same
+        return notices.send(None, settings, run_id, to_send)
+    try:
+        return notices.send(con, settings, run_id, to_send)
+    finally:
+        con.close()
+
+
+def _notify_ops(settings: Settings, run: runs.Run, failure: BaseException | None) -> None:
+    """Refused files, a failed critical check or a crash reach the ops recipients; never raises."""
+    to_send = notices.for_refused_files(run.files, settings)
+    if isinstance(failure, DataQualityError):
+        to_send.append(notices.for_failed_checks(failure, getattr(failure, "files", []),
+                                                 getattr(failure, "months", []), run.run_id))
+    elif isinstance(failure, Exception):
+        months = [notices.month_of(item.get("period")) for item in run.files if item.get("status") == "staged"]
+        to_send.append(notices.for_crash(failure, run.run_id, max(filter(None, months), default=None)))
+    if not to_send:
+        return
+    try:
+        notify_stage(settings, run.run_id, to_send)
+    except Exception as error:  # noqa: BLE001
+        get_run_logger().error("could not tell ops: %s: %s", type(error).__name__, error)
+
+
+def _log_failure(error: BaseException) -> None:
+    """The error as lines in the flow run's log (Prefect's own state line keeps it on one line)."""
+    lines = error.lines() if isinstance(error, DataQualityError) else str(error).splitlines() or [""]
+    name = "" if isinstance(error, JknError) else f"{type(error).__name__}: "
+    get_run_logger().error("%s%s", name, "\n".join(lines), extra={"jkn_printed_by_cli": True})
 
 
 @task(name="artifacts", cache_policy=NO_CACHE)
@@ -142,12 +195,14 @@ def artifacts_stage(settings: Settings, run: runs.Run, read_marts: bool = True) 
         create_table_artifact(runs.coverage_table(marts), key="jkn-coverage-by-region",
                               description=f"Published coverage by region, {marts.month}")
     if marts.report:
-        create_link_artifact(runs.report_url(marts), link_text=f"jkn report, {marts.month}", key="jkn-report",
-                             description="The managers' HTML report (a file on the machine that ran the flow)")
+        served_at = settings.report_url if settings else None
+        create_link_artifact(runs.report_url(marts, served_at), link_text=f"jkn report, {marts.month}",
+                             key="jkn-report", description="The managers' HTML report" + (
+                                 "" if served_at else " (a file on the machine that ran the flow; set JKN_REPORT_URL)"))
 
 
 @contextmanager
-def _reported(settings: Settings, run: runs.Run) -> Iterator[None]:
+def _reported(run: runs.Run) -> Iterator[None]:
     """However the run ends, it leaves its artifacts: `_locked` publishes them while it still
     holds the database (they read the published marts); a run that never got that far (a
     download failed, another run held the database) leaves its summary alone."""
@@ -156,29 +211,57 @@ def _reported(settings: Settings, run: runs.Run) -> Iterator[None]:
     except BaseException as error:
         if not run.reported:
             run.failed(error)
-            _publish_artifacts(settings, run, read_marts=False)
+            _publish_artifacts(None, run, read_marts=False)
         raise
 
 
 @contextmanager
 def _locked(settings: Settings, run: runs.Run) -> Iterator[None]:
     with database.writer_lock(settings, f"{run.purpose} {run.run_id}"):
+        failure = None
         try:
             yield
         except BaseException as error:
+            failure = error
             run.failed(error)
+            _log_failure(error)
             raise
         finally:
+            _notify_ops(settings, run, failure)
             _publish_artifacts(settings, run)
 
 
-def _publish_artifacts(settings: Settings, run: runs.Run, read_marts: bool = True) -> None:
+def _publish_artifacts(settings: Settings | None, run: runs.Run, read_marts: bool = True) -> None:
     """Artifacts describe the run; failing to write them must not fail (or hide the error of) the run."""
     run.reported = True
+    _reported_flow_runs.add(str(prefect_flow_run.id))
     try:
         artifacts_stage(settings, run, read_marts)
     except Exception as error:  # noqa: BLE001
         get_run_logger().warning("could not publish the run's artifacts: %s", error)
+
+
+# Flow runs whose own code published their artifacts; the failure hook covers the others.
+_reported_flow_runs: set[str] = set()
+
+
+def _summary_when_the_flow_never_ran(flow, flow_run, state) -> None:
+    """A run that failed before its code ran (Prefect refused a parameter) still leaves its summary."""
+    if str(flow_run.id) in _reported_flow_runs:
+        return
+    try:
+        # The hook runs outside the flow run's context (Prefect refused it before it started), so the
+        # artifact names its flow run itself; Prefect warns about that form, which is what it is for.
+        warnings.filterwarnings("ignore", "Artifact creation outside", FutureWarning)
+        Artifact(
+            type="markdown", key="jkn-run-summary", flow_run_id=flow_run.id,
+            description=f"jkn flow run {flow_run.name}: failed before it started",
+            data=f"# jkn flow run {flow_run.name}: failed before it started\n\n**Error:** "
+            f"{runs.mask_identifiers(' '.join((state.message or '').split()))}\n\nNothing was loaded, checked, "
+            "published, alerted or reported. Correct the parameter and run again.\n",
+        ).create()
+    except Exception as error:  # noqa: BLE001
+        get_run_logger().warning("could not publish the run's summary: %s", error)
 
 
 def _purpose() -> str:
@@ -187,33 +270,44 @@ def _purpose() -> str:
     return f"jkn run (flow run {prefect_flow_run.name}, deployment {deployment})" if deployment else "jkn run"
 
 
-@flow(name="jkn-pipeline", log_prints=True)
+# What a month parameter must look like; Prefect checks it (and shows it in the run form) before the run starts.
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2022-06"])]
+MONTH_PARAMETERS = ("from_month", "to_month")
+
+
+@flow(name="jkn-pipeline", log_prints=True, on_failure=[_summary_when_the_flow_never_ran])
 def pipeline(
     files: list[str] | None = None,
     urls: list[str] | None = None,
-    from_month: str | None = None,
-    to_month: str | None = None,
+    from_month: Month | None = None,
+    to_month: Month | None = None,
     skip_if_nothing_new: bool = False,
-    lock_timeout_seconds: float | None = None,
+    lock_timeout_seconds: Annotated[float, Field(ge=0)] | None = None,
 ) -> dict:
     """Ingest new extracts, check them, publish metrics, send alerts, write the report.
 
-    files: extract files to load instead of the new files in the landing folder.
-    urls: extracts to download into the landing folder first (http or https).
-    from_month, to_month: backfill (YYYY-MM): recompute and republish the marts of these months
-        only, from what is already loaded; alerts only if the window reaches the latest month.
-    skip_if_nothing_new: the landing watch: finish at once when there is no new file, nothing
-        staged and no unfinished run.
-    lock_timeout_seconds: how long to wait for another run holding the database (default JKN_LOCK_TIMEOUT).
+    Args:
+        files: Extract files to load (paths on the machine that runs the flow) instead of the new
+            files in the landing folder.
+        urls: Extracts to download (http or https) into the landing folder first.
+        from_month: Backfill from this month (YYYY-MM): recompute and republish the marts of the months
+            from from_month to to_month only, from what is already loaded; no files are loaded, and alerts
+            only if the window reaches the latest month. Empty: from the first month (if to_month is set).
+        to_month: Backfill up to this month (YYYY-MM). Empty: to the latest month (if from_month is set).
+        skip_if_nothing_new: The landing watch: finish at once when there is no new file, nothing staged
+            and no unfinished run.
+        lock_timeout_seconds: Seconds to wait for another run holding the database before failing (exit 4);
+            empty: JKN_LOCK_TIMEOUT.
     """
     overrides = {} if lock_timeout_seconds is None else {"lock_timeout": lock_timeout_seconds}
-    settings = load_settings(**overrides)
-    run = runs.Run(new_run_id(), purpose=_purpose(), window=runs.Window.parse(from_month, to_month),
-                   database=str(settings.db_path))
-    if run.window and (files or urls):
-        raise ConfigError("a backfill recomputes months from what is loaded; it takes no files")
+    run = runs.Run(new_run_id(), purpose=_purpose())
     logger = get_run_logger()
-    with _reported(settings, run):
+    with _reported(run):
+        settings = load_settings(**overrides)
+        run.database = str(settings.db_path)
+        run.window = runs.Window.parse(from_month, to_month, names=MONTH_PARAMETERS)
+        if run.window and (files or urls):
+            raise ConfigError("a backfill recomputes months from what is loaded; it takes no files (files, urls)")
         # Downloads come before the lock: a slow server must not keep other runs off the database.
         downloaded = [download_stage(settings, url) for url in urls or []]
         files = [*files, *downloaded] if files else files
@@ -236,4 +330,8 @@ def pipeline(
                 run.report = report_stage(settings)
     logger.info("run %s %s: %d file(s) seen, %s message(s) sent", run.run_id, run.status, len(run.files),
                 run.alerts.get("messages", 0))
+    refused = [item["file_name"] for item in run.files if item.get("status") == "rejected"]
+    if refused:
+        # docs/contract.md section 4: published, but exit 5, so the flow run shows Failed and monitoring sees it.
+        raise FilesRefused(refused, run.result())
     return run.result()

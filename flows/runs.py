@@ -54,14 +54,16 @@ class Window:
     last: date
 
     @classmethod
-    def parse(cls, from_month: str | None, to_month: str | None) -> Window | None:
-        """`YYYY-MM` bounds; either may be left open. Neither: not a backfill (None)."""
+    def parse(cls, from_month: str | None, to_month: str | None,
+              names: tuple[str, str] = ("--from", "--to")) -> Window | None:
+        """`YYYY-MM` bounds; either may be left open. Neither: not a backfill (None). `names` are what
+        the user typed them as: the CLI's options, or the flow's parameters."""
         if not from_month and not to_month:
             return None
-        first = _month(from_month, "--from") if from_month else date(1, 1, 1)
-        last = _month(to_month, "--to") if to_month else date(9999, 12, 1)
+        first = _month(from_month, names[0]) if from_month else date(1, 1, 1)
+        last = _month(to_month, names[1]) if to_month else date(9999, 12, 1)
         if first > last:
-            raise ConfigError(f"--from {from_month} is after --to {to_month}")
+            raise ConfigError(f"{names[0]} {from_month} is after {names[1]} {to_month}")
         return cls(first, last)
 
     def __str__(self) -> str:
@@ -97,15 +99,19 @@ class Run:
     pending: dict = field(default_factory=dict)
     database: str = ""
     reported: bool = False  # its artifacts are published
+    nothing_staged: bool = False  # the staging suites had no file to check
 
     def add_checks(self, result: dict) -> None:
         self.checked += result.get("checked", 0)
+        self.nothing_staged = self.nothing_staged or bool(result.get("nothing_staged"))
         self.warnings += result.get("warnings", [])
 
     def failed(self, error: BaseException) -> None:
         self.status = "failed"
         self.exit_code = getattr(error, "exit_code", 1)
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if isinstance(error, DataQualityError):  # its text is one line; the summary lists the checks apart
+            first_line = error.lines()[0].rstrip(":")
         if not isinstance(error, JknError):
             first_line = f"{type(error).__name__}: {first_line}"
         self.error = mask_identifiers(first_line)
@@ -299,6 +305,9 @@ def summary_markdown(run: Run, marts: Published) -> str:
         "failed": f"failed (exit {run.exit_code})",
         "running": "interrupted",
     }.get(run.status, run.status)
+    refused = sum(1 for item in run.files if item.get("status") == "rejected")
+    if refused and run.status == "completed":
+        title = f"completed, {refused} file(s) refused (exit 5)"
     lines = [f"# jkn run {run.run_id[:8]}: {title}", ""]
     if run.window:
         lines += [f"Backfill of {run.window}: marts recomputed and republished for these months only; "
@@ -365,6 +374,8 @@ def _checks_section(run: Run) -> list[str]:
         lines += [f"{run.checked} expectation(s) checked, no critical failure.", ""]
     else:
         lines += ["No checks ran.", ""]
+    if run.nothing_staged:
+        lines += ["The staging checks did not run: no file was staged (nothing new to check).", ""]
     if run.warnings:
         lines += [f"{len(run.warnings)} warning(s):", ""]
         lines += [f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
@@ -377,8 +388,11 @@ def coverage_table(marts: Published) -> list[dict]:
     return marts.coverage
 
 
-def report_url(marts: Published) -> str | None:
-    return Path(marts.report).as_uri() if marts.report else None
+def report_url(marts: Published, served_at: str | None = None) -> str | None:
+    """The report's address: under JKN_REPORT_URL when it is served, else the file on this machine."""
+    if not marts.report:
+        return None
+    return f"{served_at.rstrip('/')}/{Path(marts.report).name}" if served_at else Path(marts.report).as_uri()
 
 
 def _cell(text: str) -> str:

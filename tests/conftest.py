@@ -11,7 +11,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TEST_KEY = "test-pseudonym-key"
+TEST_KEY = "test-pseudonym-key-at-least-32-bytes"
 
 
 @pytest.fixture

@@ -43,3 +43,15 @@ def test_usage_errors_exit_2(jkn_env, arguments, expected):
     result = subprocess.run([sys.executable, "-m", "flows.cli", *arguments], capture_output=True, text=True)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr + result.stdout
+
+
+def test_version_names_jkn_and_its_engines(jkn_env):
+    from importlib.metadata import version
+
+    import flows
+
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"jkn {flows.__version__} (")
+    for package in ("prefect", "great-expectations", "duckdb"):
+        assert f"{package} {version(package)}" in result.stdout

@@ -365,8 +365,9 @@ def test_runs_are_recorded_and_an_unfinished_one_is_marked_crashed(settings):
     first = runs.Run("first-run")
     with pytest.raises(DataQualityError):
         with runs.recorded(settings, first, "run"):
-            raise DataQualityError("critical data-quality checks failed\n  build.coverage ...",
-                                   failures=[{"suite": "build.coverage", "expectation": "at most 110%"}])
+            raise DataQualityError("critical data-quality checks failed: build.coverage ...",
+                                   failures=[{"suite": "build.coverage", "expectation": "at most 110%"}],
+                                   details=["build.coverage ..."])
     assert (first.status, first.exit_code, first.failures[0]["suite"]) == ("failed", 3, "build.coverage")
     assert first.error == "critical data-quality checks failed"
 

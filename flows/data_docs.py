@@ -1,0 +1,60 @@
+"""Make GX's Data Docs readable offline.
+
+GX writes pages that load jQuery, Bootstrap and bootstrap-table from public CDNs; the index's list
+of validations is filled in by bootstrap-table, so on a machine without internet access it showed
+nothing. After each build, the vendored copies (`flows/static/data_docs/`, see its README) go next
+to the pages and every page points at them; what is not vendored (icons, dark mode, logos, Vega) is
+dropped from the pages, which read without it. The report does the same for its charts.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+VENDORED = Path(__file__).parent / "static" / "data_docs"
+FOLDER = "static/vendor"  # inside the Data Docs folder
+
+# CDN address (any version GX 1.24 asks for) -> vendored file; None: the tag is dropped.
+ASSETS = {
+    r"https://code\.jquery\.com/jquery-3\.7\.1\.min\.js": "jquery-3.7.1.min.js",
+    r"https://stackpath\.bootstrapcdn\.com/bootstrap/4\.3\.1/js/bootstrap\.min\.js": "bootstrap-4.3.1.min.js",
+    r"https://maxcdn\.bootstrapcdn\.com/bootstrap/4\.3\.1/css/bootstrap\.min\.css": "bootstrap-4.3.1.min.css",
+    r"https://cdnjs\.cloudflare\.com/ajax/libs/popper\.js/1\.12\.9/umd/popper\.min\.js": "popper-1.12.9.min.js",
+    r"https://unpkg\.com/bootstrap-table@1\.19\.1/dist/bootstrap-table\.min\.js": "bootstrap-table-1.19.1.min.js",
+    r"https://unpkg\.com/bootstrap-table@1\.19\.1/dist/bootstrap-table\.min\.css": "bootstrap-table-1.19.1.min.css",
+    r"https://unpkg\.com/bootstrap-table@1\.19\.[01]/dist/extensions/filter-control/"
+    r"bootstrap-table-filter-control(\.min)?\.js": "bootstrap-table-filter-control-1.19.1.min.js",
+    r"https://unpkg\.com/bootstrap-table@1\.19\.[01]/dist/extensions/filter-control/"
+    r"bootstrap-table-filter-control(\.min)?\.css": "bootstrap-table-filter-control-1.19.1.min.css",
+    r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/1\.9\.0/js/bootstrap-datepicker\.min\.js":
+        "bootstrap-datepicker-1.9.0.min.js",
+    r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/1\.9\.0/css/bootstrap-datepicker\.min\.css":
+        "bootstrap-datepicker-1.9.0.min.css",
+}
+# Tags whose source is a CDN we do not vendor: removed, so a page never waits on the network for them.
+DROPPED = re.compile(
+    r"<(script|link)\b[^>]*(src|href)=\"https://(cdn\.jsdelivr\.net|cdnjs\.cloudflare\.com/ajax/libs/font-awesome)"
+    r"[^\"]*\"[^>]*>(\s*</script>)?", re.IGNORECASE,
+)
+
+
+def make_offline(site: Path) -> int:
+    """Copy the vendored assets into `site` and point its pages at them; returns pages rewritten."""
+    target = site / FOLDER
+    target.mkdir(parents=True, exist_ok=True)
+    for path in VENDORED.glob("*.min.*"):
+        if not (target / path.name).exists() or (target / path.name).stat().st_size != path.stat().st_size:
+            shutil.copyfile(path, target / path.name)
+    rewritten = 0
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        prefix = "../" * (len(page.relative_to(site).parts) - 1)
+        changed = DROPPED.sub("", text)
+        for pattern, name in ASSETS.items():
+            changed = re.sub(pattern, f"{prefix}{FOLDER}/{name}", changed)
+        if changed != text:
+            page.write_text(changed, encoding="utf-8")
+            rewritten += 1
+    return rewritten
