@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from flows import alerts
+from flows import alerts, delivery_journal
 from flows.channels import Envelope
 from flows.database import utc_now
 from flows.runs import mask_identifiers
@@ -164,17 +164,17 @@ def _delivered(con, channel, envelope: Envelope, recipient, notice: Notice, run_
         [message_id, run_id, recipient.label, recipient.channel, recipient.scope_code, recipient.language,
          [notice.key], json.dumps(envelope.payload, ensure_ascii=False), now],
     )
-    delivery = channel.deliver(envelope)
-    for number, attempt in enumerate(delivery.attempts, start=1):
-        con.execute(alerts.RECORD_ATTEMPT, {
-            "message_id": message_id, "channel": channel.name, "attempt": number, "status": attempt.status,
-            "detail": attempt.detail, "at": datetime.fromtimestamp(attempt.at, tz=UTC), "run_id": run_id})
+    # each attempt recorded the moment it ends, as for alert messages (flows/delivery_journal.py)
+    journal = delivery_journal.DatabaseJournal(con, message_id, channel.name, run_id, 0,
+                                               delivery_journal.Journal.attempts_allowed)
+    delivery = channel.deliver(envelope, journal)
     con.execute(
         "update ops.outgoing set status = ?, attempts = ?, delivered_at = case when ? = 'delivered' "
         "then ?::timestamptz end where message_id = ?",
-        [delivery.status, len(delivery.attempts), delivery.status, utc_now(), message_id],
+        [delivery.status, journal.attempts_made, delivery.status, utc_now(), message_id],
     )
     return delivery
+
 
 
 def envelope_for(message_id: str, recipient: alerts.Recipient, notice: Notice, run_id: str) -> Envelope:
