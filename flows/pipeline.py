@@ -53,8 +53,13 @@ def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None
     try:
         database.load_seeds(con, settings.seeds)
         paths = [Path(f) for f in files] if files else ingest.discover(settings.landing_dir)
+        read_many = ingest.read_here
+        if settings.dask_address:  # the new files are read on the cluster's workers; this process registers
+            from flows.ingest import fanout
+
+            read_many = fanout.reader(settings.dask_address)
         results = ingest.ingest_files(con, paths, settings.reject_threshold_pct, run_id,
-                                      pseudonym_key=settings.pseudonym_key)
+                                      pseudonym_key=settings.pseudonym_key, read_many=read_many)
     finally:
         con.close()
     return [result.__dict__ for result in results]

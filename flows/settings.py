@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     delivery_budget_seconds: float = Field(
         120.0, description="Most time one run spends delivering messages; the rest waits for the next run."
     )
+    dask_address: str | None = Field(
+        None, description="Dask scheduler (`tcp://host:8786`) whose workers read the new files; unset: this process."
+    )
     lock_timeout: float = Field(
         0.0, description="Seconds to wait for another run to release the database (then exit 4)."
     )
