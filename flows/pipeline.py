@@ -57,7 +57,7 @@ def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None
         if settings.dask_address:  # the new files are read on the cluster's workers; this process registers
             from flows.ingest import fanout
 
-            read_many = fanout.reader(settings.dask_address)
+            read_many = fanout.reader(settings.dask_address, settings.threads)
         results = ingest.ingest_files(con, paths, settings.reject_threshold_pct, run_id,
                                       pseudonym_key=settings.pseudonym_key, read_many=read_many)
     finally:

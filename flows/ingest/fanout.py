@@ -17,7 +17,9 @@ removes them.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import task
@@ -32,11 +34,24 @@ BATCH_SIZE = 500
 
 @task(name="read-file", cache_policy=NO_CACHE, task_run_name="read {file_name}")
 def read_file_task(file_name: str, path: str, sha256: str, options: ReadOptions) -> FileOutcome:
-    return options.read(Path(path), sha256)
+    return replace(options, config=on_this_machine(options.config)).read(Path(path), sha256)
 
 
-def reader(address: str, batch_size: int = BATCH_SIZE):
-    """A `ReadMany` for `flows.ingest.ingest_files` that reads on the Dask cluster at `address`."""
+def on_this_machine(config: dict) -> dict:
+    """The writer's DuckDB limits, for the worker that reads: the writer's spill folder may not
+    exist on this machine (then DuckDB spills to this machine's temporary folder instead)."""
+    temp = config.get("temp_directory")
+    if temp and not Path(temp).parent.exists():
+        return {**config, "temp_directory": str(Path(tempfile.gettempdir()) / "jkn-spill")}
+    return config
+
+
+def reader(address: str, threads: int | None = None, batch_size: int = BATCH_SIZE):
+    """A `ReadMany` for `flows.ingest.ingest_files` that reads on the Dask cluster at `address`.
+
+    `threads` is JKN_THREADS: unset, each worker's DuckDB uses all the cores of its own machine
+    (not the writer's count); run one Dask worker thread per machine (`dask worker --nthreads 1`)
+    so that one file at a time has them all."""
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError:
@@ -48,6 +63,8 @@ def reader(address: str, batch_size: int = BATCH_SIZE):
     def read_many(files: list[tuple[Path, str]], options: ReadOptions) -> Iterator[FileOutcome]:
         if not files:
             return
+        if threads is None:
+            options = replace(options, config={k: v for k, v in options.config.items() if k != "threads"})
         with DaskTaskRunner(address=address) as runner:
             for start in range(0, len(files), batch_size):
                 futures = [
