@@ -240,3 +240,11 @@ def pipeline(
     logger.info("run %s %s: %d file(s) seen, %s message(s) sent", run.run_id, run.status, len(run.files),
                 run.alerts.get("messages", 0))
     return run.result()
+
+
+if __name__ != "flows.pipeline":
+    # A deployment (prefect.yaml's entrypoint `flows/pipeline.py:pipeline`) loads this file by its path,
+    # under another module name ('pipeline'). Objects of that module are pickled by that name, which a
+    # Dask worker cannot import (JKN_DASK_ADDRESS: the flow run's context travels with each task): hand
+    # the deployment the flow of the importable module instead.
+    from flows.pipeline import pipeline  # noqa: E402, F401, F811

@@ -118,3 +118,15 @@ def test_ingest_on_a_dask_cluster_gives_the_marts_of_one_process(jkn_env, tmp_pa
         assert set(here) == set(there)
         for name in here:
             assert here[name] == there[name], f"batch {batch + 1}: {name} differs"
+
+
+def test_the_flow_a_deployment_loads_by_its_path_is_the_importable_one():
+    """prefect.yaml's entrypoint is a file path; Prefect loads it under another module name. Its flow
+    must still be pickled by an importable name, or no Dask worker could run a task of its runs."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    from flows import pipeline
+
+    loaded = load_flow_from_entrypoint(str(pipeline.__file__) + ":pipeline")
+    assert loaded is pipeline.pipeline
+    assert loaded.fn.__module__ == "flows.pipeline"
