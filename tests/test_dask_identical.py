@@ -96,6 +96,9 @@ def _run_batches(tmp_path, monkeypatch, name: str, address: str | None) -> list[
 
 @pytest.mark.slow
 def test_ingest_on_a_dask_cluster_gives_the_marts_of_one_process(jkn_env, tmp_path, prefect_server, monkeypatch):
+    from flows.ingest import fanout
+
+    monkeypatch.setattr(fanout, "BATCH_SIZE", 2)  # the first load's 5 files go in 3 batches, as 1,200 would in 3 of 500
     single = _run_batches(tmp_path, monkeypatch, "single", None)
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",

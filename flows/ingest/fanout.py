@@ -46,7 +46,7 @@ def on_this_machine(config: dict) -> dict:
     return config
 
 
-def reader(address: str, threads: int | None = None, batch_size: int = BATCH_SIZE):
+def reader(address: str, threads: int | None = None, batch_size: int | None = None):
     """A `ReadMany` for `flows.ingest.ingest_files` that reads on the Dask cluster at `address`.
 
     `threads` is JKN_THREADS: unset, each worker's DuckDB uses all the cores of its own machine
@@ -65,12 +65,13 @@ def reader(address: str, threads: int | None = None, batch_size: int = BATCH_SIZ
             return
         if threads is None:
             options = replace(options, config={k: v for k, v in options.config.items() if k != "threads"})
+        size = batch_size or BATCH_SIZE
         with DaskTaskRunner(address=address) as runner:
-            for start in range(0, len(files), batch_size):
+            for start in range(0, len(files), size):
                 futures = [
                     runner.submit(read_file_task, {"file_name": path.name, "path": str(path.resolve()),
                                                    "sha256": sha256, "options": options})
-                    for path, sha256 in files[start:start + batch_size]
+                    for path, sha256 in files[start:start + size]
                 ]
                 for future in futures:
                     yield future.result()
