@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DASK_STAMP := $(VENV)/.installed-dask
 
 .PHONY: setup demo test lint bench browser clean
 
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml constraints.txt setup.py flows/_pseudonym.c
 
 setup: $(STAMP)
 
+# The tests also run ingest on a local Dask cluster (tests/test_dask_identical.py): the `dask` extra.
+$(DASK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,dask]'
+	touch $(DASK_STAMP)
+
 demo: setup
 	$(BIN)/jkn demo
 
@@ -24,7 +30,7 @@ demo: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+test: $(DASK_STAMP) browser
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest
 
 lint: setup

@@ -57,8 +57,13 @@ def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None
     try:
         database.load_seeds(con, settings.seeds)
         paths = [Path(f) for f in files] if files else ingest.discover(settings.landing_dir)
+        read_many = ingest.read_here
+        if settings.dask_address:  # the new files are read on the cluster's workers; this process registers
+            from flows.ingest import fanout
+
+            read_many = fanout.reader(settings.dask_address, settings.threads)
         results = ingest.ingest_files(con, paths, settings.reject_threshold_pct, run_id,
-                                      pseudonym_key=settings.pseudonym_key)
+                                      pseudonym_key=settings.pseudonym_key, read_many=read_many)
     finally:
         con.close()
     return [result.__dict__ for result in results]
@@ -335,3 +340,11 @@ def pipeline(
         # docs/contract.md section 4: published, but exit 5, so the flow run shows Failed and monitoring sees it.
         raise FilesRefused(refused, run.result())
     return run.result()
+
+
+if __name__ != "flows.pipeline":
+    # A deployment (prefect.yaml's entrypoint `flows/pipeline.py:pipeline`) loads this file by its path,
+    # under another module name ('pipeline'). Objects of that module are pickled by that name, which a
+    # Dask worker cannot import (JKN_DASK_ADDRESS: the flow run's context travels with each task): hand
+    # the deployment the flow of the importable module instead.
+    from flows.pipeline import pipeline  # noqa: E402, F401, F811

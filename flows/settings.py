@@ -86,14 +86,15 @@ class Settings(BaseSettings):
     delivery_budget_seconds: float = Field(
         120.0, description="Most time one run spends delivering messages; the rest waits for the next run."
     )
-    report_url: str | None = Field(
-        None, description="Where the report is served, for links in messages (unset: they give the file's path)."
+    dask_address: str | None = Field(
+        None, description="Dask scheduler (`tcp://host:8786`) whose workers read the new files; unset: this process."
     )
     lock_timeout: float = Field(
         0.0, ge=0, description="Seconds to wait for another run to release the database (then exit 4)."
     )
     report_url: str | None = Field(
-        None, description="Where the report folder is served (http or https), for the run's report link."
+        None, description="Where the report folder is served (http or https), for links in messages and the "
+        "run's report artifact (unset: they give the file's path)."
     )
     pending_alert_hours: float = Field(
         24.0, gt=0, description="Hours a message may stay undelivered before the ops recipients are told."

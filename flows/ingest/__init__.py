@@ -7,9 +7,10 @@ The seams, in the order a file meets them:
   rules      the SQL that types each column and flags bad rows
   pseudonym  NIK -> person_key, and the one masking policy for identifiers
   part       one file -> one immutable Parquet part (`read_file`, a function of the file alone)
-and here, the single writer: `ingest_files` decides which files are new, reads each one (in this
-process today; the same `read_file` can run on a cluster's workers), and registers each outcome in
-`ops.load_log` and `ops.rejects` in one transaction per file.
+and here, the single writer: `ingest_files` plans which files are new (`plan`), has each one read
+(in this process, `read_here`, or on a Dask cluster's workers, `flows.ingest.fanout`), and registers
+each outcome in `ops.load_log` and `ops.rejects` in one transaction per file, in plan order
+(`register_all`).
 
 A whole file is refused (status `rejected` in `ops.load_log`, no part) when its name, header,
 encoding or compression is wrong, when it is empty or holds only a header, when a period column
@@ -24,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -39,8 +41,8 @@ from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, mask_nik, redact
 
 __all__ = [
     "FILE_NAME", "KINDS", "PERSON_KEY_FUNCTION", "SEGMENTS", "ExtractKind", "LoadResult", "discover",
-    "file_sha256", "ingest_files", "mask_nik", "period_date", "previous_load", "redact", "seen_before",
-    "stored_columns",
+    "Plan", "ReadOptions", "file_sha256", "ingest_files", "mask_nik", "period_date", "plan", "previous_load",
+    "read_here", "redact", "register_all", "seen_before", "stored_columns",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,50 @@ class LoadResult:
     load_id: int | None = None
 
 
+@dataclass
+class Plan:
+    """What an ingest will do, decided by the writer before any file is read: in `discover()` order,
+    a `LoadResult` for each file skipped, a `(path, sha256)` for each file to read."""
+
+    steps: list[LoadResult | tuple[Path, str]]
+    # (size, modification time) of each file to read, as it was before it was hashed: a file that
+    # changed by the time its outcome is registered was still being written
+    stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def to_read(self) -> list[tuple[Path, str]]:
+        return [step for step in self.steps if isinstance(step, tuple)]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Everything `read_file` needs besides the file: small, picklable, the same for every file of
+    a batch (so a cluster's worker gets it with each task). The key stays a SecretStr so that no
+    repr of a task's parameters shows it."""
+
+    parts_root: Path
+    reference: Reference
+    pseudonym_key: SecretStr | None
+    threshold_pct: float
+    config: dict
+
+    def read(self, path: Path, sha256: str) -> FileOutcome:
+        return read_file(path, sha256, self.parts_root, self.reference, pseudonym_key=_secret(self.pseudonym_key),
+                         threshold_pct=self.threshold_pct, config=self.config)
+
+
+# How the files of a plan are read: given the files and the options, the outcomes in the same order.
+# Here, one after another in this process; `flows.ingest.fanout` reads them on a Dask cluster.
+ReadMany = Callable[[list[tuple[Path, str]], ReadOptions], Iterable[FileOutcome]]
+
+
+def read_here(files: list[tuple[Path, str]], options: ReadOptions) -> Iterator[FileOutcome]:
+    """Read each file in this process, lazily: each outcome is registered before the next file is read."""
+    for path, sha256 in files:
+        log.info("loading %s", path.name)
+        yield options.read(path, sha256)
+
+
 def ingest_files(
     con: duckdb.DuckDBPyConnection,
     paths: list[Path],
@@ -69,6 +115,7 @@ def ingest_files(
     *,
     pseudonym_key: SecretStr | str | None = None,
     retry_rejected: bool = False,
+    read_many: ReadMany = read_here,
 ) -> list[LoadResult]:
     """Load each file whose bytes were not loaded before; return what happened to each.
 
@@ -76,8 +123,20 @@ def ingest_files(
     `retry_rejected` (as when a person names it on the command line after fixing a setting
     or a seed). Participants files need `pseudonym_key`; without it nothing at all is
     loaded and ConfigError is raised. `con` is the writer's connection (`database.connect`).
+    `read_many` reads the files to load (default: in this process); whoever reads them, this
+    connection alone plans and registers.
     """
-    results: list[LoadResult | tuple[Path, str]] = []
+    work = plan(con, paths, pseudonym_key=pseudonym_key, retry_rejected=retry_rejected)
+    options = read_options(con, reject_threshold_pct, pseudonym_key)
+    return register_all(con, work, read_many(work.to_read, options), run_id)
+
+
+def plan(con: duckdb.DuckDBPyConnection, paths: list[Path], *, pseudonym_key: SecretStr | str | None = None,
+         retry_rejected: bool = False) -> Plan:
+    """Which of `paths` are new (see `ingest_files`); raise ConfigError before anything is read when
+    a participants file is new and there is no key. Removes what a crashed run left in the parts folder."""
+    steps: list[LoadResult | tuple[Path, str]] = []
+    stamps: dict[Path, tuple[int, int]] = {}
     batch: dict[str, str] = {}  # sha256 -> name, for the same bytes twice in one batch
     for path in paths:
         outside = _link_outside(path)
@@ -85,58 +144,50 @@ def ingest_files(
             # never followed, not even hashed: it could name anything on the machine
             sha256 = hashlib.sha256(f"link {path.name} -> {outside}".encode()).hexdigest()
             previous = previous_load(con, sha256)
-            results.append(register(con, FileOutcome(
+            steps.append(register(con, FileOutcome(
                 path.name, sha256, None, None, "rejected",
                 message=f"{path.name}: is a link to a file outside the landing folder; not followed "
-                        "(copy the file into the folder instead)"), run_id) if previous is None else
+                        "(copy the file into the folder instead)"), None) if previous is None else
                 LoadResult(path.name, None, None, "skipped", message=f"refused before (load {previous[0]}): "
                            f"{previous[3]}", load_id=previous[0]))
             continue
-        seen = _stamp(path)
+        stamps[path] = _stamp(path)
         sha256 = file_sha256(path)
         previous = previous_load(con, sha256)
         if sha256 in batch:
-            results.append(LoadResult(path.name, None, None, "skipped", message=f"same bytes as {batch[sha256]}"))
+            steps.append(LoadResult(path.name, None, None, "skipped", message=f"same bytes as {batch[sha256]}"))
         elif previous and (previous[2] != "rejected" or not retry_rejected):
             load_id, first_name, status, message = previous
             if status == "rejected":
                 note = f"refused before (load {load_id}): {message}"
             else:
                 note = f"loaded before as {first_name} (load {load_id}, {status})"
-            results.append(LoadResult(path.name, None, None, "skipped", message=note, load_id=load_id))
+            steps.append(LoadResult(path.name, None, None, "skipped", message=note, load_id=load_id))
         else:
-            results.append((path, sha256, seen))
+            steps.append((path, sha256))
         batch.setdefault(sha256, path.name)
-    key = _secret(pseudonym_key)
-    to_load = [item[0].name for item in results if isinstance(item, tuple)]
-    needs_key = [name for name in to_load if name.startswith("participants_")]
-    if needs_key and not key:
+    work = Plan(steps, stamps)
+    needs_key = [path.name for path, _ in work.to_read if path.name.startswith("participants_")]
+    if needs_key and not _secret(pseudonym_key):
         raise ConfigError(
             f"JKN_PSEUDONYM_KEY is not set; it is needed to pseudonymise the NIKs in {', '.join(needs_key)}. "
             "Nothing was loaded."
         )
-    if to_load:
+    if work.to_read:
         parts.remove_unregistered(con)  # what a crashed run left: never registered, never read
-    root, reference, config = parts.root_of(con), reference_of(con), duckdb_limits(con)
-    loaded = []
-    for item in results:
-        if isinstance(item, tuple):
-            path, sha256, seen = item
-            log.info("loading %s", path.name)
-            outcome = read_file(path, sha256, root, reference, pseudonym_key=key,
-                                threshold_pct=reject_threshold_pct, config=config)
-            if _stamp(path) != seen:
-                # still being written (a copy or upload in progress): what was read is not the file
-                if outcome.part:
-                    (root / outcome.part).unlink(missing_ok=True)
-                item = LoadResult(path.name, outcome.kind, outcome.period, "skipped",
-                                  message=f"{path.name}: changed while it was read (still being written?); "
-                                          "not loaded, the next run loads it once it stops changing")
-                log.warning("%s", item.message)
-            else:
-                item = register(con, outcome, run_id)
-        loaded.append(item)
-    return loaded
+    return work
+
+
+def _still_being_written(con: duckdb.DuckDBPyConnection, path: Path, outcome: FileOutcome) -> LoadResult:
+    """A file that changed while it was read (a copy or upload in progress): what was read is not the
+    file, so nothing is registered and its part is removed; the next run loads it once it is still."""
+    if outcome.part:
+        (parts.root_of(con) / outcome.part).unlink(missing_ok=True)
+    result = LoadResult(path.name, outcome.kind, outcome.period, "skipped",
+                        message=f"{path.name}: changed while it was read (still being written?); "
+                                "not loaded, the next run loads it once it stops changing")
+    log.warning("%s", result.message)
+    return result
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -151,6 +202,33 @@ def _link_outside(path: Path) -> str | None:
     target = path.resolve()
     folder = path.parent.resolve()
     return None if target.is_relative_to(folder) else "another folder"
+
+
+def read_options(con: duckdb.DuckDBPyConnection, reject_threshold_pct: float,
+                 pseudonym_key: SecretStr | str | None) -> ReadOptions:
+    key = _secret(pseudonym_key)
+    return ReadOptions(parts.root_of(con).resolve(), reference_of(con), SecretStr(key) if key else None,
+                       reject_threshold_pct, duckdb_limits(con))
+
+
+def register_all(con: duckdb.DuckDBPyConnection, work: Plan, outcomes: Iterable[FileOutcome],
+                 run_id: str | None) -> list[LoadResult]:
+    """Register the outcomes of `work.to_read` (given in that order), one transaction per file, in
+    plan order; the skipped files' results in their places."""
+    outcomes = iter(outcomes)
+    results = []
+    for step in work.steps:
+        if isinstance(step, tuple):
+            path, sha256 = step
+            outcome = next(outcomes)
+            if (outcome.file_name, outcome.sha256) != (path.name, sha256):  # a reader that lost the order
+                raise RuntimeError(f"expected the outcome of {path.name}, got one of {outcome.file_name}")
+            if path in work.stamps and _stamp(path) != work.stamps[path]:
+                step = _still_being_written(con, path, outcome)
+            else:
+                step = register(con, outcome, run_id)
+        results.append(step)
+    return results
 
 
 def reference_of(con: duckdb.DuckDBPyConnection) -> Reference:

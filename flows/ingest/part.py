@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -166,7 +167,9 @@ def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_ro
     positions, unused = map_columns(path.name, source, kind)
     final = parts_root / part_name(kind.name, period, sha256)
     final.parent.mkdir(parents=True, exist_ok=True)
-    written = final.with_name(f".{sha256}.{os.getpid()}.parquet")  # hidden: never read, removed if left
+    # Hidden: never read, removed if left. Named by machine and process too: on a cluster, a task
+    # rerun elsewhere may still find the first attempt writing into the same shared folder.
+    written = final.with_name(f".{sha256}.{socket.gethostname()}.{os.getpid()}.parquet")
     try:
         _write_part(con, path, source, kind, period, positions, reference, pseudonym_key, written)
         # (no hive partitioning: the folder's `period=` must not stand in for the file's own period column)
@@ -198,7 +201,7 @@ def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_ro
             )
             return outcome
         if rejected:
-            good = written.with_name(f".{sha256}.{os.getpid()}.good.parquet")
+            good = written.with_name(written.name.replace(".parquet", ".good.parquet"))
             con.execute(
                 f"copy (select {', '.join(part_columns(kind))} from {rows} as part "
                 "anti join (select distinct line from temp.rejects) as bad on part.line = bad.line "
