@@ -132,8 +132,10 @@ def alerts_stage(settings: Settings, run_id: str) -> dict:
 def report_stage(settings: Settings) -> str:
     con = database.connect(settings, read_only=False)
     try:
-        # the manpower office's list beside the report, linked from it (and recorded in ops.worklist_exports)
-        worklist.export(con, settings.report_dir, "ID", language=settings.locale)
+        # the manpower office's list beside the report, linked from it (and recorded in ops.worklist_exports);
+        # CSV only on every run: openpyxl writes a national .xlsx (~250,000 companies) in over a minute,
+        # so the workbook is made on request (`jkn worklist --format xlsx`)
+        worklist.export(con, settings.report_dir, "ID", formats=("csv",), language=settings.locale)
         return str(report.write(con, settings))
     finally:
         con.close()

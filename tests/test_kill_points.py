@@ -38,6 +38,14 @@ if point == "snapshot":  # the marts published, the readers' snapshot written bu
             kill("before the snapshot was swapped in")
         return real_replace(source, target)
     snapshot.os.replace = replace
+if point == "report":  # everything published and alerted, the report half-written
+    from flows import report
+    real_write = report.write
+    def write(con, settings, **options):
+        (settings.report_dir).mkdir(parents=True, exist_ok=True)
+        (settings.report_dir / "index.html").write_text("<html><body>half a rep")
+        kill("while writing the report")
+    report.write = write
 
 settings = load_settings()
 run = "killed-run"
@@ -85,7 +93,7 @@ def uninterrupted(tmp_path_factory, prefect_server) -> dict:
     return published(home)
 
 
-@pytest.mark.parametrize("point", ["checks", "snapshot"])
+@pytest.mark.parametrize("point", ["checks", "snapshot", "report"])
 def test_a_run_killed_inside_a_stage_is_finished_by_the_next_run(jkn_env, prefect_server, uninterrupted, point):
     shutil.copytree(FIXTURES / "landing_small", jkn_env / "landing")
     child = subprocess.run([sys.executable, "-c", KILLED_RUN, point], capture_output=True, text=True, timeout=300)
@@ -99,5 +107,6 @@ def test_a_run_killed_inside_a_stage_is_finished_by_the_next_run(jkn_env, prefec
     result = pipeline()
     assert result["status"] == "completed", result
     assert published(jkn_env) == uninterrupted
+    assert "half a rep" not in (jkn_env / "report" / "index.html").read_text()  # the next run wrote it whole
     leftovers = [path.name for path in jkn_env.glob(".jkn.published.duckdb.*")]
     assert len(leftovers) <= 1  # at most the killed run's unfinished snapshot, never read
