@@ -21,7 +21,7 @@ from functools import cache
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from flows import labels
+from flows import database, labels
 from flows.formats import MONTH_NAMES, grouped
 
 REGIONS_PER_SCOPE = 3
@@ -110,15 +110,6 @@ class Action:
     name: str = ""  # the region's name, for the report's name search
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {
-        f"{schema}.{name}"
-        for schema, name in con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
-        ).fetchall()
-    }
-
-
 def _dicts(cursor) -> list[dict]:
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -129,7 +120,7 @@ def candidates(
 ) -> list[Action]:
     """Every action of the scope, each kind ranked. The report takes the first few visible under its filter;
     `for_scope` takes the first few outright."""
-    tables = _tables(con)
+    tables = database.existing_tables(con)
     actions: list[Action] = []
     if "ops.dq_results" in tables:
         failed, critical, checked = con.execute(CHECKS_SQL).fetchone()

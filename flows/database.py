@@ -165,6 +165,16 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     parts.refresh_views(con)
 
 
+def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """`schema.name` of every table in the database `con` is connected to (a snapshot too)."""
+    return {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str, kind: str | None = None) -> bool:
     """Whether `schema.name` exists (as a `BASE TABLE` or `VIEW` only, when `kind` says so)."""
     query = "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"

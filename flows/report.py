@@ -23,7 +23,7 @@ import duckdb
 import vl_convert
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
-from flows import actions, charts, labels, report_views
+from flows import actions, charts, database, labels, report_views
 from flows.errors import ConfigError
 from flows.formats import MONTH_NAMES, grouped
 from flows.settings import Settings
@@ -403,15 +403,6 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {
-        f"{schema}.{name}"
-        for schema, name in con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
-        ).fetchall()
-    }
-
-
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     schema, name = table.split(".")
     return [
@@ -571,7 +562,7 @@ def _worklist(con: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[list[
 def collect(con: duckdb.DuckDBPyConnection, month: date | None = None, report_dir: Path | None = None) -> dict:
     """Everything the report shows, language-neutral, read from mart.*, ops.* and ref.* (worklist files
     already exported into `report_dir` are linked)."""
-    tables = _existing_tables(con)
+    tables = database.existing_tables(con)
     data: dict = {"month": None, "generated_at": datetime.now(UTC)}
     have_marts = {"mart.coverage", "mart.trajectory"} <= tables
     if month is not None and not (
