@@ -47,6 +47,8 @@ from flows.ingest.rules import bad_rows, checks, period_sql, reading_select, rej
 # the full count is kept in `rows_rejected`.
 MAX_REJECTS_STORED = 10_000
 REJECT_COLUMNS = ("line", "column_name", "value", "reason")
+# How a part is written: zstd at DuckDB's default level.
+PART_FORMAT = "format parquet, compression zstd"
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_ro
             con.execute(
                 f"copy (select {', '.join(part_columns(kind))} from {rows} as part "
                 "anti join (select distinct line from temp.rejects) as bad on part.line = bad.line "
-                f"where not part.bad) to '{quote(good)}' (format parquet, compression zstd)"
+                f"where not part.bad) to '{quote(good)}' ({PART_FORMAT})"
             )
             os.replace(good, written)
             notes.append(f"{rejected} bad row(s) in ops.rejects")
@@ -226,7 +228,7 @@ def _write_part(con, path: Path, source, kind: ExtractKind, period: str, positio
         con.execute(
             f"copy (select $period_date::date as {kind.date_column}, * "
             f"from ({reading_select(source, kind, positions, checks(kind), person_key, reference.province_codes)})) "
-            f"to '{quote(written)}' (format parquet, compression zstd)",
+            f"to '{quote(written)}' ({PART_FORMAT})",
             parameters,
         )
     except duckdb.Error as error:
