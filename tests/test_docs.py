@@ -46,3 +46,40 @@ def test_the_contract_lists_the_tables_exit_codes_and_notice_kinds_the_code_has(
         assert f"| `{code}` |" in contract, code
     for kind in notices.KINDS:
         assert f"`{kind}`" in contract, kind
+
+
+def _whats_where() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## What's where", 1)[1]
+    return section.split("```", 2)[1]
+
+
+def test_whats_where_lists_every_module_and_folder_and_nothing_that_is_gone():
+    """The README's tour of the tree names every module of the package (and of its subpackages) and
+    every top-level folder a newcomer opens, and names no file that is not there."""
+    block = _whats_where()
+    listed: set[str] = set()
+    parents: list[tuple[int, str]] = []  # (indent, folder) of the lines above
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        name = line.split()[0]
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        path = "/".join([folder for _, folder in parents] + [name.rstrip("/")])
+        listed.add(path)
+        if name.endswith("/"):
+            parents.append((indent, name.rstrip("/")))
+    package = ROOT / "flows"
+    expected = {f"flows/{path.relative_to(package)}" for path in package.rglob("*")
+                if (path.suffix in (".py", ".c") and path.name != "__init__.py" or path.is_dir() and
+                    path.name not in ("__pycache__", "static", "templates") and path.parent == package)
+                and "__pycache__" not in path.parts and "static" not in path.relative_to(package).parts
+                and "templates" not in path.relative_to(package).parts}
+    expected |= {folder for folder in ("sql", "expectations", "seeds", "tests", "bench", "docs")
+                 if (ROOT / folder).is_dir()}
+    missing = sorted(expected - listed)
+    assert not missing, f"README.md's What's where does not name: {missing}"
+    gone = sorted(path for path in listed if not (ROOT / path).exists())
+    assert not gone, f"README.md's What's where names what is not in the tree: {gone}"
