@@ -1,5 +1,3 @@
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -233,18 +231,6 @@ def test_coverage_by_segment_shares(con):
         ("region", "3325", "PBPU", 400, 300, 40.0),
         ("region", "3601", "PBPU", 500, 500, 100.0),
     ]
-
-
-def test_sql_is_lint_clean():
-    """sqlfluff (duckdb dialect, configured in pyproject.toml) finds nothing to fix in sql/."""
-    result = subprocess.run(
-        [sys.executable, "-m", "sqlfluff", "lint", "sql", "--nocolor"],
-        cwd=SQL.parent,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_scope_without_every_regions_population_has_no_coverage(con):
