@@ -14,6 +14,9 @@ changes them; the alerts stage changes `ops` alone. So each publish labels its m
 a publication id (a table comment, which any other rewrite of the table clears), the snapshot
 records the labels it copied, and `refresh` (after alerts) starts from a byte copy of the current
 snapshot and rewrites only `ops` and `ref` when the labels still match: seconds saved per run.
+A publish itself copies the checkpointed database file and drops the writer's own schemas (`raw`,
+`staging`, `build`) from the copy; the space they held stays in the file as free blocks (marts-level
+aggregates, never participant rows: those live in Parquet parts).
 """
 
 from __future__ import annotations
