@@ -454,7 +454,7 @@ def alerts_command(
                 summary = alerts.send(con, settings, run_id)
                 late = notices.for_pending_deliveries(con, settings, database.utc_now())
                 summary["notices"] = notices.send(con, settings, run_id, late)
-                snapshot.publish(con, run_id)
+                snapshot.refresh(con, run_id)
             finally:
                 con.close()
     table = Table(title=("Would send" if dry_run else "Sent") + f", {summary['month']}")

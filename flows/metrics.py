@@ -113,6 +113,7 @@ def publish(con: duckdb.DuckDBPyConnection) -> None:
     try:
         for name in mart_names():
             con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+        snapshot.label_marts(con)
         con.execute("update ops.load_log set status = 'superseded' where status = 'published' and "
                     "load_id not in (select load_id from ops.load_log where status in ('staged', 'published') "
                     "qualify row_number() over (partition by kind, period order by load_id desc) = 1)")
@@ -149,6 +150,7 @@ def publish_months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> N
                 f"union all by name select * from build.{name} where month between $first and $last",
                 {"first": first, "last": last},
             )
+        snapshot.label_marts(con)
         con.commit()
     except BaseException:
         con.rollback()

@@ -121,7 +121,7 @@ def alerts_stage(settings: Settings, run_id: str) -> dict:
         # After this run's own attempts: what is still undelivered after JKN_PENDING_ALERT_HOURS reaches ops.
         late = notices.for_pending_deliveries(con, settings, database.utc_now())
         summary["notices"] = notices.send(con, settings, run_id, late)
-        snapshot.publish(con, run_id)  # readers see the alerts' new states
+        snapshot.refresh(con, run_id)  # readers see the alerts' new states (the marts are as published)
         return summary
     finally:
         con.close()

@@ -98,9 +98,10 @@ def collect(con: duckdb.DuckDBPyConnection, data: dict, report_dir: Path | None 
             for code, level, early, late, horizon in con.execute(FORECAST_SQL, {"month": data["month"]}).fetchall()
         }
     if data.get("worklist_month") is not None:
-        all_rows = worklist.rows(con, "ID", data["worklist_month"])
-        extra["worklist_total"] = len(all_rows)
-        extra["worklist_groups"] = worklist.groups(all_rows)
+        # Only the rows a group shows; its count says how many more the export holds.
+        shown = worklist.rows(con, "ID", data["worklist_month"], per_group=WORKLIST_ROWS_PER_GROUP)
+        extra["worklist_groups"] = worklist.groups(shown)
+        extra["worklist_total"] = sum(group["employers"] for group in extra["worklist_groups"])
         if report_dir is not None:
             extra["worklist_exports"] = [
                 item for item in worklist.latest_exports(con, report_dir, "ID")

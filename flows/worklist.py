@@ -73,29 +73,61 @@ groups as (
         sum(contributions_owed_idr) as group_owed_idr
     from worklist
     group by next_sanction_step, region_code
+),
+ranked_groups as (
+    -- ranked here, over a few thousand groups, rather than over every row: the same dense rank
+    select
+        *,
+        dense_rank() over (
+            order by
+                list_position($steps, next_sanction_step),
+                group_unregistered_workers desc,
+                group_owed_idr desc,
+                region_code
+        ) as group_rank
+    from groups
 )
 select
     worklist.*,
     groups.group_employers,
     groups.group_unregistered_workers,
     groups.group_unpaid_idr,
-    dense_rank() over (
-        order by
-            list_position($steps, worklist.next_sanction_step),
-            groups.group_unregistered_workers desc,
-            groups.group_owed_idr desc,
-            worklist.region_code
-    ) as group_rank
+    groups.group_rank
 from worklist
-inner join groups
+inner join ranked_groups as groups
     on worklist.next_sanction_step = groups.next_sanction_step and worklist.region_code = groups.region_code
+{first_of_each_group}
 order by group_rank, worklist.priority
 """
+# The report shows the first rows of each group; the rest are in the export (a national list has ~240,000).
+FIRST_OF_EACH_GROUP_SQL = ROWS_SQL.format(first_of_each_group=(
+    "qualify row_number() over (partition by groups.group_rank order by worklist.priority) <= $per_group"))
+ROWS_SQL = ROWS_SQL.format(first_of_each_group="")
+
+# The export's columns, in EXPORT_FIELDS order (only these are fetched: 240,000 rows through Python dicts
+# took seconds), then the month.
+EXPORT_SQL = f"""
+select
+    priority, region_code, region_name, business_id, employer_id, name, reasons,
+    workers_reported, workers_registered, unregistered_workers, unpaid_contributions_idr,
+    months_non_compliant, non_compliant_since, next_sanction_step, month
+from ({ROWS_SQL})
+order by group_rank, priority
+"""
+UNPAID_COLUMN = EXPORT_FIELDS.index("unpaid_contributions_idr")
+REASONS_COLUMN = EXPORT_FIELDS.index("reasons")
+STEP_COLUMN = EXPORT_FIELDS.index("sanction_step")
 
 
-def rows(con: duckdb.DuckDBPyConnection, scope: str = "ID", month: date | None = None) -> list[dict]:
-    """The scope's worklist rows of the month (default: the latest), most urgent group first."""
-    cursor = con.execute(ROWS_SQL, {"scope": scope, "month": month, "steps": list(labels.SANCTION_STEPS)})
+def rows(con: duckdb.DuckDBPyConnection, scope: str = "ID", month: date | None = None,
+         per_group: int | None = None) -> list[dict]:
+    """The scope's worklist rows of the month (default: the latest), most urgent group first; with
+    `per_group`, only the first rows of each group (each row still carries its group's count and totals)."""
+    parameters = {"scope": scope, "month": month, "steps": list(labels.SANCTION_STEPS)}
+    if per_group is None:
+        cursor = con.execute(ROWS_SQL, parameters)
+    else:
+        cursor = con.execute(FIRST_OF_EACH_GROUP_SQL, {**parameters, "per_group": per_group})
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -121,14 +153,27 @@ def groups(worklist_rows: list[dict]) -> list[dict]:
     return out
 
 
-def _export_values(row: dict, language: str) -> list:
-    values = {
-        **row,
-        "reasons": labels.reasons(row["reasons"], language),
-        "sanction_step": labels.name(labels.STEP_DESCRIPTIONS, row["next_sanction_step"], language),
-        "unpaid_contributions_idr": round(float(row["unpaid_contributions_idr"] or 0)),
-    }
-    return [values[field] for field in EXPORT_FIELDS]
+def export_table(con: duckdb.DuckDBPyConnection, scope: str, month: date | None,
+                 language: str) -> tuple[list[list], date | None]:
+    """The export's rows (values in EXPORT_FIELDS order) and the month they are of. Reasons and steps
+    are named once per distinct value (a handful), not once per row."""
+    fetched = con.execute(EXPORT_SQL, {"scope": scope, "month": month, "steps": list(labels.SANCTION_STEPS)})
+    fetched = fetched.fetchall()
+    reasons: dict = {}
+    steps: dict = {}
+    table = []
+    for row in fetched:
+        values = list(row[:-1])
+        reason, step = values[REASONS_COLUMN], values[STEP_COLUMN]
+        if reason not in reasons:
+            reasons[reason] = labels.reasons(reason, language)
+        if step not in steps:
+            steps[step] = labels.name(labels.STEP_DESCRIPTIONS, step, language)
+        values[REASONS_COLUMN] = reasons[reason]
+        values[STEP_COLUMN] = steps[step]
+        values[UNPAID_COLUMN] = round(float(values[UNPAID_COLUMN] or 0))  # to even, as the export always did
+        table.append(values)
+    return table, (fetched[0][-1] if fetched else None)
 
 
 def _write_xlsx(path: Path, headers: list[str], table: list[list], sheet_title: str) -> None:
@@ -181,16 +226,15 @@ def export(
     ).fetchone()[0]
     if not published:
         return []
-    worklist_rows = rows(con, scope, month)
+    table, first_month = export_table(con, scope, month, language)
     if month is None:
-        month = worklist_rows[0]["month"] if worklist_rows else con.execute(
+        month = first_month if table else con.execute(
             "select max(month) from mart.enforcement_worklist"
         ).fetchone()[0]
     if month is None:
         return []
     now = now or datetime.now(UTC)
     headers = [EXPORT_HEADERS[language][field] for field in EXPORT_FIELDS]
-    table = [_export_values(row, language) for row in worklist_rows]
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for file_format in formats:
