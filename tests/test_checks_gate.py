@@ -160,15 +160,16 @@ def test_a_failed_batch_leaves_every_mart_exactly_as_it_was(settings, prefect_se
     assert {f["status"] for f in first["files"]} == {"staged"}
     before = _mart_contents(settings)
     assert set(before) == {"coverage", "coverage_by_segment", "trajectory", "employer_compliance",
-                           "compliance_by_region", "enforcement_worklist"}
+                           "compliance_by_region", "enforcement_worklist", "region_reporting"}
     assert before["coverage"] and before["trajectory"]
 
-    # September misses Kab. Pemalang: stopped by the staging checks, before anything is built.
-    shutil.copy(CHECK_FIXTURES / "missing_region" / "region_counts_2022-09.csv", landing)
+    # September's employer registry has an employer paying more than it owes: stopped by the staging
+    # checks, before anything is built. (A region missing from a batch no longer stops it: issue 14.)
+    shutil.copy(CHECK_FIXTURES / "overpaid_employer" / "employers_2022-09.csv", landing)
     assert _jkn_run(monkeypatch) == 3
     printed = capsys.readouterr().err
     assert "critical data-quality checks failed" in printed
-    assert "missing_region_code=3327" in printed
+    assert "employer_id=E002" in printed
     assert _mart_contents(settings) == before
 
     # A corrected population puts Kota Pekalongan at 118%: stopped by the mart checks, after
@@ -190,10 +191,10 @@ def test_a_failed_batch_leaves_every_mart_exactly_as_it_was(settings, prefect_se
         ("population_2022-S1.csv", "quarantined"),
         ("region_counts_2022-07.csv", "published"),
         ("region_counts_2022-08.csv", "published"),
-        ("region_counts_2022-09.csv", "quarantined"),
+        ("employers_2022-09.csv", "quarantined"),
     ]
 
     # The ops recipients were told each time (outbox: no channel is configured).
     notices = [path.read_text(encoding="utf-8") for path in settings.outbox_dir.rglob("*") if path.is_file()]
-    assert any("staging.region_counts" in text for text in notices)
+    assert any("staging.employers" in text for text in notices)
     assert any("build.coverage" in text for text in notices)
