@@ -1,0 +1,80 @@
+"""Regions missing from a month's batch (issue 14): published as "not reported this month", with their
+last figures and the month those are of, never passed off as this month's.
+
+`mart.region_reporting` (sql/marts/region_reporting.sql) holds one row per month x region that reported
+before; this module holds what reads it: the alert rule that tells the region's recipients and `ops`
+(a warning the first month, escalated to critical from `threshold` months in a row), and the rows that
+`jkn status` and the report show.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+RULE = "region_not_reported"
+SOURCE = "mart.region_reporting"
+
+# One row per region that reported before, in the latest month: fires where it did not report this month;
+# `previous_month` / `previous_value` / `count` are its last figures (month, coverage, participants).
+ALERT_SQL = """
+select
+    'region_not_reported' as rule,
+    'region' as level,
+    reporting.code,
+    reporting.month,
+    not reporting.is_reported as fires,
+    case
+        when reporting.months_not_reported >= coalesce(config.threshold, 2) then 'critical'
+        else config.severity
+    end as severity,
+    reporting.months_not_reported::double as gap,
+    'months_not_reported' as measure,
+    reporting.months_not_reported::double as value,
+    reporting.coverage_pct as previous_value,
+    reporting.reported_month as previous_month,
+    coalesce(config.threshold, 2) as threshold,
+    reporting.participants as count
+from mart.region_reporting as reporting
+cross join (select * from ref.alert_rules where rule = 'region_not_reported') as config
+where reporting.month = (select max(month) from mart.region_reporting)
+"""
+
+# What status and the report show of each region missing from `month`: its last figures and their month.
+NOT_REPORTED = """
+select
+    code,
+    name,
+    province_code,
+    branch_office,
+    strftime(month, '%Y-%m') as month,
+    strftime(reported_month, '%Y-%m') as reported_month,
+    months_not_reported,
+    participants,
+    coverage_pct,
+    expected_pct,
+    gap_pp,
+    trajectory_status
+from mart.region_reporting
+where month = $month and not is_reported
+order by months_not_reported desc, name
+"""
+
+
+def published(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the mart exists (a database published before issue 14 has no mart.region_reporting
+    until its next run rebuilds the marts)."""
+    schema, table = SOURCE.split(".")
+    return con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0] > 0
+
+
+def not_reported(con: duckdb.DuckDBPyConnection, month) -> list[dict]:
+    """Regions that reported before but not in `month` (a date or 'YYYY-MM'), most months missing first."""
+    if not published(con) or month is None:
+        return []
+    value = month if not isinstance(month, str) else f"{month[:7]}-01"
+    cursor = con.execute(NOT_REPORTED, {"month": value})
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
