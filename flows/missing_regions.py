@@ -49,6 +49,10 @@ select
     strftime(month, '%Y-%m') as month,
     strftime(reported_month, '%Y-%m') as reported_month,
     months_not_reported,
+    -- as the alert rule judges it: escalated from its threshold of months in a row
+    months_not_reported >= coalesce(
+        (select any_value(threshold) from ref.alert_rules where rule = 'region_not_reported'), 2
+    ) as is_escalated,
     participants,
     coverage_pct,
     expected_pct,
@@ -78,3 +82,69 @@ def not_reported(con: duckdb.DuckDBPyConnection, month) -> list[dict]:
     cursor = con.execute(NOT_REPORTED, {"month": value})
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def partial_scopes(con: duckdb.DuckDBPyConnection, month) -> dict[tuple[str, str], int]:
+    """(level, code) -> regions not reported in `month`, for the branch, province and national rows of
+    mart.coverage that lack a region (empty for a mart published before it had the column)."""
+    columns = {row[0] for row in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'mart' and table_name = 'coverage'"
+    ).fetchall()}
+    if "regions_not_reported" not in columns or month is None:
+        return {}
+    return {
+        (level, code): count
+        for level, code, count in con.execute(
+            "select level, code, regions_not_reported from mart.coverage where month = ? and is_partial", [month]
+        ).fetchall()
+    }
+
+
+def status_note(missing: int) -> str:
+    """`jkn status`'s note on a scope's row that lacks regions."""
+    return f"partial: {missing} region{'' if missing == 1 else 's'} not reported"
+
+
+def region_note(row: dict) -> str:
+    """`jkn status`'s note on a region missing this month: its figures are of another month."""
+    months = row["months_not_reported"]
+    return (f"not reported this month, last figures from {row['reported_month']}"
+            + (f" ({months} months in a row)" if months >= 2 else ""))
+
+
+# The report's words for regions missing this month (merged into the report's text by locale).
+TEXT = {
+    "id": {
+        "not_reported_title": "Belum melapor bulan ini",
+        "not_reported_note": (
+            "Wilayah ini melapor sebelumnya tetapi belum ada data untuk bulan ini. Angka yang tampil adalah "
+            "angka terakhirnya, dari bulan yang disebut, bukan angka bulan ini; angka cabang, provinsi dan "
+            "nasional bulan ini tidak memuatnya (sebagian)."
+        ),
+        "last_figures_from": "angka terakhir dari {month}",
+        "months_not_reported": "Bulan tanpa laporan",
+        "escalated": "dieskalasi",
+        "status_then": "Status saat itu",
+        "partial": "sebagian: {count} wilayah belum melapor",
+    },
+    "en": {
+        "not_reported_title": "Not reported this month",
+        "not_reported_note": (
+            "These regions reported before but have no figures for this month. What is shown are their last "
+            "figures, of the month given, not this month's; this month's branch, province and national "
+            "figures lack them (partial)."
+        ),
+        "last_figures_from": "last figures from {month}",
+        "months_not_reported": "Months not reported",
+        "escalated": "escalated",
+        "status_then": "Status then",
+        "partial": "partial: {count} region(s) not reported",
+    },
+}
+
+
+def annotate_scopes(con: duckdb.DuckDBPyConnection, month, scopes: list[dict]) -> None:
+    """Add `regions_not_reported` to the report's branch, province and national rows."""
+    partial = partial_scopes(con, month)
+    for row in scopes:
+        row["regions_not_reported"] = partial.get((row["level"], row["code"]), 0)

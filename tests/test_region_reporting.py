@@ -80,3 +80,50 @@ def test_months_not_reported_counts_the_months_in_a_row_and_resets_when_it_repor
     ]
     assert rows.query(con, "select regions_not_reported from build.coverage "
                            "where month = '2022-09-01' and code = 'PEKALONGAN'") == [(2,)]
+
+
+def _published_september_without_pemalang(con):
+    """July to September published as a run would (marts, then the readers' snapshot), Pemalang missing
+    from September."""
+    from flows import metrics
+
+    _three_months(con, {"2022-09": ("3327",)})
+    rows.build(con)
+    metrics.publish(con)
+
+
+def test_status_shows_the_missing_region_with_its_last_figures_and_the_partial_scopes(con, settings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows import cli
+
+    _published_september_without_pemalang(con)
+    con.close()
+    monkeypatch.setattr(cli.console, "width", 250)  # one table row per line
+    done = CliRunner().invoke(cli.app, ["status"])
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    [pemalang] = [line for line in lines if "Kab. Pemalang" in line]
+    assert "not reported this month, last figures from 2022-08" in pemalang
+    assert "91.20" in pemalang and "912" in pemalang  # August's coverage and participants
+    [branch] = [line for line in lines if "KC Pekalongan" in line]
+    assert "partial: 1 region not reported" in branch
+    [banten] = [line for line in lines if "Banten" in line]
+    assert "partial" not in banten
+    assert "Coverage, 2022-09" in done.output
+
+
+def test_the_report_shows_the_missing_region_as_not_reported_in_both_languages(con, settings):
+    from flows import report
+
+    _published_september_without_pemalang(con)
+    data = report.collect(con)
+    assert [(row["code"], row["reported_month"], row["months_not_reported"], row["is_escalated"])
+            for row in data["not_reported"]] == [("3327", "2022-08", 1, False)]
+    assert "3327" not in {row["code"] for row in data["regions"]}  # not among September's figures
+    assert data["national"]["regions_not_reported"] == 1
+    indonesian, english = report.render(data, "id"), report.render(data, "en")
+    assert "Belum melapor bulan ini (1)" in indonesian and "angka terakhir dari Agustus 2022" in indonesian
+    assert "sebagian: 1 wilayah belum melapor" in indonesian
+    assert "Not reported this month (1)" in english and "last figures from August 2022" in english
+    assert "partial: 1 region(s) not reported" in english
