@@ -816,6 +816,8 @@ def _whole(value):
 def alert_payload(row: dict, language: str) -> dict:
     """One alert as it goes into a payload, its `message` in `language`."""
     measured = _whole if row["measure"] in WHOLE_NUMBER_MEASURES else _round
+    # a late region's previous_value is its last coverage (%), not a count of months
+    previous = _round if row["measure"] == missing_regions.MEASURE else measured
     values = {
         **row,
         "actual_pct": _round(row["actual_pct"]),
@@ -825,7 +827,7 @@ def alert_payload(row: dict, language: str) -> dict:
         "gap_pp": _round(row["gap_pp"]),
         "people_needed": _whole(row["people_needed"]),
         "value": measured(row["value"]),
-        "previous_value": measured(row["previous_value"]),
+        "previous_value": previous(row["previous_value"]),
         "threshold": _round(row["threshold"]),
         "count": _whole(row["count"]),
         "message": str(words(language).sentence(row)).strip(),

@@ -189,9 +189,12 @@ def _print_summary(result: dict) -> None:
         )
     for item in refused:
         errors.print(f"  refused: {item['message']}")
+    from flows import missing_regions
+
     con = snapshot.connect(settings)
     try:
         month, rows = _latest_trajectory(con)
+        late = missing_regions.not_reported(con, month if month != "-" else None)
     finally:
         con.close()
     table = Table(title=f"Coverage against trajectory, {month}")
@@ -204,6 +207,8 @@ def _print_summary(result: dict) -> None:
         table.add_row(name, f"{actual:.2f}", f"{expected:.2f}", f"{gap:+.2f}", f"{people:,}",
                       projected or "-", status)
     console.print(table)
+    for row in late:
+        console.print(f"{row['name']}: {missing_regions.region_note(row)}")
     for warning in result.get("warnings", []):
         console.print(f"warning: {warning['suite']} {warning['expectation']}: {warning['observed']}")
     alerts = result["alerts"]
@@ -580,9 +585,10 @@ def status() -> None:
                       f"{active:.2f}" if active is not None else "-", f"{people:,}",
                       f"{population:,}" if population else "-", "yes" if uhc else "no", note)
     for row in not_reported:  # last figures, said to be of their own month
-        table.add_row("region", row["name"], f"{row['coverage_pct']:.2f}" if row["coverage_pct"] is not None else "-",
-                      "-", f"{row['participants']:,}" if row["participants"] is not None else "-", "-", "-",
-                      missing_regions.region_note(row))
+        cov, active, population = row["coverage_pct"], row["active_rate_pct"], row["population"]
+        table.add_row("region", row["name"], f"{cov:.2f}" if cov is not None else "-",
+                      f"{active:.2f}" if active is not None else "-", f"{row['participants']:,}",
+                      f"{population:,}" if population else "-", "-", missing_regions.region_note(row))
     console.print(table)
     alerts_table = Table(title=f"Open alerts ({len(open_alerts)})")
     for column in ("Rule", "Level", "Code", "Severity", "Since", "Last"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import duckdb
 
 RULE = "region_not_reported"
+MEASURE = "months_not_reported"
 SOURCE = "mart.region_reporting"
 
 # One row per region that reported before, in the latest month: fires where it did not report this month;
@@ -53,8 +54,10 @@ select
     months_not_reported >= coalesce(
         (select any_value(threshold) from ref.alert_rules where rule = 'region_not_reported'), 2
     ) as is_escalated,
+    population,
     participants,
     coverage_pct,
+    active_rate_pct,
     expected_pct,
     gap_pp,
     trajectory_status

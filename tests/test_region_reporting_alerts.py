@@ -58,7 +58,7 @@ def test_a_late_region_is_told_then_escalated_then_cleared(con, jkn_env, tmp_pat
     assert set(september) == {"3327", "33", "ops"}
     [alert] = september["3327"]
     assert (alert["alert_key"], alert["state"], alert["severity"], alert["month"]) == (KEY, "new", "warning", "2022-09")
-    assert (alert["previous_month"], alert["value"], alert["count"]) == ("2022-08", 1, 940)
+    assert (alert["previous_month"], alert["previous_value"], alert["value"], alert["count"]) == ("2022-08", 94.0, 1, 940)
     assert alert["actual_pct"] is None  # no trajectory figure of September is made up for it
     assert alert["message"].startswith("Kab. Pemalang: belum melapor untuk September 2022; angka terakhir dari "
                                        "Agustus 2022 (cakupan 94,00%, 940 orang), bukan angka bulan ini.")
@@ -86,3 +86,40 @@ def test_a_late_region_is_told_then_escalated_then_cleared(con, jkn_env, tmp_pat
     assert con.execute("select state from ops.alerts where alert_key = ?", [KEY]).fetchall() == [("resolved",)]
     alerts.send(con, settings, "run-nov-again", now=T0 + timedelta(days=31))
     assert _sent(con, "run-nov-again") == {}
+
+
+def test_a_run_publishes_what_arrived_when_a_region_is_missing(settings, prefect_server):
+    """The real flow: September's extract lacks Kab. Pemalang; the run publishes the other regions (exit 0,
+    no quarantine), the completeness check is a warning, and ops hears of the missing region."""
+    import shutil
+
+    from flows import database
+    from flows.pipeline import pipeline
+    from tests.conftest import FIXTURES
+
+    shutil.copytree(FIXTURES / "landing_small", settings.landing_dir)
+    pipeline()
+    shutil.copy(FIXTURES / "checks" / "missing_region" / "region_counts_2022-09.csv", settings.landing_dir)
+    result = pipeline()
+
+    assert result["status"] == "completed", result
+    warned = [w["expectation"] for w in result["warnings"]]
+    assert any(name.startswith("every region that reported last month") for name in warned), warned
+    con = database.connect(settings, read_only=True)
+    try:
+        assert con.execute("select file_name, status from ops.load_log where period = '2022-09'").fetchall() == [
+            ("region_counts_2022-09.csv", "published")]
+        published = con.execute("select code from mart.coverage where month = '2022-09-01' and level = 'region' "
+                                "order by code").fetchall()
+        shown = con.execute("select code, is_reported, strftime(reported_month, '%Y-%m') from mart.region_reporting "
+                            "where month = '2022-09-01' and not is_reported").fetchall()
+        national = con.execute("select is_partial, regions_not_reported from mart.coverage "
+                               "where month = '2022-09-01' and level = 'national'").fetchall()
+        told = con.execute("select count(*) from ops.outgoing where scope_code = 'ops' "
+                           "and payload like '%region_not_reported:region:3327%'").fetchone()[0]
+    finally:
+        con.close()
+    assert published == [("3325",), ("3326",), ("3375",)]
+    assert shown == [("3327", False, "2022-08")]
+    assert national == [(True, 1)]
+    assert told == 1
