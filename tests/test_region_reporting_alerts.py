@@ -1,6 +1,7 @@
 """Issue 14, item 7: a region missing from the batch reaches its recipients and ops as "not reported this
 month" with its last figures; two months in a row is escalated; it clears once when the region reports again.
-Real marts built from staged rows, real lifecycle, the outbox channel (plain files, fast)."""
+Real marts built from staged rows, real lifecycle, the outbox channel (plain files, fast). The real flow run
+that publishes the other regions is in tests/test_checks_gate.py (it reuses that test's first run)."""
 
 from __future__ import annotations
 
@@ -87,39 +88,3 @@ def test_a_late_region_is_told_then_escalated_then_cleared(con, jkn_env, tmp_pat
     alerts.send(con, settings, "run-nov-again", now=T0 + timedelta(days=31))
     assert _sent(con, "run-nov-again") == {}
 
-
-def test_a_run_publishes_what_arrived_when_a_region_is_missing(settings, prefect_server):
-    """The real flow: September's extract lacks Kab. Pemalang; the run publishes the other regions (exit 0,
-    no quarantine), the completeness check is a warning, and ops hears of the missing region."""
-    import shutil
-
-    from flows import database
-    from flows.pipeline import pipeline
-    from tests.conftest import FIXTURES
-
-    shutil.copytree(FIXTURES / "landing_small", settings.landing_dir)
-    pipeline()
-    shutil.copy(FIXTURES / "checks" / "missing_region" / "region_counts_2022-09.csv", settings.landing_dir)
-    result = pipeline()
-
-    assert result["status"] == "completed", result
-    warned = [w["expectation"] for w in result["warnings"]]
-    assert any(name.startswith("every region that reported last month") for name in warned), warned
-    con = database.connect(settings, read_only=True)
-    try:
-        assert con.execute("select file_name, status from ops.load_log where period = '2022-09'").fetchall() == [
-            ("region_counts_2022-09.csv", "published")]
-        published = con.execute("select code from mart.coverage where month = '2022-09-01' and level = 'region' "
-                                "order by code").fetchall()
-        shown = con.execute("select code, is_reported, strftime(reported_month, '%Y-%m') from mart.region_reporting "
-                            "where month = '2022-09-01' and not is_reported").fetchall()
-        national = con.execute("select is_partial, regions_not_reported from mart.coverage "
-                               "where month = '2022-09-01' and level = 'national'").fetchall()
-        told = con.execute("select count(*) from ops.outgoing where scope_code = 'ops' "
-                           "and payload like '%region_not_reported:region:3327%'").fetchone()[0]
-    finally:
-        con.close()
-    assert published == [("3325",), ("3326",), ("3375",)]
-    assert shown == [("3327", False, "2022-08")]
-    assert national == [(True, 1)]
-    assert told == 1
