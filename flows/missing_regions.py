@@ -124,6 +124,7 @@ TEXT = {
             "angka terakhirnya, dari bulan yang disebut, bukan angka bulan ini; angka cabang, provinsi dan "
             "nasional bulan ini tidak memuatnya (sebagian)."
         ),
+        "last_figures": "Angka terakhir",
         "last_figures_from": "angka terakhir dari {month}",
         "months_not_reported": "Bulan tanpa laporan",
         "escalated": "dieskalasi",
@@ -137,6 +138,7 @@ TEXT = {
             "figures, of the month given, not this month's; this month's branch, province and national "
             "figures lack them (partial)."
         ),
+        "last_figures": "Last figures",
         "last_figures_from": "last figures from {month}",
         "months_not_reported": "Months not reported",
         "escalated": "escalated",
