@@ -726,7 +726,9 @@ inner join alert_recipients as recipients
         when changes.rule = 'data_quality_failed' then recipients.scope_code = 'ops'
         -- a late office: the region's own recipients, and ops, who chase the extract
         when changes.rule = 'region_not_reported'
-            then recipients.scope_code in (changes.code, upper(changes.branch_office), changes.province_code, 'ID', 'ops')
+            then recipients.scope_code in (
+                changes.code, upper(changes.branch_office), changes.province_code, 'ID', 'ops'
+            )
         else recipients.scope_code in (changes.code, upper(changes.branch_office), changes.province_code, 'ID')
     end
 where changes.state is not null
