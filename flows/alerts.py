@@ -49,7 +49,7 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from flows import actions, database, delivery_journal, digests
+from flows import actions, database, delivery_journal, digests, missing_regions
 from flows.channels import Attempt, Channel, Delivery, EmailChannel, Envelope, OutboxChannel, WebhookChannel
 from flows.database import utc_now
 from flows.errors import ConfigError
@@ -68,13 +68,15 @@ OPS_SCOPE = "ops"
 # Keys of one alert in a payload: CONTRACT.md section 6, then what the rule
 # itself measured (`measure` names it: gap_pp, months_late, participants,
 # coverage_pct, active_rate_pct, worker_registration_pct,
-# unpaid_contributions_idr, failed_checks).
+# unpaid_contributions_idr, failed_checks, months_not_reported).
 PAYLOAD_KEYS = (
     "alert_key", "rule", "state", "severity", "level", "code", "name", "month", "actual_pct",
     "expected_pct", "target_pct", "target_date", "gap_pp", "people_needed", "projected_target_month",
     "message", "measure", "value", "previous_value", "previous_month", "threshold", "count", "detail",
 )
-WHOLE_NUMBER_MEASURES = ("participants", "unpaid_contributions_idr", "months_late", "failed_checks")
+WHOLE_NUMBER_MEASURES = (
+    "participants", "unpaid_contributions_idr", "months_late", "failed_checks", "months_not_reported",
+)
 
 # ---------------------------------------------------------------------------
 # 1. Rules. Each query gives one row per region (per suite for data quality)
@@ -330,6 +332,8 @@ RULES = (
         where current.level = 'region'
         """,
     ),
+    # A region missing from this month's batch: its recipients and ops are told (flows/missing_regions.py).
+    Rule(missing_regions.RULE, (missing_regions.SOURCE,), missing_regions.ALERT_SQL),
     Rule(
         DATA_QUALITY_RULE,
         (),
@@ -720,6 +724,11 @@ from alert_changes as changes
 inner join alert_recipients as recipients
     on case
         when changes.rule = 'data_quality_failed' then recipients.scope_code = 'ops'
+        -- a late office: the region's own recipients, and ops, who chase the extract
+        when changes.rule = 'region_not_reported'
+            then recipients.scope_code in (
+                changes.code, upper(changes.branch_office), changes.province_code, 'ID', 'ops'
+            )
         else recipients.scope_code in (changes.code, upper(changes.branch_office), changes.province_code, 'ID')
     end
 where changes.state is not null
@@ -809,6 +818,8 @@ def _whole(value):
 def alert_payload(row: dict, language: str) -> dict:
     """One alert as it goes into a payload, its `message` in `language`."""
     measured = _whole if row["measure"] in WHOLE_NUMBER_MEASURES else _round
+    # a late region's previous_value is its last coverage (%), not a count of months
+    previous = _round if row["measure"] == missing_regions.MEASURE else measured
     values = {
         **row,
         "actual_pct": _round(row["actual_pct"]),
@@ -818,7 +829,7 @@ def alert_payload(row: dict, language: str) -> dict:
         "gap_pp": _round(row["gap_pp"]),
         "people_needed": _whole(row["people_needed"]),
         "value": measured(row["value"]),
-        "previous_value": measured(row["previous_value"]),
+        "previous_value": previous(row["previous_value"]),
         "threshold": _round(row["threshold"]),
         "count": _whole(row["count"]),
         "message": str(words(language).sentence(row)).strip(),

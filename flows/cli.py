@@ -189,9 +189,12 @@ def _print_summary(result: dict) -> None:
         )
     for item in refused:
         errors.print(f"  refused: {item['message']}")
+    from flows import missing_regions
+
     con = snapshot.connect(settings)
     try:
         month, rows = _latest_trajectory(con)
+        late = missing_regions.not_reported(con, month if month != "-" else None)
     finally:
         con.close()
     table = Table(title=f"Coverage against trajectory, {month}")
@@ -204,6 +207,8 @@ def _print_summary(result: dict) -> None:
         table.add_row(name, f"{actual:.2f}", f"{expected:.2f}", f"{gap:+.2f}", f"{people:,}",
                       projected or "-", status)
     console.print(table)
+    for row in late:
+        console.print(f"{row['name']}: {missing_regions.region_note(row)}")
     for warning in result.get("warnings", []):
         console.print(f"warning: {warning['suite']} {warning['expectation']}: {warning['observed']}")
     alerts = result["alerts"]
@@ -548,18 +553,23 @@ def worklist_command(
 
 @app.command()
 def status() -> None:
-    """Print the latest coverage by region and the open alerts."""
-    from flows import snapshot
+    """Print the latest coverage by region and the open alerts; a region missing this month is listed with
+    its last figures and their month, and the scopes that lack it are marked partial."""
+    from flows import missing_regions, snapshot
 
     settings = load_settings()
     con = snapshot.connect(settings)
     try:
         month, rows = _latest_trajectory(con)
+        latest = con.execute("select max(month) from mart.coverage").fetchone()[0]
         coverage = con.execute(
-            "select level, name, coverage_pct, active_rate_pct, participants, population, is_uhc "
-            "from mart.coverage where month = (select max(month) from mart.coverage) "
-            "order by case level when 'national' then 0 when 'province' then 1 when 'branch' then 2 else 3 end, code"
+            "select level, code, name, coverage_pct, active_rate_pct, participants, population, is_uhc "
+            "from mart.coverage where month = ? "
+            "order by case level when 'national' then 0 when 'province' then 1 when 'branch' then 2 else 3 end, code",
+            [latest],
         ).fetchall()
+        partial = missing_regions.partial_scopes(con, latest)
+        not_reported = missing_regions.not_reported(con, latest)
         open_alerts = con.execute(
             "select rule, level, code, severity, first_month, last_month from ops.alerts "
             "where state = 'open' order by severity = 'critical' desc, rule, code"
@@ -567,12 +577,18 @@ def status() -> None:
     finally:
         con.close()
     table = Table(title=f"Coverage, {month}")
-    for column in ("Level", "Name", "Coverage %", "Active %", "Participants", "Population", "UHC"):
+    for column in ("Level", "Name", "Coverage %", "Active %", "Participants", "Population", "UHC", "Note"):
         table.add_column(column)
-    for level, name, cov, active, people, population, uhc in coverage:
+    for level, code, name, cov, active, people, population, uhc in coverage:
+        note = missing_regions.status_note(partial[level, code]) if (level, code) in partial else ""
         table.add_row(level, name, f"{cov:.2f}" if cov is not None else "-",
                       f"{active:.2f}" if active is not None else "-", f"{people:,}",
-                      f"{population:,}" if population else "-", "yes" if uhc else "no")
+                      f"{population:,}" if population else "-", "yes" if uhc else "no", note)
+    for row in not_reported:  # last figures, said to be of their own month
+        cov, active, population = row["coverage_pct"], row["active_rate_pct"], row["population"]
+        table.add_row("region", row["name"], f"{cov:.2f}" if cov is not None else "-",
+                      f"{active:.2f}" if active is not None else "-", f"{row['participants']:,}",
+                      f"{population:,}" if population else "-", "-", missing_regions.region_note(row))
     console.print(table)
     alerts_table = Table(title=f"Open alerts ({len(open_alerts)})")
     for column in ("Rule", "Level", "Code", "Severity", "Since", "Last"):

@@ -34,12 +34,14 @@ MODELS = (
     "intermediate/region_minimum_wages",
     "intermediate/employer_companies",
     "intermediate/employer_worker_wages",
+    "intermediate/region_reporting_months",
     "marts/coverage",
     "marts/coverage_by_segment",
     "marts/trajectory",
     "marts/employer_compliance",
     "marts/compliance_by_region",
     "marts/enforcement_worklist",
+    "marts/region_reporting",
 )
 
 # Contribution rules for wage earners (DOMAIN.md; Perpres 64/2020): 5% of the wage floored at the regional

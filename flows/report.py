@@ -23,7 +23,7 @@ import duckdb
 import vl_convert
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
-from flows import actions, charts, database, labels, report_views
+from flows import actions, charts, database, labels, missing_regions, report_views
 from flows.errors import ConfigError
 from flows.formats import MONTH_NAMES, grouped
 from flows.settings import Settings
@@ -578,6 +578,8 @@ def collect(con: duckdb.DuckDBPyConnection, month: date | None = None, report_di
         data["provinces"] = [row for row in scopes if row["level"] == "province"]
         data["branches"] = [row for row in scopes if row["level"] == "branch"]
         data["regions"] = _rows(con, REGIONS_SQL, params)
+        missing_regions.annotate_scopes(con, data["month"], scopes)
+        data["not_reported"] = missing_regions.not_reported(con, data["month"])
         data["trajectories"] = {
             f"{level}:{code}": {"series": value["series"], "target": value["target"]}
             for level in ("national", "province", "branch", "region")
@@ -758,7 +760,7 @@ def _browser_data(data: dict, locale: str, specs: dict) -> dict:
 
 def render(data: dict, locale: str, other_file: str | None = None, cache_dir: Path | None = None) -> str:
     """The report page in one language."""
-    text = {**TEXT[locale], **report_views.TEXT[locale]}
+    text = {**TEXT[locale], **report_views.TEXT[locale], **missing_regions.TEXT[locale]}
     script = assets(cache_dir) if data["month"] else None
     failed = [row for row in data["dq"] if row["success"] is not True]
     return _environment().get_template("report.html.j2").render(

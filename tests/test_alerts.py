@@ -41,6 +41,15 @@ def create_marts(con, compliance: bool = True) -> None:
             coverage_pct double, active_rate_pct double, is_uhc boolean, uhc_rule varchar)
         """
     )
+    con.execute(
+        """
+        create or replace table mart.region_reporting (
+            month date, code varchar, name varchar, province_code varchar, is_reported boolean,
+            reported_month date, months_not_reported bigint, population bigint, participants bigint,
+            active_participants bigint, coverage_pct double, active_rate_pct double, is_uhc boolean,
+            expected_pct double, gap_pp double, trajectory_status varchar, branch_office varchar)
+        """
+    )
     if compliance:
         con.execute(
             """

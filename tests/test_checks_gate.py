@@ -4,6 +4,7 @@ real Prefect flow leaving every mart table exactly as it was after a failed batc
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 import sys
@@ -158,17 +159,30 @@ def test_a_failed_batch_leaves_every_mart_exactly_as_it_was(settings, prefect_se
     shutil.copytree(FIXTURES / "landing_small", landing)
     first = pipeline()
     assert {f["status"] for f in first["files"]} == {"staged"}
+
+    # September without Kab. Pemalang is not a failed batch (issue 14): the completeness check warns,
+    # the other regions publish, and the missing one is shown as not reported (tests/test_region_reporting*.py).
+    shutil.copy(CHECK_FIXTURES / "missing_region" / "region_counts_2022-09.csv", landing)
+    assert _jkn_run(monkeypatch) == 0
+    assert "missing_region_code=3327" in capsys.readouterr().out
+    published = _mart_contents(settings)
+    september = sorted(row[2] for row in published["coverage"] if str(row[0]) == "2022-09-01" and row[1] == "region")
+    assert september == ["3325", "3326", "3375"]
+    assert [row[1:6] for row in published["region_reporting"] if str(row[0]) == "2022-09-01" and not row[4]] == [
+        ("3327", "Kab. Pemalang", "33", False, datetime.date(2022, 8, 1))]
+
     before = _mart_contents(settings)
     assert set(before) == {"coverage", "coverage_by_segment", "trajectory", "employer_compliance",
-                           "compliance_by_region", "enforcement_worklist"}
+                           "compliance_by_region", "enforcement_worklist", "region_reporting"}
     assert before["coverage"] and before["trajectory"]
 
-    # September misses Kab. Pemalang: stopped by the staging checks, before anything is built.
-    shutil.copy(CHECK_FIXTURES / "missing_region" / "region_counts_2022-09.csv", landing)
+    # September's employer registry has an employer paying more than it owes: stopped by the staging
+    # checks, before anything is built. (A region missing from a batch no longer stops it: issue 14.)
+    shutil.copy(CHECK_FIXTURES / "overpaid_employer" / "employers_2022-09.csv", landing)
     assert _jkn_run(monkeypatch) == 3
     printed = capsys.readouterr().err
     assert "critical data-quality checks failed" in printed
-    assert "missing_region_code=3327" in printed
+    assert "employer_id=E002" in printed
     assert _mart_contents(settings) == before
 
     # A corrected population puts Kota Pekalongan at 118%: stopped by the mart checks, after
@@ -186,14 +200,15 @@ def test_a_failed_batch_leaves_every_mart_exactly_as_it_was(settings, prefect_se
     assert rebuilt > 110
     assert _mart_contents(settings) == before
     assert sorted(statuses) == [
+        ("employers_2022-09.csv", "quarantined"),
         ("population_2022-S1.csv", "published"),  # the first file stays; its correction was stopped
         ("population_2022-S1.csv", "quarantined"),
         ("region_counts_2022-07.csv", "published"),
         ("region_counts_2022-08.csv", "published"),
-        ("region_counts_2022-09.csv", "quarantined"),
+        ("region_counts_2022-09.csv", "published"),
     ]
 
     # The ops recipients were told each time (outbox: no channel is configured).
     notices = [path.read_text(encoding="utf-8") for path in settings.outbox_dir.rglob("*") if path.is_file()]
-    assert any("staging.region_counts" in text for text in notices)
+    assert any("staging.employers" in text for text in notices)
     assert any("build.coverage" in text for text in notices)

@@ -11,7 +11,7 @@ import duckdb
 
 from tests.conftest import FIXTURES
 
-MISSING_REGION = FIXTURES / "checks" / "missing_region" / "region_counts_2022-09.csv"
+OVERPAID = FIXTURES / "checks" / "overpaid_employer" / "employers_2022-09.csv"  # fails a critical check
 
 
 def _jkn(*args: str) -> subprocess.CompletedProcess:
@@ -45,7 +45,7 @@ def test_the_report_shows_the_checks_of_the_publishing_run(settings, prefect_ser
     suites = _query(settings, f"select distinct suite from ops.dq_results where run_id = '{published['run_id']}'")
     assert suites and all(suite.startswith("build.") for (suite,) in suites)
     # Since then: a new file checked by hand (it fails a critical check), not published.
-    shutil.copy(MISSING_REGION, settings.landing_dir)
+    shutil.copy(OVERPAID, settings.landing_dir)
     assert _jkn("ingest").returncode == 0
     assert _jkn("check").returncode == 3
 

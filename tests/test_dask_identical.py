@@ -44,8 +44,8 @@ def _correction(landing) -> None:
 
 
 def _failing_batch(landing) -> None:
-    """September without Kab. Pemalang (3327): a critical staging check stops it."""
-    shutil.copy(FIXTURES / "checks" / "missing_region" / "region_counts_2022-09.csv", landing)
+    """September's employer registry has an employer paying more than it owes: a critical staging check stops it."""
+    shutil.copy(FIXTURES / "checks" / "overpaid_employer" / "employers_2022-09.csv", landing)
 
 
 # (what lands, the exit code of `jkn run` after it)

@@ -19,7 +19,8 @@ from pytest_httpserver import HTTPServer
 from tests.conftest import FIXTURES
 
 LANDING = FIXTURES / "landing_small"
-MISSING_REGION = FIXTURES / "checks" / "missing_region" / "region_counts_2022-09.csv"
+# An employer paying more than it owes fails a critical check (a missing region is only a warning).
+OVERPAID = FIXTURES / "checks" / "overpaid_employer" / "employers_2022-09.csv"
 
 
 def _jkn(monkeypatch, capsys, *args) -> tuple[int, str, str]:
@@ -123,19 +124,19 @@ def test_a_failed_critical_check_tells_ops_the_batch_month_files_and_retry_in_th
     landing = jkn_env / "landing"
     shutil.copytree(LANDING, landing)
     assert _jkn(monkeypatch, capsys, "run")[0] == 0
-    shutil.copy(MISSING_REGION, landing)  # September without Kab. Pemalang
+    shutil.copy(OVERPAID, landing)  # September: E002 paid more than it owed
 
     code, _, err = _jkn(monkeypatch, capsys, "run")
 
     assert code == 3
     # One line per failed check on the terminal.
-    assert "\n  staging.region_counts: every region that reported last month" in err
+    assert "\n  staging.employers: contribution paid is never above contribution due" in err
     [notice] = [post for post in _ops_posts(httpserver) if post["alerts"][0]["rule"] == "checks_failed"]
     [item] = notice["alerts"]
     assert notice["month"] == "2022-09"  # the failing batch, not the last published month (August)
     assert "Batch September 2022 gagal" in notice["text"]  # Indonesian, as routed
-    assert "file: region_counts_2022-09.csv" in item["items"]
-    assert any("missing_region_code=3327" in line for line in item["items"])
+    assert "file: employers_2022-09.csv" in item["items"]
+    assert any("employer_id=E002" in line for line in item["items"])
     assert item["retry_command"].startswith("jkn run")
     assert "Untuk mengulang: jkn run" in notice["text"]
 
@@ -144,7 +145,7 @@ def test_a_failed_critical_check_tells_ops_the_batch_month_files_and_retry_in_th
     assert "\\n" not in flow_run.state.message  # Prefect's state line holds no literal \n
     assert not any("\\n" in line for line in logs), [line for line in logs if "\\n" in line]
     [lines] = [line for line in logs if line.startswith("critical data-quality checks failed")]
-    assert "\n  staging.region_counts:" in lines  # the log shows the checks as lines
+    assert "\n  staging.employers:" in lines  # the log shows the checks as lines
 
 
 def test_a_crash_tells_ops_even_when_the_database_is_what_failed(jkn_env, prefect_server, ops_webhook,

@@ -83,6 +83,44 @@ levels as (
     group by regions.month
 ),
 
+-- regions that reported before but are missing from a month: a scope's sum without them is partial, not low
+missing as (
+    select
+        reporting.month,
+        regions.province_code,
+        nullif(regions.branch_office, '') as branch_office
+    from build.region_reporting_months as reporting
+    inner join ref.regions as regions on reporting.region_code = regions.region_code
+    where not reporting.is_reported
+),
+
+not_reported as (
+    select
+        missing.month,
+        'branch' as level,
+        missing.branch_office as code,
+        count(*) as regions_not_reported
+    from missing
+    where missing.branch_office is not null
+    group by missing.month, missing.branch_office
+    union all
+    select
+        missing.month,
+        'province' as level,
+        missing.province_code as code,
+        count(*) as regions_not_reported
+    from missing
+    group by missing.month, missing.province_code
+    union all
+    select
+        missing.month,
+        'national' as level,
+        'ID' as code,
+        count(*) as regions_not_reported
+    from missing
+    group by missing.month
+),
+
 rule_in_force as (
     select
         months.month,
@@ -123,6 +161,10 @@ select
     ) as is_uhc,
     'coverage >= ' || rule_in_force.min_coverage_pct
     || coalesce(' and active rate >= ' || rule_in_force.min_active_rate_pct, '')
-    || ' (from ' || rule_in_force.effective_from || ')' as uhc_rule
+    || ' (from ' || rule_in_force.effective_from || ')' as uhc_rule,
+    coalesce(not_reported.regions_not_reported, 0) as regions_not_reported,
+    coalesce(not_reported.regions_not_reported, 0) > 0 as is_partial
 from with_pct
 left join rule_in_force on with_pct.month = rule_in_force.month
+left join not_reported
+    on with_pct.month = not_reported.month and with_pct.level = not_reported.level and with_pct.code = not_reported.code
