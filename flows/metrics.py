@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from flows import parts, snapshot
+from flows.ingest import slices
 from flows.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,9 @@ def publish(con: duckdb.DuckDBPyConnection) -> None:
     try:
         for name in mart_names():
             con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+        # a load no province takes its rows from any more (flows/ingest/slices.py) is superseded
         con.execute("update ops.load_log set status = 'superseded' where status = 'published' and "
-                    "load_id not in (select load_id from ops.load_log where status in ('staged', 'published') "
-                    "qualify row_number() over (partition by kind, period order by load_id desc) = 1)")
+                    f"load_id not in ({slices.CURRENT_LOADS})")
         con.execute("update ops.load_log set status = 'published' where status = 'staged'")
         con.commit()
     except BaseException:
