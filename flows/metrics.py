@@ -82,6 +82,13 @@ def mart_names() -> list[str]:
     return [model.name for model in models() if model.layer == "marts"]
 
 
+# The loads current now (flows/ingest/slices.py), as one text; `build.built_from` keeps the value
+# the build tables were last built whole from (flows/backfill.py).
+CURRENT_LOADS_LIST = (
+    f"select coalesce(string_agg(load_id::varchar, ',' order by load_id), '') from ({slices.CURRENT_LOADS})"
+)
+
+
 def set_parameters(con: duckdb.DuckDBPyConnection, population_lag_months: int = 0) -> None:
     """Values the SQL reads with getvariable()."""
     con.execute("set variable population_lag_months = ?", [population_lag_months])
@@ -105,6 +112,8 @@ def build(
             raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
         built.append(model.relation)
         log.debug("built %s", model.relation)
+    if {"intermediate", "marts"} <= set(layers):
+        con.execute(f"create or replace table build.built_from as select ({CURRENT_LOADS_LIST}) as current_loads")
     return built
 
 
