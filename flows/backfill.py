@@ -3,16 +3,20 @@
 A backfill recomputes months from what is already loaded (after a seed, a setting or a model
 changed). Rebuilding every model from every part, as a regular run does, costs the whole history
 each time: years of national months are billions of participant rows read again to republish a
-few months. Instead each model's rows of the window are replaced in its `build` table:
+few months. Instead each model's rows of the window are replaced in its `build` table
+(`delete` the months, `insert` the model's SELECT filtered to them, one set-based statement each,
+in one transaction per statement):
 
-  - a model whose rows are per month (the counts, populations, wages, coverage, compliance) is
-    recomputed one month at a time: `delete` that month, `insert` the model's SELECT filtered to
-    it, one set-based statement each. The filter reaches the Parquet scan (each part holds one
-    period, and its statistics say which), so a month reads that month's parts only, and memory
-    is bounded by one month whatever the window's length;
-  - the models that look back over the months (`HISTORY`: the trajectory's baseline and recent
-    pace, the worklist's months of non-compliance) are recomputed for the whole window in one
-    statement, from the monthly `build` tables, which hold every month (cheap: scopes x months).
+  - the models that read the participant rows (`MONTH_BY_MONTH`: the counts per region and the
+    wages per company, the only inputs of national size) one month at a time. The month filter
+    reaches the Parquet scan (each part holds one period, and its statistics say which), so a
+    month reads that month's parts only, and memory is bounded by one month whatever the
+    window's length;
+  - every other model (populations, minimum wages, coverage, compliance, and those that look
+    back over the months: the trajectory's baseline and recent pace, the worklist's months of
+    non-compliance) in one statement for the whole window, from the `build` tables, which hold
+    every month (small: scopes or companies x months). One statement per model and month would
+    cost a plan and a scan's set-up each, about 0.1 s, for nothing.
 
 The rows a model gives for a month are, by construction, its full SELECT's rows for that month,
 so the window's rows are what a full rebuild gives, provided the other months' `build` rows are
@@ -37,8 +41,8 @@ from flows.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
-# Models whose rows for a month depend on earlier months too: recomputed for the window at once.
-HISTORY = ("trajectory", "enforcement_worklist")
+# The models that read the participant rows: recomputed one month at a time.
+MONTH_BY_MONTH = ("region_month_counts", "employer_worker_wages")
 
 
 def _built_from(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -64,11 +68,11 @@ def build_window(con: duckdb.DuckDBPyConnection, first: date, last: date, popula
             if not _same_columns(con, model.relation, sql):
                 con.execute(f"create or replace table {model.relation} as\n{sql}")
                 full.append(model.relation)
-            elif model.name in HISTORY:
-                _replace(con, model.relation, sql, "month between $first and $last", {"first": first, "last": last})
-            else:
+            elif model.name in MONTH_BY_MONTH:
                 for month in months:
                     _replace(con, model.relation, sql, "month = $month", {"month": month})
+            else:
+                _replace(con, model.relation, sql, "month between $first and $last", {"first": first, "last": last})
         except duckdb.Error as error:
             raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
     log.info("backfill: %d month(s) rebuilt month by month; rebuilt whole: %s", len(months), full or "none")
@@ -98,7 +102,7 @@ def _same_columns(con: duckdb.DuckDBPyConnection, relation: str, sql: str) -> bo
 
 
 def _months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> list[date]:
-    """The window's months that have a current load or rows in a monthly build table."""
+    """The window's months that have a current load or rows in a build table."""
     loaded = {
         date.fromisoformat(f"{period}-01") for (period,) in con.execute(
             f"select distinct period from ops.load_log where load_id in ({slices.CURRENT_LOADS}) "
@@ -107,7 +111,7 @@ def _months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> list[dat
     }
     built = set()
     for model in metrics.models():
-        if model.layer != "staging" and model.name not in HISTORY:
+        if model.layer != "staging":
             try:
                 built |= {month for (month,) in con.execute(
                     f"select distinct month from {model.relation} where month between ? and ?", [first, last]
