@@ -24,8 +24,9 @@ what a full rebuild would give them. That holds when the current loads are those
 tables were last completed from; `build.built_from` records that set (`CURRENT_LOADS`). When it
 differs (a batch failed its checks after the marts were built, a correction was loaded since),
 or a model's table is missing or its columns changed (a new release), that model, or with a
-changed set of loads the whole build, is rebuilt in full as a regular run does. Months outside
-the window keep their `build` (and, by `metrics.publish_months`, their published) rows.
+changed set of loads the whole build, is rebuilt in full as a regular run does. A backfill that
+crashed half-way leaves `build.built_from` empty, so the next one rebuilds in full too. Months
+outside the window keep their `build` (and, by `metrics.publish_months`, their published) rows.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def build_window(con: duckdb.DuckDBPyConnection, first: date, last: date, popula
     metrics.set_parameters(con, population_lag_months)
     months = _months(con, first, last)
     full = []
+    # Until the window is done the build tables are a mix: a crash here makes the next backfill rebuild all.
+    fingerprint = con.execute("select current_loads from build.built_from").fetchone()[0]
+    con.execute("update build.built_from set current_loads = null")
     for model in (model for model in metrics.models() if model.layer != "staging"):
         sql = model.path.read_text(encoding="utf-8")
         try:
@@ -75,6 +79,7 @@ def build_window(con: duckdb.DuckDBPyConnection, first: date, last: date, popula
                 _replace(con, model.relation, sql, "month between $first and $last", {"first": first, "last": last})
         except duckdb.Error as error:
             raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
+    con.execute("update build.built_from set current_loads = ?", [fingerprint])
     log.info("backfill: %d month(s) rebuilt month by month; rebuilt whole: %s", len(months), full or "none")
     return {"months": months, "full": full}
 

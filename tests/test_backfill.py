@@ -101,3 +101,6 @@ def test_a_backfill_rebuilds_its_months_one_by_one_and_gives_a_full_rebuilds_mar
     con.execute("alter table build.coverage_by_segment drop column share_pct")
     done = build_window(con, JULY, AUGUST)
     assert done == {"months": [JULY, AUGUST], "full": ["build.coverage_by_segment"]}
+    # and a backfill that crashed half-way (its build tables a mix of old and new) leaves the next one a full build
+    con.execute("update build.built_from set current_loads = null")
+    assert build_window(con, JULY, AUGUST)["months"] == []
