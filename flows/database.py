@@ -40,7 +40,7 @@ TABLES = {
         load_id integer primary key, file_name varchar not null, sha256 varchar not null,
         kind varchar, period varchar, rows_loaded bigint, rows_rejected bigint,
         status varchar not null, message varchar, loaded_at timestamptz not null,
-        run_id varchar, part varchar""",
+        run_id varchar, part varchar, province_code varchar""",
     "ops.rejects": """
         load_id integer, file_name varchar not null, line bigint, column_name varchar,
         value varchar, reason varchar not null""",

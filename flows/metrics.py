@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from flows import parts, snapshot
+from flows.ingest import slices
 from flows.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,13 @@ def mart_names() -> list[str]:
     return [model.name for model in models() if model.layer == "marts"]
 
 
+# The loads current now (flows/ingest/slices.py), as one text; `build.built_from` keeps the value
+# the build tables were last built whole from (flows/backfill.py).
+CURRENT_LOADS_LIST = (
+    f"select coalesce(string_agg(load_id::varchar, ',' order by load_id), '') from ({slices.CURRENT_LOADS})"
+)
+
+
 def set_parameters(con: duckdb.DuckDBPyConnection, population_lag_months: int = 0) -> None:
     """Values the SQL reads with getvariable()."""
     con.execute("set variable population_lag_months = ?", [population_lag_months])
@@ -106,6 +114,8 @@ def build(
             raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
         built.append(model.relation)
         log.debug("built %s", model.relation)
+    if {"intermediate", "marts"} <= set(layers):
+        con.execute(f"create or replace table build.built_from as select ({CURRENT_LOADS_LIST}) as current_loads")
     return built
 
 
@@ -116,9 +126,9 @@ def publish(con: duckdb.DuckDBPyConnection) -> None:
         for name in mart_names():
             con.execute(f"create or replace table mart.{name} as select * from build.{name}")
         snapshot.label_marts(con)
+        # a load no province takes its rows from any more (flows/ingest/slices.py) is superseded
         con.execute("update ops.load_log set status = 'superseded' where status = 'published' and "
-                    "load_id not in (select load_id from ops.load_log where status in ('staged', 'published') "
-                    "qualify row_number() over (partition by kind, period order by load_id desc) = 1)")
+                    f"load_id not in ({slices.CURRENT_LOADS})")
         con.execute("update ops.load_log set status = 'published' where status = 'staged'")
         con.commit()
     except BaseException:

@@ -8,6 +8,7 @@ are dropped only in the transaction that registers the parts).
 2. Rows of extracts in `raw.<kind>` tables (releases up to 07fb6da): each live load's rows are
    written to its Parquet part, `person_key` from 64 hex digits to its 32 bytes, the part is
    registered, and the tables are dropped; `raw.<kind>` then becomes the view over the parts.
+3. `ops.load_log.province_code` (releases up to 60d89e8 had none: every load covered the whole country).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 def upgrade(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("alter table ops.load_log add column if not exists part varchar")
+    con.execute("alter table ops.load_log add column if not exists province_code varchar")
     legacy = [kind for kind in KINDS.values() if _is_table(con, kind.table)]
     if legacy:
         _rows_to_parts(con, legacy)

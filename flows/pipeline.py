@@ -23,6 +23,7 @@ from prefect.runtime import flow_run as prefect_flow_run
 from pydantic import Field
 
 from flows import alerts, checks, database, ingest, metrics, notices, progress, report, runs, snapshot, worklist
+from flows.backfill import build_window
 from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
 from flows.settings import Settings, load_settings
 
@@ -82,10 +83,13 @@ def check_staging_stage(settings: Settings, run_id: str) -> dict:
 
 @task(name="build-metrics", cache_policy=NO_CACHE)
 @progress.reported("build metrics", lambda models: f"{len(models)} model(s)")
-def build_stage(settings: Settings) -> list[str]:
+def build_stage(settings: Settings, window: runs.Window | None = None) -> list[str]:
     con = database.connect(settings)
     try:
         database.load_seeds(con, settings.seeds)
+        if window is not None:  # a backfill: the window's months, month by month
+            build_window(con, window.first, window.last, settings.population_lag_months)
+            return [model.relation for model in metrics.models() if model.layer != "staging"]
         return metrics.build(con, settings.population_lag_months, layers=("intermediate", "marts"))
     finally:
         con.close()
@@ -329,7 +333,7 @@ def pipeline(
                 if run.window is None:
                     run.files = ingest_stage(settings, run.run_id, files)
                 run.add_checks(check_staging_stage(settings, run.run_id))
-                build_stage(settings)
+                build_stage(settings, run.window)
                 run.add_checks(check_marts_stage(settings, run.run_id))
                 publish_stage(settings, run.window)
                 due, why_not = runs.alerts_due(settings, run.window)

@@ -24,7 +24,7 @@ def stage(con, kind: str, period: str, rows: list[tuple], status: str = "staged"
     _write_part(con, kind, "staged_rows", load_id, part)
     con.execute("drop table staged_rows")
     con.execute(
-        "insert into ops.load_log values (?, ?, ?, ?, ?, ?, 0, ?, '', ?, null, ?)",
+        "insert into ops.load_log values (?, ?, ?, ?, ?, ?, 0, ?, '', ?, null, ?, null)",
         [load_id, file_name, f"sha-{load_id}", kind, period, len(rows), status, datetime.now(UTC), part],
     )
     parts.refresh_views(con)

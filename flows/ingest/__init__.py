@@ -18,7 +18,9 @@ disagrees with the period in its name, or when more than `reject_threshold_pct` 
 bad (its bad rows are still listed in `ops.rejects`, so they can be fixed). Bad rows of an
 accepted file go to `ops.rejects` with file, line, column, value and reason. A file whose bytes
 were loaded before (same sha256) is skipped. A new file for a kind and period that already has
-one is a correction: the staging views read the newest one.
+one is a correction: the staging views read the newest one. A period may also arrive per province
+(`<kind>_<period>_p<province>.<ext>`, `flows.ingest.slices`): each file its own part and load, and
+what is current is decided per kind, period and province.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from flows.ingest.kinds import KINDS, SEGMENTS, ExtractKind, stored_columns
 from flows.ingest.landing import FILE_NAME, discover, file_sha256, period_date, previous_load, seen_before
 from flows.ingest.part import FileOutcome, Reference, no_space_left, read_file
 from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, mask_nik, redact
+from flows.ingest.slices import province_of
 
 __all__ = [
     "FILE_NAME", "KINDS", "PERSON_KEY_FUNCTION", "SEGMENTS", "ExtractKind", "LoadResult", "discover",
@@ -259,9 +262,11 @@ def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str |
         load_id = con.execute("select coalesce(max(load_id), 0) + 1 from ops.load_log").fetchone()[0]
         con.execute(
             "insert into ops.load_log (load_id, file_name, sha256, kind, period, rows_loaded, rows_rejected, "
-            "status, message, loaded_at, run_id, part) values (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)",
+            "status, message, loaded_at, run_id, part, province_code) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?)",
             [load_id, outcome.file_name, outcome.sha256, outcome.kind, outcome.period, outcome.rows_loaded,
-             outcome.rows_rejected, outcome.status, outcome.message, run_id, outcome.part],
+             outcome.rows_rejected, outcome.status, outcome.message, run_id, outcome.part,
+             province_of(outcome.file_name)],
         )
         if outcome.rejects:
             import pyarrow as pa

@@ -1,6 +1,7 @@
 """The landing folder: which files are extracts, what they hold by name, and what was seen before.
 
-A file is named `<kind>_<period>.<ext>`; its bytes (sha256) identify it: the same bytes
+A file is named `<kind>_<period>.<ext>`, or `<kind>_<period>_p<province>.<ext>` for one province's
+slice of the period (`flows.ingest.slices`); its bytes (sha256) identify it: the same bytes
 delivered twice are loaded once, whatever their name.
 """
 
@@ -14,7 +15,7 @@ import duckdb
 
 FILE_NAME = re.compile(
     r"^(?P<kind>participants|region_counts|population|employers|workforce)"
-    r"_(?P<period>\d{4}-(?:0[1-9]|1[0-2]|S[12]))\.(?P<ext>csv|csv\.gz|parquet)$"
+    r"_(?P<period>\d{4}-(?:0[1-9]|1[0-2]|S[12]))(?:_p(?P<province>\d{2}))?\.(?P<ext>csv|csv\.gz|parquet)$"
 )
 
 

@@ -42,6 +42,7 @@ from flows.ingest.landing import FILE_NAME, period_date
 from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, hmac_pads, redact, register_person_key
 from flows.ingest.reading import counts_lines_as_duckdb, duckdb_problem, map_columns, open_source, physical_lines, quote
 from flows.ingest.rules import bad_rows, checks, period_sql, reading_select, rejects_select
+from flows.ingest.slices import check_rows_in_province, province_of
 
 # Rejects kept per file: a small file can hold millions of bad rows (a gzip of one repeated line);
 # the full count is kept in `rows_rejected`.
@@ -131,7 +132,7 @@ def kind_of(file_name: str, kind_name: str | None, period: str | None) -> Extrac
     if kind_name is None:
         raise FileRejected(
             file_name,
-            "file name must be <kind>_<period>.<ext>, kind one of "
+            "file name must be <kind>_<period>.<ext> (or <kind>_<period>_p<province>.<ext>), kind one of "
             f"{', '.join(KINDS)}; period YYYY-MM (YYYY-S1/S2 for population); ext csv, csv.gz or parquet",
         )
     kind = KINDS[kind_name]
@@ -182,6 +183,10 @@ def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_ro
             raise FileRejected(path.name, "the file holds a header but no rows")
         if "period" in positions:
             _check_period_column(con, path, source, rows, period, source.header[positions["period"]])
+        if province := province_of(path.name):  # one province's slice of the period (flows.ingest.slices)
+            check_rows_in_province(con, path.name, rows, province, reference.province_codes,
+                                   source.header[positions["region_code"]],
+                                   lambda line: _as_written(path, source, [(line, None, None, None)])[0][0])
         con.execute(f"create temp table rejects as {rejects_select(kind, bad_rows(kind, rows))}")
         _reject_repeats(con, kind, rows, "temp.rejects")
         rejected = con.execute("select count(distinct line) from temp.rejects").fetchone()[0]

@@ -1,0 +1,126 @@
+"""A backfill (`jkn run --from/--to`) rebuilds the months of its window, month by month, not the history.
+
+A backfill recomputes months from what is already loaded (after a seed, a setting or a model
+changed). Rebuilding every model from every part, as a regular run does, costs the whole history
+each time: years of national months are billions of participant rows read again to republish a
+few months. Instead each model's rows of the window are replaced in its `build` table
+(`delete` the months, `insert` the model's SELECT filtered to them, one set-based statement each,
+in one transaction per statement):
+
+  - the models that read the participant rows (`MONTH_BY_MONTH`: the counts per region and the
+    wages per company, the only inputs of national size) one month at a time. The month filter
+    reaches the Parquet scan (each part holds one period, and its statistics say which), so a
+    month reads that month's parts only, and memory is bounded by one month whatever the
+    window's length;
+  - every other model (populations, minimum wages, coverage, compliance, and those that look
+    back over the months: the trajectory's baseline and recent pace, the worklist's months of
+    non-compliance) in one statement for the whole window, from the `build` tables, which hold
+    every month (small: scopes or companies x months). One statement per model and month would
+    cost a plan and a scan's set-up each, about 0.1 s, for nothing.
+
+The rows a model gives for a month are, by construction, its full SELECT's rows for that month,
+so the window's rows are what a full rebuild gives, provided the other months' `build` rows are
+what a full rebuild would give them. That holds when the current loads are those the `build`
+tables were last completed from; `build.built_from` records that set (`CURRENT_LOADS`). When it
+differs (a batch failed its checks after the marts were built, a correction was loaded since),
+or a model's table is missing or its columns changed (a new release), that model, or with a
+changed set of loads the whole build, is rebuilt in full as a regular run does. A backfill that
+crashed half-way leaves `build.built_from` empty, so the next one rebuilds in full too. Months
+outside the window keep their `build` (and, by `metrics.publish_months`, their published) rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import duckdb
+
+from flows import metrics
+from flows.ingest import slices
+from flows.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+# The models that read the participant rows: recomputed one month at a time.
+MONTH_BY_MONTH = ("region_month_counts", "employer_worker_wages")
+
+
+def _built_from(con: duckdb.DuckDBPyConnection) -> str | None:
+    try:
+        return con.execute("select current_loads from build.built_from").fetchone()[0]
+    except duckdb.CatalogException:
+        return None
+
+
+def build_window(con: duckdb.DuckDBPyConnection, first: date, last: date, population_lag_months: int = 0) -> dict:
+    """Build the intermediate and mart models' rows of months `first`..`last` (see the module
+    docstring); return how: `{"months": [...], "full": [models rebuilt whole]}`."""
+    if _built_from(con) != con.execute(metrics.CURRENT_LOADS_LIST).fetchone()[0]:
+        log.info("the build tables were not made from the loads current now: the whole history is rebuilt")
+        built = metrics.build(con, population_lag_months, layers=("intermediate", "marts"))
+        return {"months": [], "full": built}
+    metrics.set_parameters(con, population_lag_months)
+    months = _months(con, first, last)
+    full = []
+    # Until the window is done the build tables are a mix: a crash here makes the next backfill rebuild all.
+    fingerprint = con.execute("select current_loads from build.built_from").fetchone()[0]
+    con.execute("update build.built_from set current_loads = null")
+    for model in (model for model in metrics.models() if model.layer != "staging"):
+        sql = model.path.read_text(encoding="utf-8")
+        try:
+            if not _same_columns(con, model.relation, sql):
+                con.execute(f"create or replace table {model.relation} as\n{sql}")
+                full.append(model.relation)
+            elif model.name in MONTH_BY_MONTH:
+                for month in months:
+                    _replace(con, model.relation, sql, "month = $month", {"month": month})
+            else:
+                _replace(con, model.relation, sql, "month between $first and $last", {"first": first, "last": last})
+        except duckdb.Error as error:
+            raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
+    con.execute("update build.built_from set current_loads = ?", [fingerprint])
+    log.info("backfill: %d month(s) rebuilt month by month; rebuilt whole: %s", len(months), full or "none")
+    return {"months": months, "full": full}
+
+
+def _replace(con: duckdb.DuckDBPyConnection, relation: str, sql: str, where: str, parameters: dict) -> None:
+    """One model's rows of some months replaced, in one transaction (a crash leaves the old rows)."""
+    con.begin()
+    try:
+        con.execute(f"delete from {relation} where {where}", parameters)
+        con.execute(f"insert into {relation} by name select * from (\n{sql}\n) where {where}", parameters)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def _same_columns(con: duckdb.DuckDBPyConnection, relation: str, sql: str) -> bool:
+    """Whether `relation` exists with the columns (names and types) the model's SELECT gives now."""
+    try:
+        stored = con.execute(f"select column_name, column_type from (describe {relation})").fetchall()
+    except duckdb.CatalogException:
+        return False
+    wanted = con.execute(f"select column_name, column_type from (describe ({sql}))").fetchall()
+    return "month" in {name for name, _ in stored} and stored == wanted
+
+
+def _months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> list[date]:
+    """The window's months that have a current load or rows in a build table."""
+    loaded = {
+        date.fromisoformat(f"{period}-01") for (period,) in con.execute(
+            f"select distinct period from ops.load_log where load_id in ({slices.CURRENT_LOADS}) "
+            "and period not like '%S%'"
+        ).fetchall()
+    }
+    built = set()
+    for model in metrics.models():
+        if model.layer != "staging":
+            try:
+                built |= {month for (month,) in con.execute(
+                    f"select distinct month from {model.relation} where month between ? and ?", [first, last]
+                ).fetchall()}
+            except (duckdb.CatalogException, duckdb.BinderException):  # a model new or changed: rebuilt whole
+                continue
+    return sorted(month for month in loaded | built if first <= month <= last)
