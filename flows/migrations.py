@@ -8,6 +8,9 @@ are dropped only in the transaction that registers the parts).
 2. Rows of extracts in `raw.<kind>` tables (releases up to 07fb6da): each live load's rows are
    written to its Parquet part, `person_key` from 64 hex digits to its 32 bytes, the part is
    registered, and the tables are dropped; `raw.<kind>` then becomes the view over the parts.
+3. `ops.participant_profile` and `ops.participant_repeats` (releases up to 60d89e8 had none):
+   created empty with the other `ops` tables (`database.ensure_tables`); the first check profiles
+   every live participants load, the published ones too, each once (flows/participant_profile.py).
 """
 
 from __future__ import annotations
