@@ -11,6 +11,10 @@ What a suite sees as its batch (the `{batch}` of custom SQL expectations):
   what is already published (the whole staging view) where a rule spans months.
 - `build.*`: the whole built mart, since that is what gets published.
 
+The participants suite keeps only batch-level rules (row rules are ingest's rejects) and reads,
+instead of the participant rows, a profile of each load computed once in one pass
+(`flows/participant_profile.py`, brought up to date before the suites run; docs/checks.md).
+
 Checks run through a GX SQL data source on the DuckDB file, so every metric is
 a query inside DuckDB; nothing is pulled into pandas. Results go to
 `ops.dq_results`, GX's validation results to `$JKN_HOME/gx/validations/`, and
