@@ -34,8 +34,6 @@ GX takes ~3 s to import: it is imported only inside the functions that run check
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import shutil
@@ -304,6 +302,7 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
     _quiet_gx()
     _persist_duckdb_connection()
     _no_duckdb_progress_bars()
+    _no_batch_notice()
     report = CheckReport(run_id)
     definitions = {path: read_suite(path) for path in suite_files()}
     wanted = [definitions.get(path) or read_suite(path) for path in suites]
@@ -322,10 +321,10 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
 
     context = _context(settings)
     # Every suite goes into the context so the Data Docs index lists them all, not just this stage's.
-    suites_by_name = {d["name"]: context.suites.add(_suite(gx, d)) for d in definitions.values()}
+    suites_by_name = {d["name"]: context.suites.add(gx.ExpectationSuite(**d)) for d in definitions.values()}
     for definition in wanted:
         if definition["name"] not in suites_by_name:
-            suites_by_name[definition["name"]] = context.suites.add(_suite(gx, definition))
+            suites_by_name[definition["name"]] = context.suites.add(gx.ExpectationSuite(**definition))
     datasource = context.data_sources.add_sql(
         name="jkn",
         connection_string=f"duckdb:///{settings.db_path.resolve()}",
@@ -425,12 +424,14 @@ def record(con, report: CheckReport) -> None:
         con.executemany("insert into ops.dq_results values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
-def _suite(gx, definition: dict):
-    """A GX suite from its definition. GX prints a notice for every custom SQL query without
-    `{batch}`; the participants rules query the participant profile instead of the rows on purpose
-    (flows/participant_profile.py), so the notice would only fill the CLI's output."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        return gx.ExpectationSuite(**definition)
+def _no_batch_notice() -> None:
+    """GX prints a notice to stdout each time it builds a custom SQL expectation whose query has no
+    `{batch}` (dozens of times a run). The participants rules query the participant profile instead
+    of the rows on purpose (flows/participant_profile.py); the notice would only fill the CLI's
+    output, so that module's print goes to the debug log instead."""
+    import great_expectations.expectations.core.unexpected_rows_expectation as module
+
+    module.print = lambda *values, **_: log.debug(" ".join(str(value) for value in values))
 
 
 def _profile_participants(settings: Settings) -> None:
