@@ -5,9 +5,11 @@ same files, each in its own fresh process, wall time and peak memory of:
 - the floor: DuckDB alone loading the participants file into a table;
 - our pipeline, stage by stage (the functions the Prefect flow's tasks wrap) and as
   the whole Prefect flow, so Prefect's own overhead shows separately;
-- the baseline a team would otherwise write: pandas + Great Expectations on pandas.
+- the baseline a team would otherwise write: pandas + Great Expectations on pandas;
+- the strong peer a team that knows polars would write: one lazy, streaming polars query
+  with ingest's row rules, the key checks and coverage by region (`peer`).
 Prints a table with the ratios and writes results JSON (BENCHMARKS.md has the figures).
 
 Modules: `measure` (fresh processes, process-tree RSS sampling), `workloads` (what runs
-inside them), `run` (one benchmark run, results JSON), `summary` (the table).
+inside them), `peer` (the polars peer), `run` (one benchmark run, results JSON), `summary` (the table).
 """

@@ -1,6 +1,7 @@
 """One benchmark run: generate national-shaped data once, then measure on the same files
-the DuckDB floor, our pipeline stage by stage and as one Prefect flow, and the pandas + GX
-baseline; print a table with the ratios and write the results as JSON."""
+the DuckDB floor, our pipeline stage by stage and as one Prefect flow, the pandas + GX
+baseline and the polars peer (bench/peer.py); print a table with the ratios and write the
+results as JSON."""
 
 from __future__ import annotations
 
@@ -195,8 +196,19 @@ def run(args: argparse.Namespace) -> dict:
         {}, run_dir,
     )
 
+    # 5. The strong hand-written peer: polars, lazy and streaming, the same row rules, uniqueness and coverage.
+    from flows.ingest.kinds import SEGMENT_ALIASES, STATUS_ALIASES
+
+    peer = runner.fresh(
+        "peer", "peer",
+        {"participants_csv": str(files["participants"]), "population_csv": str(files["population"]),
+         "regions_csv": str(PROJECT_ROOT / "seeds" / "regions.csv"), "segment_aliases": SEGMENT_ALIASES,
+         "status_aliases": STATUS_ALIASES},
+        {}, run_dir,
+    )
+
     results = _results(args, started_at, load_before, generation, files, floor, tasks, list(known), stage_database,
-                       flow, baseline, suite_source)
+                       flow, baseline, suite_source, peer)
     out = args.out or RESULTS_DIR / f"bench-{args.rows}-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     results["results_path"] = str(out)
@@ -297,7 +309,7 @@ def stage_of(task_name: str) -> str:
 
 def _results(args, started_at, load_before, generation, files, floor: Measurement, tasks: dict[str, Measurement],
              known_tasks: list[str], stage_database: dict, flow: Measurement, baseline: Measurement,
-             suite_source: str) -> dict:
+             suite_source: str, peer: Measurement) -> dict:
     stages: dict[str, dict] = {}
     for name, measured in tasks.items():
         stage = stages.setdefault(stage_of(name), {"seconds": 0.0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0,
@@ -325,6 +337,8 @@ def _results(args, started_at, load_before, generation, files, floor: Measuremen
         "baseline_over_ours": baseline_seconds / flow_seconds,
         "baseline_over_stages": baseline_seconds / stages_seconds,
         "baseline_peak_rss_over_ours": baseline.peak_rss_mb / pipeline_peak,
+        "peer_over_ours": peer.seconds / flow_seconds,
+        "peer_over_stages": peer.seconds / stages_seconds,
     }
     values = {
         "pipeline_within_2x_floor": ratios["ours_over_floor"],
@@ -337,7 +351,7 @@ def _results(args, started_at, load_before, generation, files, floor: Measuremen
         met = value <= threshold if comparison == "<=" else value >= threshold if comparison == ">=" else (
             value < threshold)
         targets[name] = {"what": what, "target": f"{comparison} {threshold:g}", "value": round(value, 3), "met": met}
-    measured = [floor, *tasks.values(), flow, baseline]
+    measured = [floor, *tasks.values(), flow, baseline, peer]
     others_share = sum(m.other_cpu_seconds for m in measured) / (
         sum(m.process_seconds for m in measured) * (os.cpu_count() or 1))
     return {
@@ -381,6 +395,7 @@ def _results(args, started_at, load_before, generation, files, floor: Measuremen
             "memory_limit": args.memory_limit,
         },
         "baseline": {**baseline.as_dict(), **baseline.result, "suite": suite_source},
+        "peer": {**peer.as_dict(), **peer.result},
         "ratios": {name: (round(value, 3) if value is not None else None) for name, value in ratios.items()},
         "targets": targets,
     }

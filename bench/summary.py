@@ -61,6 +61,10 @@ def print_table(results: dict, console: Console | None = None) -> None:
         row(f"baseline: pandas + GX, {name}", seconds)
     row("baseline: pandas + GX, total", baseline["seconds"], baseline["cpu_seconds"], baseline["peak_rss_mb"],
         other=baseline["other_cpu_seconds"], style="bold")
+    peer = results.get("peer")
+    if peer:
+        row(f"peer: {peer['engine']}", peer["seconds"], peer["cpu_seconds"], peer["peak_rss_mb"],
+            other=peer["other_cpu_seconds"], style="bold")
     console.print(table)
     console.print(
         "wall s: each stage in a fresh process; in flow s: the same stage inside the Prefect flow run; "
@@ -71,6 +75,7 @@ def print_table(results: dict, console: Console | None = None) -> None:
     console.print(
         f"ours / floor = {_ratio(ratios['ours_over_floor'])} (ingest alone {_ratio(ratios['ingest_over_floor'])}); "
         f"baseline / ours = {_ratio(ratios['baseline_over_ours'])}; "
+        + (f"peer / ours = {_ratio(ratios['peer_over_ours'])}; " if "peer_over_ours" in ratios else "") +
         f"pipeline peak RSS {pipeline['peak_rss_mb']:,.0f} MB (baseline {baseline['peak_rss_mb']:,.0f} MB)"
     )
     skipped = baseline.get("expectations_skipped", [])

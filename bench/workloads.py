@@ -28,9 +28,23 @@ SQL_ONLY_EXPECTATIONS = {"unexpected_rows_expectation"}
 
 
 def pandas_equivalents(region_codes: list[str]) -> list[dict]:
-    """What a pandas team would write for the suite's SQL-only row rules that apply to the
+    """What a pandas team would write for the row rules (ours enforces them at ingest, and the
+    staging suite keeps only batch-level rules over a profile) and the uniqueness checks, on the
     file's columns, so the baseline checks as much as our pipeline does where it can."""
+    filled = [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": column},
+         "meta": {"description": f"{column} is always filled in"}}
+        for column in ("month", "card_no", "region_code", "segment", "status")
+    ]
     return [
+        *filled,
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "segment", "value_set": [
+            "PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP"]},
+         "meta": {"description": "segment is one of the six JKN segments"}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": [
+            "ACTIVE", "INACTIVE"]}, "meta": {"description": "status is ACTIVE or INACTIVE"}},
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "wage", "min_value": 0.0},
+         "meta": {"description": "wages are never negative"}},
         {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "card_no", "regex": r"^[0-9]{13}$"},
          "meta": {"description": "card numbers are 13 digits"}},
         {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "nik", "regex": r"^[0-9]{16}$"},
@@ -328,6 +342,15 @@ def logging_quiet() -> None:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
+# --- the strong peer: polars, lazy and streaming (bench/peer.py) ---------------------------------
+
+
+def peer(**arguments) -> dict:
+    from bench import peer as polars_peer
+
+    return polars_peer.run(**arguments)
+
+
 # --- data generation ----------------------------------------------------------------------------
 
 
@@ -346,6 +369,7 @@ WORKLOADS = {
     "flow": (("flows.pipeline", "great_expectations"), pipeline_flow),
     "baseline": (("pandas", "great_expectations"), baseline),
     "generate": (("flows.generate",), generate),
+    "peer": (("polars", "bench.peer"), peer),
 }
 
 

@@ -11,6 +11,10 @@ What a suite sees as its batch (the `{batch}` of custom SQL expectations):
   what is already published (the whole staging view) where a rule spans months.
 - `build.*`: the whole built mart, since that is what gets published.
 
+The participants suite keeps only batch-level rules (row rules are ingest's rejects) and reads,
+instead of the participant rows, a profile of each load computed once in one pass
+(`flows/participant_profile.py`, brought up to date before the suites run; docs/checks.md).
+
 Checks run through a GX SQL data source on the DuckDB file, so every metric is
 a query inside DuckDB; nothing is pulled into pandas. Results go to
 `ops.dq_results`, GX's validation results to `$JKN_HOME/gx/validations/`, and
@@ -36,7 +40,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from flows import data_docs, database
+from flows import data_docs, database, participant_profile
 from flows.database import duckdb_config, utc_now
 from flows.errors import DataQualityError
 from flows.settings import PROJECT_ROOT, Settings
@@ -52,6 +56,8 @@ EXAMPLES = 5
 RUNS_KEPT = 30
 DOCS_VALIDATIONS_LISTED = 100
 STAGED_FILES = "select file_name from ops.load_log where status = 'staged'"
+# Suites whose rules read the participant profile, which is brought up to date before they run.
+PROFILED_SUITES = ("staging.participants", "staging.region_counts")
 
 
 @dataclass
@@ -296,6 +302,7 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
     _quiet_gx()
     _persist_duckdb_connection()
     _no_duckdb_progress_bars()
+    _no_batch_notice()
     report = CheckReport(run_id)
     definitions = {path: read_suite(path) for path in suite_files()}
     wanted = [definitions.get(path) or read_suite(path) for path in suites]
@@ -309,6 +316,8 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
         return report
     if not to_run:
         return report
+    if any(d["name"] in PROFILED_SUITES for d in to_run):
+        _profile_participants(settings)
 
     context = _context(settings)
     # Every suite goes into the context so the Data Docs index lists them all, not just this stage's.
@@ -413,6 +422,24 @@ def record(con, report: CheckReport) -> None:
     ]
     if rows:
         con.executemany("insert into ops.dq_results values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _no_batch_notice() -> None:
+    """GX prints a notice to stdout each time it builds a custom SQL expectation whose query has no
+    `{batch}` (dozens of times a run). The participants rules query the participant profile instead
+    of the rows on purpose (flows/participant_profile.py); the notice would only fill the CLI's
+    output, so that module's print goes to the debug log instead."""
+    import great_expectations.expectations.core.unexpected_rows_expectation as module
+
+    module.print = lambda *values, **_: log.debug(" ".join(str(value) for value in values))
+
+
+def _profile_participants(settings: Settings) -> None:
+    con = database.connect(settings)  # closed before GX opens the file (one configuration per file)
+    try:
+        participant_profile.profile_loads(con)
+    finally:
+        con.close()
 
 
 def _anything_staged(settings: Settings) -> bool:

@@ -74,6 +74,13 @@ TABLES = {
         export_id varchar primary key, exported_at timestamptz not null, month date not null,
         scope_code varchar not null, file_format varchar not null, file_name varchar not null,
         rows_exported bigint not null, sha256 varchar not null""",
+    # What the participants suite checks, one pass per load (flows/participant_profile.py).
+    "ops.participant_profile": """
+        load_id integer not null, month date not null, region_code varchar, segment varchar,
+        status varchar, participants bigint not null""",
+    "ops.participant_repeats": """
+        load_id integer not null, month date not null, key_column varchar not null,
+        repeated_keys bigint not null""",
     "ops.runs": """
         run_id varchar primary key, command varchar, started_at timestamptz not null,
         finished_at timestamptz, status varchar, summary json""",

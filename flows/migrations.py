@@ -9,6 +9,9 @@ are dropped only in the transaction that registers the parts).
    written to its Parquet part, `person_key` from 64 hex digits to its 32 bytes, the part is
    registered, and the tables are dropped; `raw.<kind>` then becomes the view over the parts.
 3. `ops.load_log.province_code` (releases up to 60d89e8 had none: every load covered the whole country).
+4. `ops.participant_profile` and `ops.participant_repeats` (releases up to 60d89e8 had none):
+   created empty with the other `ops` tables (`database.ensure_tables`); the first check profiles
+   every live participants load, the published ones too, each once (flows/participant_profile.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Smoke run of the national-scale benchmark at 100,000 rows, so `python -m bench` keeps working.
+"""Smoke run of the national-scale benchmark at 30,000 rows (one floor run), so `python -m bench` keeps working.
 
 No timed assertions: the figures belong in BENCHMARKS.md. This checks that one run
 generates data with the project's generator, measures every stage of the pipeline, the
-floor, the Prefect flow and the pandas + GX baseline, and computes the ratios."""
+floor, the Prefect flow, the pandas + GX baseline and the polars peer, and computes the ratios."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ROWS = 100_000
+ROWS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def bench_run(tmp_path_factory, prefect_server) -> tuple[dict, str]:
     environment["PREFECT_API_URL"] = PREFECT_API_URL.value()
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "--rows", str(ROWS), "--employers", "2000", "--workforce", "2500",
-         "--work", str(work), "--out", str(out), "--sample-interval", "0.02"],
+         "--work", str(work), "--out", str(out), "--sample-interval", "0.02", "--floor-runs", "1"],
         cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -56,6 +56,8 @@ def test_every_step_is_measured(bench_run):
     _positive(flow, "flow")
     assert results["pipeline"]["flow_seconds"] > 0
     _positive(results["baseline"], "baseline")
+    _positive(results["peer"], "peer")
+    assert results["peer"]["engine"].startswith("polars") and results["peer"]["rss_samples"] > 0
     assert set(results["baseline"]["steps"]) == {"read", "coverage", "validate"}
     assert all(seconds > 0 for seconds in results["baseline"]["steps"].values())
     assert results["parameters"]["memory_limit"] == results["pipeline"]["memory_limit"] == "2GB"
@@ -74,6 +76,12 @@ def test_all_three_read_the_same_generated_rows(bench_run):
     assert results["pipeline"]["database"]["rows"]["raw.participants"] == participants["rows_loaded"]
     assert results["pipeline"]["database"]["rows"]["mart.coverage"] > 0
     assert results["baseline"]["expectations_run"], "the baseline validated nothing"
+    # the peer applied ingest's row rules and key checks to the same file and found what ingest found
+    peer = results["peer"]
+    assert peer["rows"] == ROWS
+    assert peer["bad_rows"] + peer["repeated_card_rows"] == participants["rows_rejected"]
+    assert peer["regions"] == results["baseline"]["regions"]
+    assert peer["national_coverage_pct"] == pytest.approx(results["baseline"]["national_coverage_pct"], rel=0.05)
 
 
 def test_ratios_and_overhead_are_computed(bench_run):
@@ -94,4 +102,5 @@ def test_ratios_and_overhead_are_computed(bench_run):
     assert set(results["targets"]) == {"pipeline_within_2x_floor", "at_least_5x_faster_than_baseline",
                                        "peak_memory_under_3gb"}
     assert all(isinstance(target["met"], bool) for target in results["targets"].values())
-    assert "ours / floor" in stdout and "baseline / ours" in stdout
+    assert ratios["peer_over_ours"] == pytest.approx(results["peer"]["seconds"] / flow, rel=0.01, abs=0.001)
+    assert "ours / floor" in stdout and "baseline / ours" in stdout and "peer / ours" in stdout

@@ -105,3 +105,24 @@ def current_rows_of(settings) -> dict[str, list[tuple]]:
 @pytest.fixture(autouse=True)
 def _no_key_needed(monkeypatch):
     monkeypatch.setenv("JKN_PSEUDONYM_KEY", LEGACY_KEY)
+
+
+def test_the_upgraded_database_gets_the_participant_profile_and_fills_it_once(settings):
+    """The checks read a per-load profile (flows/participant_profile.py): an old file gets the empty
+    tables on first open, and the first profiling covers the loads the old release published."""
+    from flows import participant_profile
+
+    write_legacy_database(settings.db_path)
+    con = database.connect(settings)
+    try:
+        assert con.execute("select count(*) from ops.participant_profile").fetchone()[0] == 0
+        live = con.execute("select count(*) from ops.load_log where kind = 'participants' "
+                           "and status in ('staged', 'published')").fetchone()[0]
+        assert live and participant_profile.profile_loads(con) == live
+        assert participant_profile.profile_loads(con) == 0
+        assert con.execute("select load_id, month, region_code, segment, status, participants "
+                           "from ops.participant_profile order by all").fetchall() == con.execute(
+            "select load_id, month, region_code, segment, status, count(*) from raw.participants "
+            "group by all order by all").fetchall()
+    finally:
+        con.close()
