@@ -25,6 +25,7 @@ SQL_DIR = PROJECT_ROOT / "sql"
 
 # The one place the run order lives; tests/test_metrics.py checks it against sql/.
 MODELS = (
+    "staging/current_loads",
     "staging/region_counts",
     "staging/population",
     "staging/participants",

@@ -14,9 +14,12 @@ into two small tables the suite's GX expectations query instead of the rows:
   with a row here has been profiled).
 
 Parts are immutable, so a load's profile never goes stale; published loads keep theirs, and the
-next month's checks compare with them without reading last month's rows again. A month has one
-current load (`sql/staging/participants.sql`), so uniqueness within a load is uniqueness within
-the month.
+next month's checks compare with them without reading last month's rows again. The suite reads a
+load's profile rows only for the provinces it is current for (`sql/staging/current_loads.sql`).
+A month from one load: uniqueness within the load is uniqueness within the month. A month
+delivered per province (several current loads, `_p<province>` files) may repeat a card number
+across files, which no per-load profile can see: for such a month the uniqueness rules read the
+key column of its current rows (one column, that month only).
 
 The pass is one aggregation with three grouping sets: the profile's groups, and the 64-bit hashes
 of card numbers and of person keys per month that occur more than once. Only when a hash repeats

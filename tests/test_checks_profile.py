@@ -148,3 +148,31 @@ def test_once_profiled_the_suite_reads_no_participant_rows(settings, capsys):
         "every region that reported last month (region counts or participant extract) reports in each month "
         "of the batch",
     }
+
+
+def test_a_card_number_in_two_province_files_of_one_month_fails_the_check(settings, tmp_path):
+    """A month delivered per province: each file is clean on its own (ingest sees no repeat), but the
+    same card number, and the same person, sit in two provinces' files; the profile of each load
+    cannot see it, so the uniqueness rules read that month's key column."""
+    from flows import metrics
+
+    west = tmp_path / "participants_2022-08_p32.csv"
+    west.write_text(HEADER + "0001000000001,3201014507900001,3201,PBI_APBN,ACTIVE,,\n"
+                    "0001000000002,3201014507900002,3201,PBI_APBN,ACTIVE,,\n")
+    central = tmp_path / "participants_2022-08_p33.csv"
+    central.write_text(HEADER + GOOD + "0001000000003,3201014507900002,3326,PBI_APBN,ACTIVE,,\n")
+    con = database.connect(settings)
+    try:
+        database.load_seeds(con, settings.seeds)
+        results = ingest.ingest_files(con, [west, central], pseudonym_key=TEST_KEY)
+        assert [(r.status, r.rows_loaded, r.rows_rejected) for r in results] == [("staged", 2, 0), ("staged", 2, 0)]
+        metrics.build(con, layers=("staging",))
+    finally:
+        con.close()
+    suite = [checks.EXPECTATIONS_DIR / "staging.participants.json"]
+    failed = {r.expectation: (r.severity, r.observed) for r in checks.run_suites(settings, suite, "provinces",
+                                                                                 build_docs=False).results
+              if not r.success}
+    assert set(failed) == {"a card number appears once per month",
+                           "a person holds one card per month (two cards: a duplicate enrolment)"}
+    assert failed["a card number appears once per month"][0] == "critical"

@@ -10,9 +10,9 @@ as its own load; `ops.load_log.province_code` says which province a load covers 
 What is current is decided per kind, period and province, like a table partition overwritten by
 a newer write: the rows of a province come from the newest live load that covers it. A province
 file replaces only that province (of an earlier province file or of a whole-country file); a
-whole-country file delivered later replaces every province. The staging models apply the rule
-(`sql/staging/*.sql`); `CURRENT_LOADS` below is the same rule for the writer's bookkeeping (which
-published loads a publish supersedes).
+whole-country file delivered later replaces every province. The rule is written once, as the model
+`sql/staging/current_loads.sql`: every staging view reads its rows through it, and `CURRENT_LOADS`
+below lists its loads for the writer's bookkeeping (which published loads a publish supersedes).
 
 A province file holds rows of its own province only: a row of a region in another province
 would be counted twice (or lost when that province is corrected), so the file is refused whole,
@@ -24,18 +24,10 @@ from __future__ import annotations
 from flows.errors import FileRejected
 from flows.ingest.landing import FILE_NAME
 
-# One row per live load that is still current for at least one province it covers: its load_id.
-# (The same rule as the staging models' `current_slices`, for every kind at once.)
-CURRENT_LOADS = """
-select load_log.load_id
-from ops.load_log as load_log
-inner join (select distinct left(regions.region_code, 2) as province_code from ref.regions as regions) as provinces
-    on coalesce(load_log.province_code, provinces.province_code) = provinces.province_code
-where load_log.status in ('staged', 'published')
-qualify row_number() over (
-    partition by load_log.kind, load_log.period, provinces.province_code order by load_log.load_id desc
-) = 1
-"""
+# The live loads still current for at least one province they cover. The rule itself is the
+# model `sql/staging/current_loads.sql` (which every staging view reads); this is its list of loads
+# for the writer's bookkeeping (which published loads a publish supersedes; what a build was made from).
+CURRENT_LOADS = "select distinct load_id from staging.current_loads"
 
 
 def province_of(file_name: str) -> str | None:

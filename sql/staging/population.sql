@@ -1,46 +1,26 @@
 -- one row per semester x region: civil-registry population, from the current file of each semester and province
--- (a province's rows come from the newest live load covering it: a whole-country file covers every province,
--- a province file, `<kind>_<period>_p<province>`, its own; flows/ingest/slices.py)
-with provinces as (
-    select distinct left(regions.region_code, 2) as province_code
-    from ref.regions as regions
-),
-
-covering as (
+-- (staging.current_loads: the newest live load covering each province)
+with current_loads as (
     select
-        load_log.load_id,
-        provinces.province_code,
-        -- counted before qualify: every province the load covers
-        count(*) over (partition by load_log.load_id) as provinces_covered
-    from ops.load_log as load_log
-    inner join provinces
-        on coalesce(load_log.province_code, provinces.province_code) = provinces.province_code
-    where load_log.kind = 'population' and load_log.status in ('staged', 'published')
-    qualify row_number() over (
-        partition by load_log.period, provinces.province_code order by load_log.load_id desc
-    ) = 1
-),
-
-current_slices as (
-    select
-        covering.load_id,
-        covering.province_code,
-        count(*) over (partition by covering.load_id) = covering.provinces_covered as is_whole_load
-    from covering
+        current_loads.load_id,
+        current_loads.province_code,
+        current_loads.is_whole_load
+    from staging.current_loads as current_loads
+    where current_loads.kind = 'population'
 ),
 
 whole_loads as (
-    select current_slices.load_id
-    from current_slices
-    where current_slices.is_whole_load
+    select distinct current_loads.load_id
+    from current_loads
+    where current_loads.is_whole_load
 ),
 
 partial_slices as (
     select
-        current_slices.load_id,
-        current_slices.province_code
-    from current_slices
-    where not current_slices.is_whole_load
+        current_loads.load_id,
+        current_loads.province_code
+    from current_loads
+    where not current_loads.is_whole_load
 ),
 
 -- a load current for all it covers is read whole (the usual case, no per-row test); one partly
