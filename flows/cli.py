@@ -612,7 +612,7 @@ def main() -> None:
                 f"error: Prefect's temporary server did not start within "
                 f"{os.environ.get(EPHEMERAL_TIMEOUT_SETTING, '20')} s ({EPHEMERAL_TIMEOUT_SETTING}); nothing was run. "
                 f"Raise that setting on a busy machine, or start a Prefect server once and set PREFECT_API_URL "
-                "(README: Operations runbook), which also keeps the run history.",
+                "(docs/operations.md), which also keeps the run history.",
                 markup=False, highlight=False, soft_wrap=True,
             )
             sys.exit(1)

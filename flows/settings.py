@@ -35,7 +35,7 @@ MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)\s*$
 
 
 class Settings(BaseSettings):
-    """Every setting of jkn. The README's settings table is checked against these fields."""
+    """Every setting of jkn. The settings table in docs/settings.md is checked against these fields."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False, validate_default=True

@@ -8,7 +8,7 @@ import pytest
 from flows.errors import ConfigError
 from flows.settings import Settings, load_settings, setting_names
 
-README = Path(__file__).parent.parent / "README.md"
+SETTINGS_PAGE = Path(__file__).parent.parent / "docs" / "settings.md"
 
 
 def test_defaults(jkn_env, monkeypatch):
@@ -73,8 +73,8 @@ def test_cli_exits_2_naming_unknown_variable(jkn_env):
     assert "JKN_BOGUS" in result.stderr
 
 
-def test_readme_settings_table_lists_every_field():
-    text = README.read_text(encoding="utf-8")
+def test_the_settings_page_lists_every_field():
+    text = SETTINGS_PAGE.read_text(encoding="utf-8")
     documented = {name.lower() for name in re.findall(r"^\| `JKN_([A-Z_]+)`", text, re.MULTILINE)}
     assert documented == setting_names(), documented ^ setting_names()
     for name, field in Settings.model_fields.items():
