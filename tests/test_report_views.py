@@ -102,3 +102,19 @@ def test_headline_cards_for_every_scope_the_filter_can_pick(demo_con, settings):
     assert {(level, code) for level, code, _, _ in scopes} == {(row["level"], row["code"]) for row in expected}
     assert [scope for _, _, scope, hidden in scopes if not hidden] == ["national:ID"]
     assert report_views.TEXT["id"].keys() == report_views.TEXT["en"].keys()
+
+
+def test_failed_checks_are_told_apart_from_warnings_in_both_languages():
+    """A critical failure held a batch back: "check the data first". Only warnings (a late region):
+    the batch was published, and the action says so instead of casting doubt on the figures."""
+    from flows import actions
+
+    critical = actions.Action("checks", "data-quality", {"failed": 2, "critical": 1, "checked": 57})
+    warning = actions.Action("checks", "data-quality", {"failed": 1, "critical": 0, "checked": 57})
+    assert actions.sentence(critical, "en").startswith("Check the data first: 2 of the latest 57")
+    assert "1 critical: that batch was not published" in actions.sentence(critical, "en")
+    assert actions.sentence(warning, "en").startswith("Data-quality warnings: 1 of the latest 57 checks warned")
+    assert "published" in actions.sentence(warning, "en") and "Check the data first" not in actions.sentence(
+        warning, "en")
+    assert actions.sentence(critical, "id").startswith("Periksa data dulu: 2 dari 57")
+    assert actions.sentence(warning, "id").startswith("Peringatan kualitas data: 1 dari 57")
