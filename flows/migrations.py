@@ -12,6 +12,10 @@ are dropped only in the transaction that registers the parts).
 4. `ops.participant_profile` and `ops.participant_repeats` (releases up to 60d89e8 had none):
    created empty with the other `ops` tables (`database.ensure_tables`); the first check profiles
    every live participants load, the published ones too, each once (flows/participant_profile.py).
+5. Columns renamed for their unit or `is_` (releases up to 60d89e8): `unpaid_contributions` ->
+   `unpaid_contributions_idr` (`*.compliance_by_region`), `wage_below_minimum` -> `is_wage_below_minimum`
+   (`*.employer_compliance`, `*.enforcement_worklist`), in `build` and `mart`; the published snapshot is
+   written again from the renamed marts, so readers never meet the old names next to new code.
 """
 
 from __future__ import annotations
@@ -33,6 +37,40 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> None:
     legacy = [kind for kind in KINDS.values() if _is_table(con, kind.table)]
     if legacy:
         _rows_to_parts(con, legacy)
+    _rename_columns(con)
+
+
+# (table without schema, old name, new name), in `build` and `mart`
+RENAMED_COLUMNS = (
+    ("compliance_by_region", "unpaid_contributions", "unpaid_contributions_idr"),
+    ("employer_compliance", "wage_below_minimum", "is_wage_below_minimum"),
+    ("enforcement_worklist", "wage_below_minimum", "is_wage_below_minimum"),
+)
+
+
+def _rename_columns(con: duckdb.DuckDBPyConnection) -> None:
+    renames = [
+        (f"{schema}.{table}", old, new)
+        for schema in ("build", "mart") for table, old, new in RENAMED_COLUMNS
+        if con.execute("select count(*) from information_schema.columns where table_schema = ? and table_name = ? "
+                       "and column_name = ?", [schema, table, old]).fetchone()[0]
+    ]
+    if not renames:
+        return
+    con.begin()
+    try:
+        for relation, old, new in renames:
+            con.execute(f"alter table {relation} rename column {old} to {new}")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    log.info("renamed %d column(s) of an earlier release: %s", len(renames),
+             ", ".join(f"{relation}.{old} -> {new}" for relation, old, new in renames))
+    if any(relation.startswith("mart.") for relation, _, _ in renames):
+        from flows import snapshot
+
+        snapshot.publish(con)
 
 
 def _is_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:

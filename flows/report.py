@@ -242,7 +242,7 @@ TEXT = {
 COMPLIANCE_COLUMNS = (
     "employers_reported", "employers_registered", "employers_not_registered", "workers_reported",
     "workers_registered", "unregistered_workers", "worker_registration_pct", "underreporting_employers",
-    "arrears_employers", "unpaid_contributions", "payment_ratio_pct", "estimated_contributions_lost_idr",
+    "arrears_employers", "unpaid_contributions_idr", "payment_ratio_pct", "estimated_contributions_lost_idr",
 )
 WORKLIST_COLUMNS = (
     "priority", "name", "business_id", "unregistered_workers", "unpaid_contributions_idr",
@@ -259,7 +259,7 @@ COLUMN_LABELS = {
         "worker_registration_pct": "Pekerja terdaftar (%)",
         "underreporting_employers": "Upah di bawah UMK",
         "arrears_employers": "Menunggak",
-        "unpaid_contributions": "Iuran belum dibayar",
+        "unpaid_contributions_idr": "Iuran belum dibayar",
         "payment_ratio_pct": "Rasio pembayaran",
         "estimated_contributions_lost_idr": "Perkiraan iuran hilang/bulan",
         "priority": "Urutan",
@@ -283,7 +283,7 @@ COLUMN_LABELS = {
         "worker_registration_pct": "Workers registered (%)",
         "underreporting_employers": "Wage below minimum",
         "arrears_employers": "In arrears",
-        "unpaid_contributions": "Unpaid contributions",
+        "unpaid_contributions_idr": "Unpaid contributions",
         "payment_ratio_pct": "Payment ratio",
         "estimated_contributions_lost_idr": "Est. contributions lost/month",
         "priority": "Rank",

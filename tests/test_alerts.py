@@ -57,7 +57,7 @@ def create_marts(con, compliance: bool = True) -> None:
                 month date, level varchar, code varchar, employers_reported bigint,
                 employers_registered bigint, employers_not_registered bigint, workers_reported bigint,
                 workers_registered bigint, worker_registration_pct double, underreporting_employers bigint,
-                arrears_employers bigint, unpaid_contributions double)
+                arrears_employers bigint, unpaid_contributions_idr double)
             """
         )
 
@@ -90,7 +90,7 @@ def put_coverage(con, month: str, rows: dict) -> None:
 
 
 def put_compliance(con, month: str, rows: dict) -> None:
-    """rows: code -> (workers_reported, worker_registration_pct, unpaid_contributions, arrears_employers)."""
+    """rows: code -> (workers_reported, worker_registration_pct, unpaid_contributions_idr, arrears_employers)."""
     con.execute("delete from mart.compliance_by_region where month = ?", [f"{month}-01"])
     for code, (reported, pct, unpaid, arrears) in rows.items():
         con.execute(

@@ -48,7 +48,7 @@ def test_employer_compliance_given_rows_expect_rows(three_months):
         "select employer_id, employer_registrations, business_id, name, region_code, "
         "strftime(workforce_month, '%Y-%m'), is_in_workforce_report, is_unregistered_employer, "
         "workers_reported, workers_registered, unregistered_workers, round(registration_pct, 4), "
-        "avg_reported_wage, minimum_wage, wage_below_minimum, contribution_base_idr, contribution_idr, "
+        "avg_reported_wage, minimum_wage, is_wage_below_minimum, contribution_base_idr, contribution_idr, "
         "employer_contribution_idr, worker_contribution_idr, unpaid_contributions_idr, round(payment_ratio_pct, 4), "
         "is_in_arrears, estimated_contributions_lost_idr, is_non_compliant "
         "from build.employer_compliance where month = '2022-12-01' order by business_id",
@@ -95,7 +95,7 @@ def test_compliance_by_region_given_rows_expect_rows(three_months):
         "select level, code, name, employers_reported, employers_registered, employers_matched, "
         "employers_not_registered, workers_reported, workers_registered, unregistered_workers, "
         "round(worker_registration_pct, 4), underreporting_employers, arrears_employers, non_compliant_employers, "
-        "contribution_due, contribution_paid, unpaid_contributions, round(payment_ratio_pct, 4), "
+        "contribution_due, contribution_paid, unpaid_contributions_idr, round(payment_ratio_pct, 4), "
         "contribution_idr, estimated_contributions_lost_idr "
         "from build.compliance_by_region where month = '2022-12-01' order by level, code",
     )
@@ -196,7 +196,7 @@ def test_worker_wages_from_participants_floor_each_worker(con):
         ("0000000000024", "3325", "PBPU", "ACTIVE", None, None),  # not a wage earner
     ])
     rows.build(con)
-    got = rows.query(con, "select workers_in_participant_extract, workers_below_minimum, wage_below_minimum, "
+    got = rows.query(con, "select workers_in_participant_extract, workers_below_minimum, is_wage_below_minimum, "
                           "contribution_base_idr, contribution_idr from build.employer_compliance")
     assert got == [(3, 1, False, Decimal("16000000.00"), Decimal("800000.00"))]
 

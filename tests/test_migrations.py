@@ -126,3 +126,40 @@ def test_the_upgraded_database_gets_the_participant_profile_and_fills_it_once(se
             "group by all order by all").fetchall()
     finally:
         con.close()
+
+
+def test_columns_renamed_for_their_unit_are_renamed_in_place_and_in_the_snapshot(settings):
+    """The old release's marts name `unpaid_contributions` and `wage_below_minimum`; after the first
+    open they are `unpaid_contributions_idr` and `is_wage_below_minimum`, values kept, and the
+    published snapshot readers open says the same (a reader never meets the old names)."""
+    from flows import snapshot
+    from flows.migrations import RENAMED_COLUMNS
+
+    write_legacy_database(settings.db_path)
+    old = duckdb.connect(str(settings.db_path))
+    try:
+        before = old.execute("select code, month, unpaid_contributions from mart.compliance_by_region "
+                             "order by all").fetchall()
+        flagged = old.execute("select company_key, wage_below_minimum from mart.employer_compliance order by all"
+                              ).fetchall()
+    finally:
+        old.close()
+    assert before and any(value is not None for _, value in flagged)
+    con = database.connect(settings)
+    try:
+        for schema in ("build", "mart"):
+            for table, old_name, new_name in RENAMED_COLUMNS:
+                columns = {row[0] for row in con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                    [schema, table]).fetchall()}
+                assert new_name in columns and old_name not in columns, (schema, table)
+        assert con.execute("select code, month, unpaid_contributions_idr from mart.compliance_by_region "
+                           "order by all").fetchall() == before
+    finally:
+        con.close()
+    reader = snapshot.connect(settings)
+    try:
+        assert reader.execute("select company_key, is_wage_below_minimum from mart.employer_compliance "
+                              "order by all").fetchall() == flagged
+    finally:
+        reader.close()

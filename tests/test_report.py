@@ -294,7 +294,7 @@ def test_employer_compliance_and_worklist(demo_con, settings):
     checked = 0
     for row in compliance:
         for field in ("employers_reported", "employers_not_registered", "workers_reported", "workers_registered",
-                      "unpaid_contributions", "worker_registration_pct"):
+                      "unpaid_contributions_idr", "worker_registration_pct"):
             if field not in row:
                 continue
             texts = page.values[("compliance", row["level"], row["code"], None, field)]

@@ -143,7 +143,7 @@ final as (
         (based.unregistered_workers * based.unregistered_worker_base * getvariable('contribution_rate_pct') / 100)
         ::decimal(20, 2) as estimated_contributions_lost_idr,
         based.workers_registered * 100.0 / nullif(based.workers_reported, 0) as registration_pct,
-        based.avg_reported_wage < based.minimum_wage as wage_below_minimum,
+        based.avg_reported_wage < based.minimum_wage as is_wage_below_minimum,
         based.contribution_paid * 100.0 / nullif(based.contribution_due, 0) as payment_ratio_pct,
         coalesce(based.months_in_arrears, 0) > 0 or based.unpaid > 0 as is_in_arrears,
         based.is_unregistered_employer
@@ -172,7 +172,7 @@ select
     final.avg_reported_wage,
     final.minimum_wage,
     final.minimum_wage_year,
-    final.wage_below_minimum,
+    final.is_wage_below_minimum,
     final.workers_in_participant_extract,
     final.workers_below_minimum,
     final.is_base_from_worker_wages,

@@ -71,7 +71,7 @@ stepped as (
                 when not counted.is_unregistered_employer and counted.unregistered_workers > 0
                     then 'workers not registered'
             end,
-            case when counted.wage_below_minimum then 'wage below minimum' end,
+            case when counted.is_wage_below_minimum then 'wage below minimum' end,
             case
                 when coalesce(counted.months_in_arrears, 0) > 0 or counted.unpaid_contributions_idr > 0
                     then 'arrears'
@@ -95,7 +95,7 @@ select
     stepped.workers_reported,
     stepped.workers_registered,
     stepped.unregistered_workers_count as unregistered_workers,
-    stepped.wage_below_minimum,
+    stepped.is_wage_below_minimum,
     stepped.months_in_arrears,
     stepped.unpaid_contributions_idr,
     stepped.estimated_contributions_lost_idr,
