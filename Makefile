@@ -36,6 +36,7 @@ test: $(DASK_STAMP) browser lint
 
 lint: setup
 	$(BIN)/ruff check flows tests bench
+	$(BIN)/ruff format --check flows tests bench
 	$(BIN)/sqlfluff lint sql --processes 2 --nocolor
 
 bench: setup

@@ -43,29 +43,42 @@ def growth(runs: list[dict]) -> dict:
     exponents = {}
     for name, values in table.items():
         exponents[name] = [
-            (exponent(values[i][0], values[i + 1][0], sizes[i + 1] / sizes[i]),
-             exponent(values[i][1], values[i + 1][1], sizes[i + 1] / sizes[i]))
+            (
+                exponent(values[i][0], values[i + 1][0], sizes[i + 1] / sizes[i]),
+                exponent(values[i][1], values[i + 1][1], sizes[i + 1] / sizes[i]),
+            )
             for i in range(len(sizes) - 1)
         ]
     memory = None
     if len(runs) > 1:
         small, large = runs[-2]["pipeline"]["peak_rss_mb"], runs[-1]["pipeline"]["peak_rss_mb"]
         memory_exponent = exponent(small, large, sizes[-1] / sizes[-2])
-        memory = {"from_rows": sizes[-2], "to_rows": sizes[-1], "from_mb": small, "to_mb": large,
-                  "exponent": round(memory_exponent, 3), "met": memory_exponent < SUBLINEAR_MEMORY_EXPONENT}
+        memory = {
+            "from_rows": sizes[-2],
+            "to_rows": sizes[-1],
+            "from_mb": small,
+            "to_mb": large,
+            "exponent": round(memory_exponent, 3),
+            "met": memory_exponent < SUBLINEAR_MEMORY_EXPONENT,
+        }
     return {"rows": sizes, "steps": table, "exponents": exponents, "pipeline_memory_growth": memory}
 
 
 def markdown(result: dict) -> str:
     """The same table in Markdown, for BENCHMARKS.md."""
     sizes = result["rows"]
-    header = ["step", *(f"{rows / 1e6:g} M rows" for rows in sizes),
-              *(f"growth {sizes[i] / 1e6:g} M -> {sizes[i + 1] / 1e6:g} M" for i in range(len(sizes) - 1))]
+    header = [
+        "step",
+        *(f"{rows / 1e6:g} M rows" for rows in sizes),
+        *(f"growth {sizes[i] / 1e6:g} M -> {sizes[i + 1] / 1e6:g} M" for i in range(len(sizes) - 1)),
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, values in result["steps"].items():
         cells = [f"{seconds:,.1f} s, " + ("-" if math.isnan(mb) else f"{mb:,.0f} MB") for seconds, mb in values]
-        cells += [f"time {time_exp:.2f}, memory " + ("-" if math.isnan(mem_exp) else f"{mem_exp:.2f}")
-                  for time_exp, mem_exp in result["exponents"][name]]
+        cells += [
+            f"time {time_exp:.2f}, memory " + ("-" if math.isnan(mem_exp) else f"{mem_exp:.2f}")
+            for time_exp, mem_exp in result["exponents"][name]
+        ]
         lines.append("| " + " | ".join([name, *cells]) + " |")
     return "\n".join(lines)
 

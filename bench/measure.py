@@ -143,13 +143,21 @@ class Runner:
         self.logs.mkdir(parents=True, exist_ok=True)
         self._forkserver = None
 
-    def fresh(self, label: str, workload: str, arguments: dict, environment: dict, cwd: Path,
-              spill_dir: Path | None = None) -> Measurement:
+    def fresh(
+        self, label: str, workload: str, arguments: dict, environment: dict, cwd: Path, spill_dir: Path | None = None
+    ) -> Measurement:
         """Run `workload` in a new Python interpreter."""
         result_path, log_path = self._paths(label)
         command = [
-            sys.executable, "-m", "bench.workloads", workload, json.dumps(arguments), str(result_path),
-            str(log_path), json.dumps(environment), str(cwd),
+            sys.executable,
+            "-m",
+            "bench.workloads",
+            workload,
+            json.dumps(arguments),
+            str(result_path),
+            str(log_path),
+            json.dumps(environment),
+            str(cwd),
         ]
         env = {**_without_jkn(os.environ), **environment, "PYTHONPATH": str(PROJECT_ROOT)}
 
@@ -159,8 +167,9 @@ class Runner:
 
         return self._watch(label, result_path, log_path, spill_dir, start)
 
-    def forked(self, label: str, workload: str, arguments: dict, environment: dict, cwd: Path,
-               spill_dir: Path | None = None) -> Measurement:
+    def forked(
+        self, label: str, workload: str, arguments: dict, environment: dict, cwd: Path, spill_dir: Path | None = None
+    ) -> Measurement:
         """Run `workload` in a fork of the pre-imported server process."""
         context = self._context()
         result_path, log_path = self._paths(label)
@@ -180,8 +189,7 @@ class Runner:
 
         return self._watch(label, result_path, log_path, spill_dir, start)
 
-    def _watch(self, label: str, result_path: Path, log_path: Path, spill_dir: Path | None,
-               start) -> Measurement:
+    def _watch(self, label: str, result_path: Path, log_path: Path, spill_dir: Path | None, start) -> Measurement:
         """Time a process from its start to its end, sample its tree's memory meanwhile, and note
         the CPU the rest of the machine used. `start()` starts it and returns its pid and a
         function that waits for it and returns its exit code."""
@@ -217,14 +225,21 @@ class Runner:
             path.unlink(missing_ok=True)
         return result_path, log_path
 
-    def _measurement(self, label, result_path: Path, log_path: Path, elapsed: float, busy: float,
-                     sampler: TreeSampler, exit_code: int | None) -> Measurement:
+    def _measurement(
+        self,
+        label,
+        result_path: Path,
+        log_path: Path,
+        elapsed: float,
+        busy: float,
+        sampler: TreeSampler,
+        exit_code: int | None,
+    ) -> Measurement:
         outcome = json.loads(result_path.read_text(encoding="utf-8")) if result_path.exists() else {}
         if not outcome.get("ok"):
             tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:] if log_path.exists() else ""
             raise BenchError(
-                f"{label}: {outcome.get('error') or f'process exited with code {exit_code}'}\n"
-                f"log {log_path}:\n{tail}"
+                f"{label}: {outcome.get('error') or f'process exited with code {exit_code}'}\nlog {log_path}:\n{tail}"
             )
         floor_mb = max(outcome.get("maxrss_self_mb", 0.0), outcome.get("maxrss_children_mb", 0.0))
         return Measurement(
@@ -237,8 +252,9 @@ class Runner:
             peak_rss_main_mb=max(sampler.peak_main / MB, outcome.get("maxrss_self_mb", 0.0)),
             peak_spill_mb=sampler.peak_spill / MB,
             samples=sampler.samples,
-            other_cpu_seconds=max(busy - max(sum(sampler.cpu_by_pid.values()), outcome.get("cpu_total_seconds", 0.0)),
-                                  0.0),
+            other_cpu_seconds=max(
+                busy - max(sum(sampler.cpu_by_pid.values()), outcome.get("cpu_total_seconds", 0.0)), 0.0
+            ),
             result=outcome.get("result") or {},
             log=str(log_path),
         )

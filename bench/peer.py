@@ -30,8 +30,9 @@ def _canonical(column: str, aliases: dict[str, str]):
     return normalised.replace_strict(aliases, default=None, return_dtype=pl.String)
 
 
-def checked_rows(participants_csv: str, region_codes: list[str], segment_aliases: dict[str, str],
-                 status_aliases: dict[str, str]):
+def checked_rows(
+    participants_csv: str, region_codes: list[str], segment_aliases: dict[str, str], status_aliases: dict[str, str]
+):
     """The file as a lazy frame with `is_bad` (any row rule fails) and the normalised columns."""
     import polars as pl
 
@@ -65,8 +66,13 @@ def checked_rows(participants_csv: str, region_codes: list[str], segment_aliases
     return frame.with_columns(is_bad=~good.fill_null(False))
 
 
-def run(participants_csv: str, population_csv: str, regions_csv: str, segment_aliases: dict[str, str],
-        status_aliases: dict[str, str]) -> dict:
+def run(
+    participants_csv: str,
+    population_csv: str,
+    regions_csv: str,
+    segment_aliases: dict[str, str],
+    status_aliases: dict[str, str],
+) -> dict:
     import polars as pl
 
     steps = {}
@@ -79,15 +85,20 @@ def run(participants_csv: str, population_csv: str, regions_csv: str, segment_al
     # Ingest keeps the first row of a card number and rejects the others; a person with two
     # cards is a warning of the checks (counted, not rejected).
     repeated_cards = good.select(repeated_card_rows=pl.len() - pl.col("card_no").n_unique())
-    several_cards = (good.group_by("nik").agg(cards=pl.len()).filter(pl.col("cards") > 1)
-                     .select(people_with_several_cards=pl.len()))
-    counts = good.group_by("region").agg(
-        participants=pl.len(), active_participants=(pl.col("status_canonical") == "ACTIVE").sum()
-    ).rename({"region": "region_code"})
+    several_cards = (
+        good.group_by("nik").agg(cards=pl.len()).filter(pl.col("cards") > 1).select(people_with_several_cards=pl.len())
+    )
+    counts = (
+        good.group_by("region")
+        .agg(participants=pl.len(), active_participants=(pl.col("status_canonical") == "ACTIVE").sum())
+        .rename({"region": "region_code"})
+    )
     population = pl.scan_csv(population_csv, schema_overrides={"region_code": pl.String})
-    coverage = population.join(counts, on="region_code", how="left").with_columns(
-        pl.col("participants").fill_null(0), pl.col("active_participants").fill_null(0)
-    ).with_columns(coverage_pct=pl.col("participants") / pl.col("population") * 100)
+    coverage = (
+        population.join(counts, on="region_code", how="left")
+        .with_columns(pl.col("participants").fill_null(0), pl.col("active_participants").fill_null(0))
+        .with_columns(coverage_pct=pl.col("participants") / pl.col("population") * 100)
+    )
     totals, repeated_cards, several_cards, coverage = pl.collect_all(
         [totals, repeated_cards, several_cards, coverage], engine="streaming"
     )

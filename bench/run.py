@@ -46,35 +46,76 @@ TASK_ORDER = ("ingest", "check-staging", "build-metrics", "check-marts", "publis
 STAND_IN_SUITE = {
     "name": "staging.participants",
     "expectations": [
-        {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": [
-            "month", "card_no", "person_key", "sex", "birth_year", "region_code", "segment", "status",
-            "employer_id", "wage", "file_name"], "exact_match": True}, "severity": "critical"},
+        {
+            "type": "expect_table_columns_to_match_set",
+            "kwargs": {
+                "column_set": [
+                    "month",
+                    "card_no",
+                    "person_key",
+                    "sex",
+                    "birth_year",
+                    "region_code",
+                    "segment",
+                    "status",
+                    "employer_id",
+                    "wage",
+                    "file_name",
+                ],
+                "exact_match": True,
+            },
+            "severity": "critical",
+        },
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "month"}, "severity": "critical"},
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "card_no"}, "severity": "critical"},
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "region_code"}, "severity": "critical"},
-        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "card_no", "regex": r"^\d{13}$"},
-         "severity": "critical"},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "segment", "value_set": [
-            "PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP"]}, "severity": "critical"},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": [
-            "ACTIVE", "INACTIVE"]}, "severity": "critical"},
-        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "wage", "min_value": 0},
-         "severity": "critical"},
-        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["month", "card_no"]},
-         "severity": "critical"},
-        {"type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query":
-            "select * from {batch} where region_code not in (select region_code from ref.regions)"},
-         "severity": "critical"},
+        {
+            "type": "expect_column_values_to_match_regex",
+            "kwargs": {"column": "card_no", "regex": r"^\d{13}$"},
+            "severity": "critical",
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "segment", "value_set": ["PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP"]},
+            "severity": "critical",
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "status", "value_set": ["ACTIVE", "INACTIVE"]},
+            "severity": "critical",
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "wage", "min_value": 0},
+            "severity": "critical",
+        },
+        {
+            "type": "expect_compound_columns_to_be_unique",
+            "kwargs": {"column_list": ["month", "card_no"]},
+            "severity": "critical",
+        },
+        {
+            "type": "unexpected_rows_expectation",
+            "kwargs": {
+                "unexpected_rows_query": "select * from {batch} where region_code not in "
+                "(select region_code from ref.regions)"
+            },
+            "severity": "critical",
+        },
     ],
 }
+
 
 # name: (what, how the value compares, threshold), by size: the storage issue's (13) for ingest and
 # issue 15's for the whole flow; below 10 M rows only "faster than pandas + GX" and memory apply.
 def targets_for(rows: int) -> dict[str, tuple[str, str, float]]:
     large = rows >= 30_000_000
     targets = {
-        "faster_than_baseline": ("pandas + GX baseline / whole pipeline", ">=", 4.0 if large else 2.0 if
-                                 rows >= 10_000_000 else 1.0),
+        "faster_than_baseline": (
+            "pandas + GX baseline / whole pipeline",
+            ">=",
+            4.0 if large else 2.0 if rows >= 10_000_000 else 1.0,
+        ),
         "peak_memory_under_2gb": ("peak RSS of the pipeline's process tree, MB", "<", 2048.0),
         "ingest_memory_under_1_5gb": ("peak RSS of ingest, MB", "<", 1536.0),
     }
@@ -100,17 +141,26 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42, help="generator seed")
     parser.add_argument("--memory-limit", default="2GB", help="JKN_MEMORY_LIMIT for the pipeline and the floor")
     parser.add_argument("--threads", type=int, default=None, help="JKN_THREADS (default: all cores)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK_DIR,
-                        help="folder for generated data, databases and logs (default data/bench)")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="measure an existing landing folder instead of generating one")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=DEFAULT_WORK_DIR,
+        help="folder for generated data, databases and logs (default data/bench)",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=None, help="measure an existing landing folder instead of generating one"
+    )
     parser.add_argument("--regenerate", action="store_true", help="generate even if the same data is cached")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="results JSON path (default bench/results/bench-<rows>-<time>.json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results JSON path (default bench/results/bench-<rows>-<time>.json)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases after the run")
     parser.add_argument("--floor-runs", type=int, default=2, help="runs of the floor; the fastest counts")
-    parser.add_argument("--profile", action="store_true",
-                        help="time every SQL statement of each stage and keep the slowest in the results")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="time every SQL statement of each stage and keep the slowest in the results",
+    )
     parser.add_argument("--sample-interval", type=float, default=0.05, help="seconds between RSS samples")
     return parser.parse_args(argv)
 
@@ -156,12 +206,22 @@ def run(args: argparse.Namespace) -> dict:
     for attempt in range(1, args.floor_runs + 1):
         floor_home = run_dir / f"floor-{attempt}"
         (floor_home / "tmp").mkdir(parents=True)
-        floor_runs.append(runner.fresh(
-            f"floor {attempt}", "floor",
-            {"participants_csv": str(files["participants"]), "database": str(floor_home / "floor.duckdb"),
-             "memory_limit": args.memory_limit, "threads": args.threads, "temp_dir": str(floor_home / "tmp")},
-            {}, run_dir, spill_dir=floor_home / "tmp",
-        ))
+        floor_runs.append(
+            runner.fresh(
+                f"floor {attempt}",
+                "floor",
+                {
+                    "participants_csv": str(files["participants"]),
+                    "database": str(floor_home / "floor.duckdb"),
+                    "memory_limit": args.memory_limit,
+                    "threads": args.threads,
+                    "temp_dir": str(floor_home / "tmp"),
+                },
+                {},
+                run_dir,
+                spill_dir=floor_home / "tmp",
+            )
+        )
         shutil.rmtree(floor_home, ignore_errors=True)
     floor = min(floor_runs, key=lambda measured: measured.seconds)
     floor.result["runs_seconds"] = [round(measured.seconds, 3) for measured in floor_runs]
@@ -173,8 +233,10 @@ def run(args: argparse.Namespace) -> dict:
     known = pipeline_tasks()
     missing = [name for name in TASK_ORDER if name not in known]
     if missing:
-        raise BenchError(f"flows/pipeline.py has no task(s) {', '.join(missing)}; update bench/run.py TASK_ORDER "
-                         f"(the flow's tasks are {', '.join(known)})")
+        raise BenchError(
+            f"flows/pipeline.py has no task(s) {', '.join(missing)}; update bench/run.py TASK_ORDER "
+            f"(the flow's tasks are {', '.join(known)})"
+        )
     task_names = list(TASK_ORDER)
     runner.warm_forkserver()
     stage_home = run_dir / "stages"
@@ -182,43 +244,79 @@ def run(args: argparse.Namespace) -> dict:
     run_id = uuid.uuid4().hex
     tasks = {}
     for name in task_names:
-        tasks[name] = runner.forked(f"task {name}", "stage",
-                                    {"task_name": name, "run_id": run_id, "profile": args.profile},
-                                    stage_environment, run_dir, spill_dir=stage_home / "tmp")
+        tasks[name] = runner.forked(
+            f"task {name}",
+            "stage",
+            {"task_name": name, "run_id": run_id, "profile": args.profile},
+            stage_environment,
+            run_dir,
+            spill_dir=stage_home / "tmp",
+        )
     stage_database = _database_summary(stage_home)
     if not args.keep:
         shutil.rmtree(stage_home, ignore_errors=True)
 
     # 3. Our pipeline as one Prefect flow, as `jkn run` runs it, on a fresh database.
     flow_home = run_dir / "flow"
-    flow = runner.forked("flow", "flow", {"task_count": len(task_names)},
-                         {**jkn_environment, "JKN_HOME": str(flow_home), **prefect_environment},
-                         run_dir, spill_dir=flow_home / "tmp")
+    flow = runner.forked(
+        "flow",
+        "flow",
+        {"task_count": len(task_names)},
+        {**jkn_environment, "JKN_HOME": str(flow_home), **prefect_environment},
+        run_dir,
+        spill_dir=flow_home / "tmp",
+    )
     if not args.keep:
         shutil.rmtree(flow_home, ignore_errors=True)
 
     # 4. The baseline: pandas + GX on pandas, on the same files.
     suite, suite_source = _participants_suite()
     baseline = runner.fresh(
-        "baseline", "baseline",
-        {"participants_csv": str(files["participants"]), "population_csv": str(files["population"]),
-         "regions_csv": str(PROJECT_ROOT / "seeds" / "regions.csv"), "suite": suite, "month": month},
-        {}, run_dir,
+        "baseline",
+        "baseline",
+        {
+            "participants_csv": str(files["participants"]),
+            "population_csv": str(files["population"]),
+            "regions_csv": str(PROJECT_ROOT / "seeds" / "regions.csv"),
+            "suite": suite,
+            "month": month,
+        },
+        {},
+        run_dir,
     )
 
     # 5. The strong hand-written peer: polars, lazy and streaming, the same row rules, uniqueness and coverage.
     from flows.ingest.kinds import SEGMENT_ALIASES, STATUS_ALIASES
 
     peer = runner.fresh(
-        "peer", "peer",
-        {"participants_csv": str(files["participants"]), "population_csv": str(files["population"]),
-         "regions_csv": str(PROJECT_ROOT / "seeds" / "regions.csv"), "segment_aliases": SEGMENT_ALIASES,
-         "status_aliases": STATUS_ALIASES},
-        {}, run_dir,
+        "peer",
+        "peer",
+        {
+            "participants_csv": str(files["participants"]),
+            "population_csv": str(files["population"]),
+            "regions_csv": str(PROJECT_ROOT / "seeds" / "regions.csv"),
+            "segment_aliases": SEGMENT_ALIASES,
+            "status_aliases": STATUS_ALIASES,
+        },
+        {},
+        run_dir,
     )
 
-    results = _results(args, started_at, load_before, generation, files, floor, tasks, list(known), stage_database,
-                       flow, baseline, suite_source, peer)
+    results = _results(
+        args,
+        started_at,
+        load_before,
+        generation,
+        files,
+        floor,
+        tasks,
+        list(known),
+        stage_database,
+        flow,
+        baseline,
+        suite_source,
+        peer,
+    )
     out = args.out or RESULTS_DIR / f"bench-{args.rows}-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     results["results_path"] = str(out)
@@ -239,8 +337,14 @@ def _landing(args, work: Path, runner: Runner) -> tuple[dict, Path]:
         raise BenchError(
             "flows/generate.py (jkn generate, issue 3) does not exist yet; pass --data with a landing folder"
         )
-    parameters = {"participants": args.rows, "employers": args.employers, "workforce": args.workforce,
-                  "regions": args.regions, "seed": args.seed, **({"month": args.month} if args.month else {})}
+    parameters = {
+        "participants": args.rows,
+        "employers": args.employers,
+        "workforce": args.workforce,
+        "regions": args.regions,
+        "seed": args.seed,
+        **({"month": args.month} if args.month else {}),
+    }
     key = "-".join(f"{name}{value}" for name, value in parameters.items())
     landing = work / "landing" / key
     manifest_path = landing / ".bench-manifest.json"  # a dot file: ingest's discovery skips it
@@ -250,8 +354,9 @@ def _landing(args, work: Path, runner: Runner) -> tuple[dict, Path]:
             return {"source": "cached", "folder": str(landing), "parameters": parameters}, landing
     shutil.rmtree(landing, ignore_errors=True)
     landing.mkdir(parents=True)
-    measured = runner.fresh("generate", "generate", {"out_dir": str(landing), "arguments": parameters},
-                            {}, landing.parent)
+    measured = runner.fresh(
+        "generate", "generate", {"out_dir": str(landing), "arguments": parameters}, {}, landing.parent
+    )
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     return {"source": "generated", "folder": str(landing), "parameters": parameters, **measured.as_dict()}, landing
 
@@ -287,24 +392,32 @@ def _database_summary(home: Path) -> dict:
         return {}
     con = duckdb.connect(str(path), read_only=True)
     try:
-        names = [row[0] for row in con.execute(
-            "select schema_name || '.' || table_name from duckdb_tables() where schema_name = 'mart' "
-            "union all select schema_name || '.' || view_name from duckdb_views() where schema_name = 'raw' "
-            "order by 1"
-        ).fetchall()]
+        names = [
+            row[0]
+            for row in con.execute(
+                "select schema_name || '.' || table_name from duckdb_tables() where schema_name = 'mart' "
+                "union all select schema_name || '.' || view_name from duckdb_views() where schema_name = 'raw' "
+                "order by 1"
+            ).fetchall()
+        ]
         rows = {name: con.execute(f"select count(*) from {name}").fetchone()[0] for name in names}
         status = con.execute("select status, count(*) from ops.load_log group by status order by 1").fetchall()
     finally:
         con.close()
     parts = path.with_name(path.name + ".parts")
-    participants = sum(file.stat().st_size for file in (parts / "participants").rglob("*.parquet")) \
-        if (parts / "participants").exists() else 0
+    participants = (
+        sum(file.stat().st_size for file in (parts / "participants").rglob("*.parquet"))
+        if (parts / "participants").exists()
+        else 0
+    )
     return {
         "file_mb": round(path.stat().st_size / 2**20, 1),
         "parts_mb": round(sum(f.stat().st_size for f in parts.rglob("*") if f.is_file()) / 2**20, 1)
-        if parts.exists() else 0,
+        if parts.exists()
+        else 0,
         "participant_part_bytes_per_row": round(participants / rows["raw.participants"], 1)
-        if rows.get("raw.participants") else None,
+        if rows.get("raw.participants")
+        else None,
         "rows": rows,
         "load_log": dict(status),
     }
@@ -317,13 +430,26 @@ def stage_of(task_name: str) -> str:
     return next(stage for stage, names in STAGES.items() if task_name in names)
 
 
-def _results(args, started_at, load_before, generation, files, floor: Measurement, tasks: dict[str, Measurement],
-             known_tasks: list[str], stage_database: dict, flow: Measurement, baseline: Measurement,
-             suite_source: str, peer: Measurement) -> dict:
+def _results(
+    args,
+    started_at,
+    load_before,
+    generation,
+    files,
+    floor: Measurement,
+    tasks: dict[str, Measurement],
+    known_tasks: list[str],
+    stage_database: dict,
+    flow: Measurement,
+    baseline: Measurement,
+    suite_source: str,
+    peer: Measurement,
+) -> dict:
     stages: dict[str, dict] = {}
     for name, measured in tasks.items():
-        stage = stages.setdefault(stage_of(name), {"seconds": 0.0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0,
-                                                   "peak_spill_mb": 0.0, "tasks": {}})
+        stage = stages.setdefault(
+            stage_of(name), {"seconds": 0.0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0, "peak_spill_mb": 0.0, "tasks": {}}
+        )
         stage["seconds"] += measured.seconds
         stage["cpu_seconds"] += measured.cpu_seconds
         stage["peak_rss_mb"] = max(stage["peak_rss_mb"], measured.peak_rss_mb)
@@ -361,12 +487,18 @@ def _results(args, started_at, load_before, generation, files, floor: Measuremen
     targets = {}
     for name, (what, comparison, threshold) in targets_for(args.rows).items():
         value = values[name]
-        met = value <= threshold if comparison == "<=" else value >= threshold if comparison == ">=" else (
-            value < threshold)
+        met = (
+            value <= threshold
+            if comparison == "<="
+            else value >= threshold
+            if comparison == ">="
+            else (value < threshold)
+        )
         targets[name] = {"what": what, "target": f"{comparison} {threshold:g}", "value": round(value, 3), "met": met}
     measured = [floor, *tasks.values(), flow, baseline, peer]
     others_share = sum(m.other_cpu_seconds for m in measured) / (
-        sum(m.process_seconds for m in measured) * (os.cpu_count() or 1))
+        sum(m.process_seconds for m in measured) * (os.cpu_count() or 1)
+    )
     return {
         "benchmark": "jkn national-scale benchmark (issue 9)",
         # Share of the machine's CPU that other work (other people's tests) used while the
@@ -377,21 +509,33 @@ def _results(args, started_at, load_before, generation, files, floor: Measuremen
         "machine": _machine(args.work, load_before),
         "code": _code_version(),
         "parameters": {
-            "rows": args.rows, "regions": args.regions, "employers": args.employers, "workforce": args.workforce,
-            "month": files["month"], "seed": args.seed, "memory_limit": args.memory_limit,
-            "threads": args.threads or os.cpu_count(), "rss_sample_interval_seconds": args.sample_interval,
+            "rows": args.rows,
+            "regions": args.regions,
+            "employers": args.employers,
+            "workforce": args.workforce,
+            "month": files["month"],
+            "seed": args.seed,
+            "memory_limit": args.memory_limit,
+            "threads": args.threads or os.cpu_count(),
+            "rss_sample_interval_seconds": args.sample_interval,
         },
-        "data": {"generation": generation, "files_bytes": files["all"],
-                 "participants_file": files["participants"].name, "population_file": files["population"].name},
+        "data": {
+            "generation": generation,
+            "files_bytes": files["all"],
+            "participants_file": files["participants"].name,
+            "population_file": files["population"].name,
+        },
         "floor": {**floor.as_dict(), **floor.result},
         "pipeline": {
             "stages": ordered,
             "stages_seconds": round(stages_seconds, 3),
             "stages_peak_rss_mb": round(max(stage["peak_rss_mb"] for stage in ordered.values()), 1),
             "other_flow_tasks": sorted(set(known_tasks) - set(tasks)),
-            "flow": {**flow.as_dict(),
-                     **{k: v for k, v in flow.result.items() if k not in ("returned", "in_flow_task_seconds")},
-                     "returned": flow.result.get("returned")},
+            "flow": {
+                **flow.as_dict(),
+                **{k: v for k, v in flow.result.items() if k not in ("returned", "in_flow_task_seconds")},
+                "returned": flow.result.get("returned"),
+            },
             "flow_seconds": round(flow_seconds, 3),
             # Within the flow run: the flow's time minus what its stage tasks' functions took in
             # that same run. Includes the artifacts task and the run's bookkeeping (ops.runs, lock).
@@ -427,8 +571,11 @@ def _machine(work: Path, load_before) -> dict:
     disk = shutil.disk_usage(work)
     device = ""
     try:
-        device = subprocess.run(["df", "--output=source,fstype", str(work)], capture_output=True, text=True,
-                                check=False).stdout.splitlines()[-1].strip()
+        device = (
+            subprocess.run(["df", "--output=source,fstype", str(work)], capture_output=True, text=True, check=False)
+            .stdout.splitlines()[-1]
+            .strip()
+        )
     except (OSError, IndexError):
         pass
     versions = {}
@@ -453,16 +600,17 @@ def _machine(work: Path, load_before) -> dict:
 
 def _code_version() -> dict:
     """The commit measured, and which of the pipeline's files differed from it."""
+
     def git(*arguments: str) -> str:
         try:
-            return subprocess.run(["git", *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                                  check=False).stdout.strip()
+            return subprocess.run(
+                ["git", *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+            ).stdout.strip()
         except OSError:
             return ""
 
     changed = git("status", "--porcelain", "--", "flows", "sql", "expectations", "seeds")
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "uncommitted": [line[3:] for line in changed.splitlines()]}
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": [line[3:] for line in changed.splitlines()]}
 
 
 def _prefect_environment(work: Path) -> dict:

@@ -31,40 +31,91 @@ def print_table(results: dict, console: Console | None = None) -> None:
         f"other work used {results['contention_share']:.0%} of the CPU meanwhile"
     )
     table = Table(show_lines=False)
-    for column, justify in (("step", "left"), ("wall s", "right"), ("in flow s", "right"), ("CPU s", "right"),
-                            ("peak RSS MB", "right"), ("spill MB", "right"), ("vs floor", "right"),
-                            ("other CPU s", "right")):
+    for column, justify in (
+        ("step", "left"),
+        ("wall s", "right"),
+        ("in flow s", "right"),
+        ("CPU s", "right"),
+        ("peak RSS MB", "right"),
+        ("spill MB", "right"),
+        ("vs floor", "right"),
+        ("other CPU s", "right"),
+    ):
         table.add_column(column, justify=justify)
 
     def row(label, seconds, cpu=None, rss=None, spill=None, other=None, in_flow=None, style=None):
-        table.add_row(label, f"{seconds:,.2f}", "-" if in_flow is None else f"{in_flow:,.2f}",
-                      "-" if cpu is None else f"{cpu:,.1f}", _mb(rss), "-" if not spill else _mb(spill),
-                      _ratio(seconds / floor_seconds), "-" if other is None else f"{other:,.1f}", style=style)
+        table.add_row(
+            label,
+            f"{seconds:,.2f}",
+            "-" if in_flow is None else f"{in_flow:,.2f}",
+            "-" if cpu is None else f"{cpu:,.1f}",
+            _mb(rss),
+            "-" if not spill else _mb(spill),
+            _ratio(seconds / floor_seconds),
+            "-" if other is None else f"{other:,.1f}",
+            style=style,
+        )
 
     floor_runs = len(floor.get("runs_seconds", [floor_seconds]))
-    row(f"floor: DuckDB loads the participants file (best of {floor_runs})", floor_seconds, floor["cpu_seconds"],
-        floor["peak_rss_mb"], floor["peak_spill_mb"], floor["other_cpu_seconds"])
+    row(
+        f"floor: DuckDB loads the participants file (best of {floor_runs})",
+        floor_seconds,
+        floor["cpu_seconds"],
+        floor["peak_rss_mb"],
+        floor["peak_spill_mb"],
+        floor["other_cpu_seconds"],
+    )
     for name, stage in pipeline["stages"].items():
         tasks = ", ".join(stage["tasks"])
         other = sum(task["other_cpu_seconds"] for task in stage["tasks"].values())
-        row(f"ours: {name} ({tasks})", stage["seconds"], stage["cpu_seconds"], stage["peak_rss_mb"],
-            stage["peak_spill_mb"], other, stage["in_flow_seconds"])
-    row("ours: sum of stages", pipeline["stages_seconds"], rss=pipeline["stages_peak_rss_mb"],
-        in_flow=pipeline["in_flow_stages_seconds"], style="bold")
+        row(
+            f"ours: {name} ({tasks})",
+            stage["seconds"],
+            stage["cpu_seconds"],
+            stage["peak_rss_mb"],
+            stage["peak_spill_mb"],
+            other,
+            stage["in_flow_seconds"],
+        )
+    row(
+        "ours: sum of stages",
+        pipeline["stages_seconds"],
+        rss=pipeline["stages_peak_rss_mb"],
+        in_flow=pipeline["in_flow_stages_seconds"],
+        style="bold",
+    )
     flow = pipeline["flow"]
-    row("ours: whole Prefect flow (jkn run)", pipeline["flow_seconds"], rss=flow["peak_rss_mb"],
-        spill=flow["peak_spill_mb"], other=flow["other_cpu_seconds"], style="bold")
+    row(
+        "ours: whole Prefect flow (jkn run)",
+        pipeline["flow_seconds"],
+        rss=flow["peak_rss_mb"],
+        spill=flow["peak_spill_mb"],
+        other=flow["other_cpu_seconds"],
+        style="bold",
+    )
     row("  Prefect overhead (flow - its stages)", pipeline["prefect_overhead_seconds"])
     row(f"  Prefect empty flow, {flow['noop_tasks']} no-op tasks", pipeline["prefect_noop_flow_seconds"])
     row("  Prefect start, once per process", pipeline["prefect_start_seconds"])
     for name, seconds in baseline["steps"].items():
         row(f"baseline: pandas + GX, {name}", seconds)
-    row("baseline: pandas + GX, total", baseline["seconds"], baseline["cpu_seconds"], baseline["peak_rss_mb"],
-        other=baseline["other_cpu_seconds"], style="bold")
+    row(
+        "baseline: pandas + GX, total",
+        baseline["seconds"],
+        baseline["cpu_seconds"],
+        baseline["peak_rss_mb"],
+        other=baseline["other_cpu_seconds"],
+        style="bold",
+    )
     peer = results.get("peer")
     if peer:
-        row(f"peer: {peer['engine']}", peer["seconds"], peer["cpu_seconds"], peer["peak_rss_mb"],
-            other=peer["other_cpu_seconds"], style="bold")
+        row(
+            f"peer: {peer['engine']}",
+            peer["seconds"],
+            peer["cpu_seconds"],
+            peer["peak_rss_mb"],
+            other=peer["other_cpu_seconds"],
+            style="bold",
+        )
     console.print(table)
     console.print(
         "wall s: each stage in a fresh process; in flow s: the same stage inside the Prefect flow run; "
@@ -75,8 +126,8 @@ def print_table(results: dict, console: Console | None = None) -> None:
     console.print(
         f"ours / floor = {_ratio(ratios['ours_over_floor'])} (ingest alone {_ratio(ratios['ingest_over_floor'])}); "
         f"baseline / ours = {_ratio(ratios['baseline_over_ours'])}; "
-        + (f"peer / ours = {_ratio(ratios['peer_over_ours'])}; " if "peer_over_ours" in ratios else "") +
-        f"pipeline peak RSS {pipeline['peak_rss_mb']:,.0f} MB (baseline {baseline['peak_rss_mb']:,.0f} MB)"
+        + (f"peer / ours = {_ratio(ratios['peer_over_ours'])}; " if "peer_over_ours" in ratios else "")
+        + f"pipeline peak RSS {pipeline['peak_rss_mb']:,.0f} MB (baseline {baseline['peak_rss_mb']:,.0f} MB)"
     )
     skipped = baseline.get("expectations_skipped", [])
     console.print(
@@ -88,8 +139,10 @@ def print_table(results: dict, console: Console | None = None) -> None:
         for task_name, task in stage["tasks"].items():
             if "profile" in task:
                 slowest = task["profile"]["slowest"][:3]
-                console.print(f"slowest statements of {task_name} ({task['profile']['statements']} statements, "
-                              f"{task['profile']['statements_seconds']:,.1f} s):")
+                console.print(
+                    f"slowest statements of {task_name} ({task['profile']['statements']} statements, "
+                    f"{task['profile']['statements_seconds']:,.1f} s):"
+                )
                 for statement in slowest:
                     console.print(f"  {statement['seconds']:8.2f} s  [{statement['via']}] {statement['sql'][:110]}")
     for name, target in results["targets"].items():

@@ -32,32 +32,60 @@ def pandas_equivalents(region_codes: list[str]) -> list[dict]:
     staging suite keeps only batch-level rules over a profile) and the uniqueness checks, on the
     file's columns, so the baseline checks as much as our pipeline does where it can."""
     filled = [
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": column},
-         "meta": {"description": f"{column} is always filled in"}}
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": column},
+            "meta": {"description": f"{column} is always filled in"},
+        }
         for column in ("month", "card_no", "region_code", "segment", "status")
     ]
     return [
         *filled,
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "segment", "value_set": [
-            "PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP"]},
-         "meta": {"description": "segment is one of the six JKN segments"}},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": [
-            "ACTIVE", "INACTIVE"]}, "meta": {"description": "status is ACTIVE or INACTIVE"}},
-        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "wage", "min_value": 0.0},
-         "meta": {"description": "wages are never negative"}},
-        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "card_no", "regex": r"^[0-9]{13}$"},
-         "meta": {"description": "card numbers are 13 digits"}},
-        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "nik", "regex": r"^[0-9]{16}$"},
-         "meta": {"description": "NIKs are 16 digits (ours checks this at ingest and person_key in the suite)"}},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "region_code", "value_set": region_codes},
-         "meta": {"description": "region_code is a kab/kota code listed in seeds/regions.csv"}},
-        {"type": "expect_column_values_to_not_be_null",
-         "kwargs": {"column": "employer_id", "row_condition": 'segment=="PPU_BU"', "condition_parser": "pandas"},
-         "meta": {"description": "wage earners in private companies (PPU_BU) carry their employer_id"}},
-        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["month", "card_no"]},
-         "meta": {"description": "a card number appears once per month"}},
-        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["month", "nik"]},
-         "meta": {"description": "a person holds one card per month (ours checks person_key)"}},
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "segment", "value_set": ["PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP"]},
+            "meta": {"description": "segment is one of the six JKN segments"},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "status", "value_set": ["ACTIVE", "INACTIVE"]},
+            "meta": {"description": "status is ACTIVE or INACTIVE"},
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "wage", "min_value": 0.0},
+            "meta": {"description": "wages are never negative"},
+        },
+        {
+            "type": "expect_column_values_to_match_regex",
+            "kwargs": {"column": "card_no", "regex": r"^[0-9]{13}$"},
+            "meta": {"description": "card numbers are 13 digits"},
+        },
+        {
+            "type": "expect_column_values_to_match_regex",
+            "kwargs": {"column": "nik", "regex": r"^[0-9]{16}$"},
+            "meta": {"description": "NIKs are 16 digits (ours checks this at ingest and person_key in the suite)"},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "region_code", "value_set": region_codes},
+            "meta": {"description": "region_code is a kab/kota code listed in seeds/regions.csv"},
+        },
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "employer_id", "row_condition": 'segment=="PPU_BU"', "condition_parser": "pandas"},
+            "meta": {"description": "wage earners in private companies (PPU_BU) carry their employer_id"},
+        },
+        {
+            "type": "expect_compound_columns_to_be_unique",
+            "kwargs": {"column_list": ["month", "card_no"]},
+            "meta": {"description": "a card number appears once per month"},
+        },
+        {
+            "type": "expect_compound_columns_to_be_unique",
+            "kwargs": {"column_list": ["month", "nik"]},
+            "meta": {"description": "a person holds one card per month (ours checks person_key)"},
+        },
     ]
 
 
@@ -270,8 +298,10 @@ def baseline(participants_csv: str, population_csv: str, regions_csv: str, suite
         .groupby("region_code", as_index=False)
         .agg(participants=("is_active", "size"), active_participants=("is_active", "sum"))
     )
-    coverage = regions[["region_code", "region_name"]].merge(population, on="region_code").merge(
-        counts, on="region_code", how="left"
+    coverage = (
+        regions[["region_code", "region_name"]]
+        .merge(population, on="region_code")
+        .merge(counts, on="region_code", how="left")
     )
     coverage = coverage.fillna({"participants": 0, "active_participants": 0})
     coverage["coverage_pct"] = coverage["participants"] / coverage["population"] * 100
@@ -290,9 +320,7 @@ def baseline(participants_csv: str, population_csv: str, regions_csv: str, suite
     validation = batch.validate(suite_object, result_format="SUMMARY")
     steps["validate"] = time.perf_counter() - started
 
-    failed = [
-        result.expectation_config.type for result in validation.results if not result.success
-    ]
+    failed = [result.expectation_config.type for result in validation.results if not result.success]
     return {
         "steps": steps,
         "rows": len(participants),
@@ -373,9 +401,7 @@ WORKLOADS = {
 }
 
 
-def run_workload(
-    name: str, arguments: dict, result_path: str, log_path: str, environment: dict, cwd: str
-) -> None:
+def run_workload(name: str, arguments: dict, result_path: str, log_path: str, environment: dict, cwd: str) -> None:
     """Run one workload in this process and write what happened to `result_path` as JSON.
 
     Called in a fresh process (a new interpreter, or a fork of the pre-imported server in

@@ -1,4 +1,4 @@
-""""This month": the few actions that matter for a scope, ranked, for the top of the report and every digest.
+""" "This month": the few actions that matter for a scope, ranked, for the top of the report and every digest.
 
 Three kinds, in this order, each ranked within itself:
 
@@ -125,20 +125,38 @@ def candidates(
     if "ops.dq_results" in tables:
         failed, critical, checked = con.execute(CHECKS_SQL).fetchone()
         if failed:
-            actions.append(Action("checks", "data-quality", {"failed": failed, "critical": critical,
-                                                              "checked": checked}))
+            actions.append(
+                Action("checks", "data-quality", {"failed": failed, "critical": critical, "checked": checked})
+            )
     if "mart.trajectory" in tables:
         for row in _dicts(con.execute(REGION_SQL, {"scope": scope, "month": month})):
-            actions.append(Action("region", f"chart-{row['code']}", row, row["province_code"], row["branch_office"],
-                                  row["code"], row["name"]))
+            actions.append(
+                Action(
+                    "region",
+                    f"chart-{row['code']}",
+                    row,
+                    row["province_code"],
+                    row["branch_office"],
+                    row["code"],
+                    row["name"],
+                )
+            )
     if "mart.enforcement_worklist" in tables:
         cursor = con.execute(
             EMPLOYER_SQL, {"scope": scope, "per_region": per_region, "steps": list(labels.SANCTION_STEPS)}
         )
         for row in _dicts(cursor):
-            actions.append(Action("employer", f"wl-{row['next_sanction_step']}-{row['region_code']}", row,
-                                  row["province_code"], row["branch_office"], row["region_code"],
-                                  row["region_name"] or ""))
+            actions.append(
+                Action(
+                    "employer",
+                    f"wl-{row['next_sanction_step']}-{row['region_code']}",
+                    row,
+                    row["province_code"],
+                    row["branch_office"],
+                    row["region_code"],
+                    row["region_name"] or "",
+                )
+            )
     return actions
 
 
@@ -173,8 +191,11 @@ def _month(value, language: str) -> str:
 @cache
 def _words(language: str):
     env = Environment(
-        loader=PackageLoader("flows", "templates"), undefined=StrictUndefined, trim_blocks=True,
-        lstrip_blocks=True, autoescape=False,  # plain text; the report and the email escape it where it goes
+        loader=PackageLoader("flows", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # plain text; the report and the email escape it where it goes
     )
     env.filters.update(
         num=lambda value, decimals=0: _num(value, decimals, language),

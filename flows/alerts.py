@@ -70,12 +70,36 @@ OPS_SCOPE = "ops"
 # coverage_pct, active_rate_pct, worker_registration_pct,
 # unpaid_contributions_idr, failed_checks, months_not_reported).
 PAYLOAD_KEYS = (
-    "alert_key", "rule", "state", "severity", "level", "code", "name", "month", "actual_pct",
-    "expected_pct", "target_pct", "target_date", "gap_pp", "people_needed", "projected_target_month",
-    "message", "measure", "value", "previous_value", "previous_month", "threshold", "count", "detail",
+    "alert_key",
+    "rule",
+    "state",
+    "severity",
+    "level",
+    "code",
+    "name",
+    "month",
+    "actual_pct",
+    "expected_pct",
+    "target_pct",
+    "target_date",
+    "gap_pp",
+    "people_needed",
+    "projected_target_month",
+    "message",
+    "measure",
+    "value",
+    "previous_value",
+    "previous_month",
+    "threshold",
+    "count",
+    "detail",
 )
 WHOLE_NUMBER_MEASURES = (
-    "participants", "unpaid_contributions_idr", "months_late", "failed_checks", "months_not_reported",
+    "participants",
+    "unpaid_contributions_idr",
+    "months_late",
+    "failed_checks",
+    "months_not_reported",
 )
 
 # ---------------------------------------------------------------------------
@@ -391,10 +415,13 @@ LATEST_CHECK_RUN = """
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     schema, table = name.split(".")
-    return con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()[0] > 0
+    return (
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def enabled_rules(con: duckdb.DuckDBPyConnection, only: tuple[str, ...] | None = None) -> list[Rule]:
@@ -624,8 +651,10 @@ def read_routing(settings: Settings) -> tuple[list[Recipient], list[RefusedRow]]
         for raw in reader:
             # the line the row starts on: a quoted line break inside a field spans lines
             line = reader.line_num - sum(str(value).count("\n") for value in raw.values() if value)
-            row = {(key or "").strip().lower(): (value if isinstance(value, str) else "").strip()
-                   for key, value in raw.items()}
+            row = {
+                (key or "").strip().lower(): (value if isinstance(value, str) else "").strip()
+                for key, value in raw.items()
+            }
             if not any(row.values()):
                 continue
             scope = _normal_scope(row["scope_code"])
@@ -653,15 +682,22 @@ def read_routing(settings: Settings) -> tuple[list[Recipient], list[RefusedRow]]
             else:
                 label = address
             if label in seen:
-                refused.append(RefusedRow(str(path), line, "address",
-                                          f"recipient listed twice (first on line {seen[label]})"))
+                refused.append(
+                    RefusedRow(str(path), line, "address", f"recipient listed twice (first on line {seen[label]})")
+                )
                 continue
             seen[label] = line
             recipients.append(Recipient(label, scope, channel, address, language, digest, line))
     if settings.webhook_url is not None:
         recipients.append(
-            Recipient("webhook:ID:JKN_WEBHOOK_URL", "ID", "webhook", settings.webhook_url.get_secret_value(),
-                      settings.locale, True)
+            Recipient(
+                "webhook:ID:JKN_WEBHOOK_URL",
+                "ID",
+                "webhook",
+                settings.webhook_url.get_secret_value(),
+                settings.locale,
+                True,
+            )
         )
     if not recipients:
         recipients = outbox_fallback(settings)
@@ -688,21 +724,31 @@ def load_recipients(
         "insert into alert_recipients values (?, ?, ?, ?, ?)",
         [(r.label, r.scope_code, r.channel, r.language, r.digest) for r in recipients],
     )
-    unknown = {row[0] for row in con.execute(
-        """
+    unknown = {
+        row[0]
+        for row in con.execute(
+            """
         select distinct scope_code from alert_recipients
         where scope_code not in ('ID', 'ops')
             and scope_code not in (select region_code from ref.regions)
             and scope_code not in (select province_code from ref.regions)
             and scope_code not in (select upper(branch_office) from ref.regions where branch_office is not null)
         """
-    ).fetchall()}
+        ).fetchall()
+    }
     if not unknown:
         return recipients, []
     con.execute("delete from alert_recipients where list_contains(?, scope_code)", [sorted(unknown)])
-    refused = [RefusedRow(str(routing_file), r.line, "scope_code", f"unknown scope code {r.scope_code!r} (use a "
-                          "region code, a province code, a branch office, ID or ops)")
-               for r in recipients if r.scope_code in unknown]
+    refused = [
+        RefusedRow(
+            str(routing_file),
+            r.line,
+            "scope_code",
+            f"unknown scope code {r.scope_code!r} (use a region code, a province code, a branch office, ID or ops)",
+        )
+        for r in recipients
+        if r.scope_code in unknown
+    ]
     return [r for r in recipients if r.scope_code not in unknown], refused
 
 
@@ -752,6 +798,7 @@ order by
 # ---------------------------------------------------------------------------
 # Wording: Jinja2 templates per language, Indonesian number format by default
 # ---------------------------------------------------------------------------
+
 
 def format_number(value: float | int | None, decimals: int = 0, language: str = "id") -> str:
     """1313212 -> '1.313.212' (id) or '1,313,212' (en); 86.176 -> '86,18' with 2 decimals."""
@@ -844,8 +891,9 @@ def digest_text(
     TEXT_LIMIT characters, how many were left out, and the report link (`footer`)."""
     module = words(language)
     counts = Counter(alert["state"] for alert in alerts)
-    header = "\n".join([str(module.header(scope_display(scope_name, language), month, len(alerts), counts)).strip(),
-                        *preface])
+    header = "\n".join(
+        [str(module.header(scope_display(scope_name, language), month, len(alerts), counts)).strip(), *preface]
+    )
     lines = [str(module.line(alert)).strip() for alert in alerts]
     shown: list[str] = []
     # Room for the "N more" line at its longest and the footer, so the total never passes the limit.
@@ -858,8 +906,9 @@ def digest_text(
         shown.append(line)
         used += 1 + len(line)
     omitted = len(lines) - len(shown)
-    parts = [header, *shown] + ([str(module.omitted(omitted)).strip()] if omitted else []) + (
-        [footer] if footer else [])
+    parts = (
+        [header, *shown] + ([str(module.omitted(omitted)).strip()] if omitted else []) + ([footer] if footer else [])
+    )
     return "\n".join(parts)[:TEXT_LIMIT]
 
 
@@ -882,7 +931,10 @@ def _message_id(run_id: str, recipient: Recipient, alerts: list[dict]) -> str:
 
 
 def compose(
-    con: duckdb.DuckDBPyConnection, recipients: list[Recipient], run_id: str, month: str,
+    con: duckdb.DuckDBPyConnection,
+    recipients: list[Recipient],
+    run_id: str,
+    month: str,
     settings: Settings | None = None,
 ) -> list[Message]:
     """This run's messages: one digest per recipient (or one per alert where digest is false). With
@@ -952,8 +1004,17 @@ def store(con: duckdb.DuckDBPyConnection, messages: list[Message], run_id: str, 
             con.executemany(
                 "insert into ops.outgoing values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, null)",
                 [
-                    (m.message_id, run_id, m.recipient.label, m.recipient.channel, m.recipient.scope_code,
-                     m.recipient.language, m.alert_keys, json.dumps(m.payload, ensure_ascii=False), now)
+                    (
+                        m.message_id,
+                        run_id,
+                        m.recipient.label,
+                        m.recipient.channel,
+                        m.recipient.scope_code,
+                        m.recipient.language,
+                        m.alert_keys,
+                        json.dumps(m.payload, ensure_ascii=False),
+                        now,
+                    )
                     for m in messages
                 ],
             )
@@ -975,8 +1036,13 @@ def channel_for(recipient: Recipient, settings: Settings) -> Channel:
     if recipient.channel == "email" and settings.smtp_host:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         return EmailChannel(
-            settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_user, password,
-            settings.smtp_starttls, **retry,
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            settings.smtp_user,
+            password,
+            settings.smtp_starttls,
+            **retry,
         )
     return OutboxChannel(settings.outbox_dir, settings.smtp_from)
 
@@ -996,8 +1062,9 @@ def _chart_scope(scope_code: str, alerts: list[dict]) -> tuple[str, str] | None:
 
 
 def _file_stem(payload: dict, recipient: Recipient, message_id: str) -> str:
-    who = re.sub(r"[^A-Za-z0-9]+", "-", recipient.label.split(":")[0] if recipient.channel == "webhook"
-                 else recipient.label).strip("-")[:40]
+    who = re.sub(
+        r"[^A-Za-z0-9]+", "-", recipient.label.split(":")[0] if recipient.channel == "webhook" else recipient.label
+    ).strip("-")[:40]
     return f"{payload['month']}_{recipient.scope_code}_{who}_{message_id.split('-')[0]}"
 
 
@@ -1023,12 +1090,11 @@ class _Charts:
         return self.drawn[key]
 
 
-def envelope_for(
-    message_id: str, recipient: Recipient, scope_name: str, payload: dict, charts: _Charts
-) -> Envelope:
+def envelope_for(message_id: str, recipient: Recipient, scope_name: str, payload: dict, charts: _Charts) -> Envelope:
     """What a channel needs; email recipients (by SMTP or to the outbox) get the email parts too."""
-    envelope = Envelope(message_id, recipient.label, recipient.address, payload,
-                        _file_stem(payload, recipient, message_id))
+    envelope = Envelope(
+        message_id, recipient.label, recipient.address, payload, _file_stem(payload, recipient, message_id)
+    )
     if recipient.channel != "email":
         return envelope
     language = recipient.language
@@ -1036,17 +1102,25 @@ def envelope_for(
     scope = scope_display(scope_name, language)
     chart = charts.png(_chart_scope(recipient.scope_code, payload["alerts"]), language)
     shown = digests.top(payload["alerts"])
-    context = {"payload": payload, "scope_name": scope, "words": words(language),
-               "chart_cid": f"chart-{message_id[:16]}@jkn.alerts" if chart else "",
-               "shown": shown, "more": len(payload["alerts"]) - len(shown),
-               "summary": payload.get("summary") or digests.summary(payload["alerts"]),
-               "this_month": payload.get("this_month") or [], "report_url": payload.get("report_url") or "",
-               "this_month_words": actions.templates(language)}
-    envelope.subject = str(words(language).subject(scope, payload["month"], len(payload["alerts"]),
-                                                   context["summary"])).strip()
+    context = {
+        "payload": payload,
+        "scope_name": scope,
+        "words": words(language),
+        "chart_cid": f"chart-{message_id[:16]}@jkn.alerts" if chart else "",
+        "shown": shown,
+        "more": len(payload["alerts"]) - len(shown),
+        "summary": payload.get("summary") or digests.summary(payload["alerts"]),
+        "this_month": payload.get("this_month") or [],
+        "report_url": payload.get("report_url") or "",
+        "this_month_words": actions.templates(language),
+    }
+    envelope.subject = str(
+        words(language).subject(scope, payload["month"], len(payload["alerts"]), context["summary"])
+    ).strip()
     if context["more"]:
-        envelope.attachments = [(f"alerts_{payload['month']}_{recipient.scope_code}.csv",
-                                 digests.alerts_csv(payload["alerts"]), "text/csv")]
+        envelope.attachments = [
+            (f"alerts_{payload['month']}_{recipient.scope_code}.csv", digests.alerts_csv(payload["alerts"]), "text/csv")
+        ]
     envelope.text = env.get_template("alert_email.txt.j2").render(context)
     envelope.html = env.get_template("alert_email.html.j2").render(context)
     envelope.chart_png = chart
@@ -1090,37 +1164,68 @@ def deliver_pending(
             if label not in channels:
                 channels[label] = channel_for(recipient, settings)
             channel = channels[label]
-            journal = delivery_journal.DatabaseJournal(con, message_id, channel.name, run_id, attempts_before,
-                                                       allowed, deadline)
-            delivery = _deliver_one(con, channel, journal, message_id, recipient,
-                                    names.get(scope_code, scope_code), json.loads(payload_json), charts)
-        con.execute("update ops.outgoing set status = ?, attempts = ? where message_id = ?",
-                    [delivery.status, attempts_before + journal.attempts_made, message_id])
+            journal = delivery_journal.DatabaseJournal(
+                con, message_id, channel.name, run_id, attempts_before, allowed, deadline
+            )
+            delivery = _deliver_one(
+                con,
+                channel,
+                journal,
+                message_id,
+                recipient,
+                names.get(scope_code, scope_code),
+                json.loads(payload_json),
+                charts,
+            )
+        con.execute(
+            "update ops.outgoing set status = ?, attempts = ? where message_id = ?",
+            [delivery.status, attempts_before + journal.attempts_made, message_id],
+        )
         outcome[delivery.status] += 1
         if delivery.location:
             files.append(delivery.location)
         if delivery.status == "pending" and delivery.attempts:
             unanswered.add(label)
         if delivery.status != "delivered":
-            log.warning("message %s to %s: %s (%s)", message_id[:12], label, delivery.status,
-                        delivery.attempts[-1].detail if delivery.attempts else "not tried")
+            log.warning(
+                "message %s to %s: %s (%s)",
+                message_id[:12],
+                label,
+                delivery.status,
+                delivery.attempts[-1].detail if delivery.attempts else "not tried",
+            )
     if time.monotonic() >= deadline:
-        log.warning("delivery time budget of %g s used up: the rest waits for the next run",
-                    settings.delivery_budget_seconds)
-    return {"delivered": outcome["delivered"], "pending": outcome["pending"], "failed": outcome["failed"],
-            "unknown": outcome["unknown"], "files": files}
+        log.warning(
+            "delivery time budget of %g s used up: the rest waits for the next run", settings.delivery_budget_seconds
+        )
+    return {
+        "delivered": outcome["delivered"],
+        "pending": outcome["pending"],
+        "failed": outcome["failed"],
+        "unknown": outcome["unknown"],
+        "files": files,
+    }
 
 
-def _deliver_one(con, channel: Channel, journal, message_id: str, recipient: Recipient, scope_name: str,
-                 payload: dict, charts: _Charts) -> Delivery:
+def _deliver_one(
+    con,
+    channel: Channel,
+    journal,
+    message_id: str,
+    recipient: Recipient,
+    scope_name: str,
+    payload: dict,
+    charts: _Charts,
+) -> Delivery:
     try:
         return channel.deliver(envelope_for(message_id, recipient, scope_name, payload, charts), journal)
     except Exception as error:  # noqa: BLE001 - a bug or bad data in one message must not stop the others
         log.exception("message %s to %s could not be sent", message_id[:12], recipient.label)
         status = con.execute("select status from ops.outgoing where message_id = ?", [message_id]).fetchone()[0]
         # Content already on its way to a mail server: maybe delivered, never re-sent blindly.
-        attempt = Attempt("unknown" if status == "sending" else "failed",
-                          f"could not be sent: {type(error).__name__}: {error}"[:500])
+        attempt = Attempt(
+            "unknown" if status == "sending" else "failed", f"could not be sent: {type(error).__name__}: {error}"[:500]
+        )
         journal.record(attempt)
         return Delivery(attempt.status, [attempt])
 
@@ -1248,8 +1353,16 @@ def _notify_data_quality(con, settings: Settings, run_id: str, failure, now: dat
     )
     con.executemany(
         "insert into alert_check_results values (?, ?, ?, false, ?, ?)",
-        [(f.get("suite") or "unknown", f.get("expectation") or "", f.get("severity") or "critical",
-          str(f.get("observed") or ""), now) for f in failures],
+        [
+            (
+                f.get("suite") or "unknown",
+                f.get("expectation") or "",
+                f.get("severity") or "critical",
+                str(f.get("observed") or ""),
+                now,
+            )
+            for f in failures
+        ],
     )
     latest = latest_month(con)
     month = latest.strftime("%Y-%m") if latest else now.strftime("%Y-%m")

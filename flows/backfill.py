@@ -109,7 +109,8 @@ def _same_columns(con: duckdb.DuckDBPyConnection, relation: str, sql: str) -> bo
 def _months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> list[date]:
     """The window's months that have a current load or rows in a build table."""
     loaded = {
-        date.fromisoformat(f"{period}-01") for (period,) in con.execute(
+        date.fromisoformat(f"{period}-01")
+        for (period,) in con.execute(
             f"select distinct period from ops.load_log where load_id in ({slices.CURRENT_LOADS}) "
             "and period not like '%S%'"
         ).fetchall()
@@ -118,9 +119,12 @@ def _months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> list[dat
     for model in metrics.models():
         if model.layer != "staging":
             try:
-                built |= {month for (month,) in con.execute(
-                    f"select distinct month from {model.relation} where month between ? and ?", [first, last]
-                ).fetchall()}
+                built |= {
+                    month
+                    for (month,) in con.execute(
+                        f"select distinct month from {model.relation} where month between ? and ?", [first, last]
+                    ).fetchall()
+                }
             except (duckdb.CatalogException, duckdb.BinderException):  # a model new or changed: rebuilt whole
                 continue
     return sorted(month for month in loaded | built if first <= month <= last)

@@ -96,8 +96,11 @@ class Channel:
 
 
 def _retrying(
-    try_once: Callable[[], tuple[Attempt, float | None]], retries: int, backoff_seconds: float,
-    journal: Journal | None = None, sleep: Callable[[float], None] = time.sleep,
+    try_once: Callable[[], tuple[Attempt, float | None]],
+    retries: int,
+    backoff_seconds: float,
+    journal: Journal | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
     """Call `try_once` until it delivers, fails for good, may have delivered, or the retries,
     the attempts the journal allows or the run's time budget run out."""
@@ -131,7 +134,9 @@ def _scrub(text: str, *secrets: str | None) -> str:
 # A 2xx whose body broke off, or a body that would not decode: the receiver may or may not have
 # acted, and the Idempotency-Key makes asking again safe.
 TEMPORARY_REQUEST_ERRORS = (
-    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
 
@@ -195,8 +200,9 @@ class WebhookChannel(Channel):
 
         def try_once() -> tuple[Attempt, float | None]:
             try:
-                response = _post_within(self.session, journal.seconds_left(self.timeout_seconds), self.url,
-                                        data=body, headers=headers)
+                response = _post_within(
+                    self.session, journal.seconds_left(self.timeout_seconds), self.url, data=body, headers=headers
+                )
             except TEMPORARY_REQUEST_ERRORS as error:
                 return Attempt("error", _scrub(f"{type(error).__name__}: {error}", *secrets)), None
             except requests.RequestException as error:
@@ -233,7 +239,10 @@ def compose_email(envelope: Envelope, sender: str) -> EmailMessage:
     if envelope.chart_png:
         html_part = message.get_payload()[1]
         html_part.add_related(
-            envelope.chart_png, maintype="image", subtype="png", cid=f"<{envelope.chart_cid}>",
+            envelope.chart_png,
+            maintype="image",
+            subtype="png",
+            cid=f"<{envelope.chart_cid}>",
             filename="trajectory.png",
         )
     for name, content, mime in envelope.attachments:
@@ -279,8 +288,9 @@ class EmailChannel(Channel):
         def try_once() -> tuple[Attempt, float | None]:
             smtp, accepted = None, False
             try:
-                smtp = JournalledSMTP(self.host, self.port, timeout=journal.seconds_left(self.timeout_seconds),
-                                      on_sending=journal.sending)
+                smtp = JournalledSMTP(
+                    self.host, self.port, timeout=journal.seconds_left(self.timeout_seconds), on_sending=journal.sending
+                )
                 if self.starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if self.user:
@@ -288,9 +298,14 @@ class EmailChannel(Channel):
                 smtp.send_message(message)  # one recipient: refusing it raises
                 accepted = True
             except AnswerUnknown as error:
-                return Attempt("unknown", _scrub(
-                    f"no answer from the mail server after the message was sent ({error}): it may have been "
-                    "delivered, so it is not sent again", self._password)), None
+                return Attempt(
+                    "unknown",
+                    _scrub(
+                        f"no answer from the mail server after the message was sent ({error}): it may have been "
+                        "delivered, so it is not sent again",
+                        self._password,
+                    ),
+                ), None
             except smtplib.SMTPAuthenticationError as error:
                 return Attempt("failed", f"login refused: {error.smtp_code}"), None
             except smtplib.SMTPRecipientsRefused as error:

@@ -258,11 +258,11 @@ def compact_png(png: bytes) -> bytes:
     compress about 6 times better. Anything else is returned as it is."""
     position, idat, header = 8, b"", None
     while position < len(png):
-        length, kind = struct.unpack(">I4s", png[position:position + 8])
+        length, kind = struct.unpack(">I4s", png[position : position + 8])
         if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", png[position + 8:position + 8 + length])
+            header = struct.unpack(">IIBBBBB", png[position + 8 : position + 8 + length])
         elif kind == b"IDAT":
-            idat += png[position + 8:position + 8 + length]
+            idat += png[position + 8 : position + 8 + length]
         position += 12 + length
     if header is None or header[2:5] != (8, 6, 0) or header[6] != 0:
         return png
@@ -273,7 +273,7 @@ def compact_png(png: bytes) -> bytes:
     out = bytearray()
     for y in range(height):
         kind = raw[y * (stride + 1)]
-        line = _unfiltered(kind, bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)]), previous)
+        line = _unfiltered(kind, bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]), previous)
         if min(line[3::4]) != 255:
             return png  # transparent pixels: keep the original
         out.append(0)
@@ -285,8 +285,12 @@ def compact_png(png: bytes) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
-    return (png[:8] + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(bytes(out), 9)) + chunk(b"IEND", b""))
+    return (
+        png[:8]
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(bytes(out), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def trajectory_svg(spec: dict, locale: str = "id") -> str:

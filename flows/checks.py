@@ -134,8 +134,11 @@ def prune_validations(settings: Settings, keep: int = RUNS_KEPT) -> int:
     removed = 0
     for root in (validations_dir(settings), settings.data_docs_dir / "validations"):
         for suite_dir in (path for path in root.glob("*/*") if path.is_dir()):
-            runs = sorted((path for path in suite_dir.iterdir() if path.is_dir()),
-                          key=lambda path: path.stat().st_mtime, reverse=True)
+            runs = sorted(
+                (path for path in suite_dir.iterdir() if path.is_dir()),
+                key=lambda path: path.stat().st_mtime,
+                reverse=True,
+            )
             for old in runs[keep:]:
                 shutil.rmtree(old, ignore_errors=True)
                 removed += 1
@@ -224,9 +227,7 @@ def _context(settings: Settings):
 def _existing_relations(settings: Settings, relations: list[str]) -> set[str]:
     con = database.connect(settings)
     try:
-        rows = con.execute(
-            "select table_schema || '.' || table_name from information_schema.tables"
-        ).fetchall()
+        rows = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
     finally:
         con.close()
     present = {row[0] for row in rows}
@@ -387,8 +388,13 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
     # At INFO: the CLI prints failures itself, and a critical one stops the run with all of them in its error.
     for result in report.results:
         if not result.success:
-            log.info("check failed [%s] %s %s: observed %s", result.severity, result.suite,
-                     result.expectation, result.observed)
+            log.info(
+                "check failed [%s] %s %s: observed %s",
+                result.severity,
+                result.suite,
+                result.expectation,
+                result.observed,
+            )
     return report
 
 
@@ -453,9 +459,7 @@ def _anything_staged(settings: Settings) -> bool:
 def quarantine_staged(con, reason: str) -> int:
     """Take the staged files out of the staging views after a failed critical check."""
     staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
-    con.execute(
-        "update ops.load_log set status = 'quarantined', message = ? where status = 'staged'", [reason]
-    )
+    con.execute("update ops.load_log set status = 'quarantined', message = ? where status = 'staged'", [reason])
     return staged
 
 

@@ -48,16 +48,25 @@ def _print_version(value: bool) -> None:
             return "not installed"
 
     # What on-call needs to match a report with DEPENDENCIES' known bugs: ours and the three engines.
-    console.print(f"jkn {installed('jkn')} (prefect {installed('prefect')}, great-expectations "
-                  f"{installed('great-expectations')}, duckdb {installed('duckdb')})", highlight=False)
+    console.print(
+        f"jkn {installed('jkn')} (prefect {installed('prefect')}, great-expectations "
+        f"{installed('great-expectations')}, duckdb {installed('duckdb')})",
+        highlight=False,
+    )
     raise typer.Exit()
 
 
 @app.callback()
 def _options(
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_print_version, is_eager=True, help="Print the versions of jkn, Prefect, GX, DuckDB.",
-    )] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the versions of jkn, Prefect, GX, DuckDB.",
+        ),
+    ] = False,
 ) -> None:
     """Early warning for JKN coverage and employer compliance."""
 
@@ -129,8 +138,11 @@ def _run_pipeline(**parameters) -> dict:
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
-        console.print(f"{time.strftime('%H:%M:%S')}  starting Prefect's temporary server (PREFECT_API_URL is not "
-                      "set; the first start takes up to a minute on a busy machine) ...", highlight=False)
+        console.print(
+            f"{time.strftime('%H:%M:%S')}  starting Prefect's temporary server (PREFECT_API_URL is not "
+            "set; the first start takes up to a minute on a busy machine) ...",
+            highlight=False,
+        )
     started = time.monotonic()
     try:
         result = pipeline(**parameters)
@@ -184,9 +196,7 @@ def _print_summary(result: dict) -> None:
     skipped = [f for f in result["files"] if f["status"] == "skipped"]
     refused = [f for f in result["files"] if f["status"] == "rejected"]
     if not result.get("backfill"):  # a backfill loads no files
-        console.print(
-            f"Files: {len(loaded)} loaded, {len(skipped)} already loaded, {len(refused)} refused"
-        )
+        console.print(f"Files: {len(loaded)} loaded, {len(skipped)} already loaded, {len(refused)} refused")
     for item in refused:
         errors.print(f"  refused: {item['message']}")
     from flows import missing_regions
@@ -199,13 +209,17 @@ def _print_summary(result: dict) -> None:
         con.close()
     table = Table(title=f"Coverage against trajectory, {month}")
     for column, justify in (
-        ("Region", "left"), ("Coverage %", "right"), ("Expected %", "right"), ("Gap pp", "right"),
-        ("Gap (people)", "right"), ("Projected", "right"), ("Status", "left"),
+        ("Region", "left"),
+        ("Coverage %", "right"),
+        ("Expected %", "right"),
+        ("Gap pp", "right"),
+        ("Gap (people)", "right"),
+        ("Projected", "right"),
+        ("Status", "left"),
     ):
         table.add_column(column, justify=justify)
     for name, actual, expected, gap, people, projected, status in rows:
-        table.add_row(name, f"{actual:.2f}", f"{expected:.2f}", f"{gap:+.2f}", f"{people:,}",
-                      projected or "-", status)
+        table.add_row(name, f"{actual:.2f}", f"{expected:.2f}", f"{gap:+.2f}", f"{people:,}", projected or "-", status)
     console.print(table)
     for row in late:
         console.print(f"{row['name']}: {missing_regions.region_note(row)}")
@@ -216,9 +230,7 @@ def _print_summary(result: dict) -> None:
     if alerts.get("skipped"):
         console.print(f"Alerts: {alerts['skipped']}")
     else:
-        console.print(
-            f"Alerts: {alerts.get('alerts_open', 0)} open, {alerts.get('messages', 0)} message(s) sent"
-        )
+        console.print(f"Alerts: {alerts.get('alerts_open', 0)} open, {alerts.get('messages', 0)} message(s) sent")
     console.print(f"Database: {result['database']} (rows in {parts.parts_root(Path(result['database']))})")
     console.print(f"Readers:  {snapshot.snapshot_path(Path(result['database']))} (the published snapshot)")
     console.print(f"Report:   {result['report']}")
@@ -243,15 +255,22 @@ def _latest_trajectory(con):
 
 @app.command()
 def run(
-    from_month: Annotated[str | None, typer.Option(
-        "--from", metavar="YYYY-MM",
-        help="Backfill from this month: recompute and republish only the months from --from to --to "
-        "(either may be left open), from what is already loaded; other months keep their published rows.",
-    )] = None,
+    from_month: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="YYYY-MM",
+            help="Backfill from this month: recompute and republish only the months from --from to --to "
+            "(either may be left open), from what is already loaded; other months keep their published rows.",
+        ),
+    ] = None,
     to_month: Annotated[str | None, typer.Option("--to", metavar="YYYY-MM", help="Backfill up to this month.")] = None,
-    only_new: Annotated[bool, typer.Option(
-        "--only-new", help="Do nothing unless a new file has landed or a crashed run left work (the landing watch)."
-    )] = False,
+    only_new: Annotated[
+        bool,
+        typer.Option(
+            "--only-new", help="Do nothing unless a new file has landed or a crashed run left work (the landing watch)."
+        ),
+    ] = False,
 ) -> None:
     """Run the whole pipeline as one Prefect flow: ingest new files, check, publish, alert, report."""
     from flows import database
@@ -264,12 +283,16 @@ def run(
     with database.writer_lock(settings, "jkn run (command line)"):
         result = _run_pipeline(from_month=from_month, to_month=to_month, skip_if_nothing_new=only_new)
         if result["status"] == "nothing_new":
-            console.print(f"Nothing new in {settings.landing_dir}: no file loaded, nothing checked, "
-                          f"published, alerted or reported ({result['seconds']} s).")
+            console.print(
+                f"Nothing new in {settings.landing_dir}: no file loaded, nothing checked, "
+                f"published, alerted or reported ({result['seconds']} s)."
+            )
             return
         if result["backfill"]:
-            console.print(f"Backfill {result['backfill']}: marts recomputed and republished for these months "
-                          "only; other months keep their published rows; no files loaded.")
+            console.print(
+                f"Backfill {result['backfill']}: marts recomputed and republished for these months "
+                "only; other months keep their published rows; no files loaded."
+            )
         _print_summary(result)
     _exit_if_refused(result)
 
@@ -286,21 +309,29 @@ def serve(
     from flows import deployments
 
     if not PREFECT_API_URL.value():
-        errors.print("note: PREFECT_API_URL is not set: Prefect starts a temporary server and the run history "
-                     "goes with it. Point PREFECT_API_URL at a Prefect server to keep it.")
+        errors.print(
+            "note: PREFECT_API_URL is not set: Prefect starts a temporary server and the run history "
+            "goes with it. Point PREFECT_API_URL at a Prefect server to keep it."
+        )
     deployments.serve_all(limit=limit)
 
 
 @app.command("ingest")
 def ingest_command(
-    sources: Annotated[list[str], typer.Argument(
-        metavar="[FILE_OR_URL]...",
-        help="Extract files or http(s) URLs to load (default: new files in the landing folder). "
-        "A URL is downloaded into the landing folder first.",
-    )] = None,
-    sha256: Annotated[str | None, typer.Option(
-        "--sha256", help="Expected SHA-256 of the downloaded file (with exactly one URL); a mismatch loads nothing."
-    )] = None,
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[FILE_OR_URL]...",
+            help="Extract files or http(s) URLs to load (default: new files in the landing folder). "
+            "A URL is downloaded into the landing folder first.",
+        ),
+    ] = None,
+    sha256: Annotated[
+        str | None,
+        typer.Option(
+            "--sha256", help="Expected SHA-256 of the downloaded file (with exactly one URL); a mismatch loads nothing."
+        ),
+    ] = None,
 ) -> None:
     """Load extract files into the raw tables (files loaded before are skipped), from disk or over HTTP(S)."""
     from flows import database, download, ingest
@@ -316,16 +347,21 @@ def ingest_command(
     if missing:
         raise typer.BadParameter(f"no such file: {', '.join(missing)}")
     # Downloads (with their retries) happen before the database is locked.
-    paths = [download.download(source, settings.landing_dir, sha256).path if source in urls else Path(source)
-             for source in sources]
+    paths = [
+        download.download(source, settings.landing_dir, sha256).path if source in urls else Path(source)
+        for source in sources
+    ]
     with database.writer_lock(settings, "jkn ingest"):
         con = database.connect(settings)
         try:
             database.load_seeds(con, settings.seeds)
             # Files named here are tried again even if they were refused before (a seed or setting may have changed).
             results = ingest.ingest_files(
-                con, paths or ingest.discover(settings.landing_dir), settings.reject_threshold_pct,
-                pseudonym_key=settings.pseudonym_key, retry_rejected=bool(paths),
+                con,
+                paths or ingest.discover(settings.landing_dir),
+                settings.reject_threshold_pct,
+                pseudonym_key=settings.pseudonym_key,
+                retry_rejected=bool(paths),
             )
         finally:
             con.close()
@@ -333,8 +369,9 @@ def ingest_command(
     for column in ("File", "Status", "Rows loaded", "Rows rejected", "Message"):
         table.add_column(column)
     for result in results:
-        table.add_row(result.file_name, result.status, str(result.rows_loaded), str(result.rows_rejected),
-                      result.message)
+        table.add_row(
+            result.file_name, result.status, str(result.rows_loaded), str(result.rows_rejected), result.message
+        )
     console.print(table)
     if any(result.status == "rejected" for result in results):
         raise typer.Exit(1)
@@ -345,8 +382,9 @@ def generate_command(
     participants: Annotated[int, typer.Option(help="Participants (rows of the participants file).")] = 10_000,
     employers: Annotated[int, typer.Option(help="Employers registered with the insurer.")] = 200,
     workforce: Annotated[int, typer.Option(help="Companies in the manpower office's workforce report.")] = 250,
-    regions: Annotated[str, typer.Option(
-        help="'all', a number of regions, or region codes separated by commas.")] = "all",
+    regions: Annotated[
+        str, typer.Option(help="'all', a number of regions, or region codes separated by commas.")
+    ] = "all",
     month: Annotated[str, typer.Option(metavar="YYYY-MM", help="The month the extracts describe.")] = "2024-06",
     out: Annotated[Path | None, typer.Option(help="Folder to write to (default: the landing folder).")] = None,
     seed: Annotated[int, typer.Option(help="The same seed and options give the same bytes.")] = 0,
@@ -358,9 +396,17 @@ def generate_command(
     settings = load_settings()
     started = time.monotonic()
     files = generate.generate(
-        out or settings.landing_dir, participants=participants, employers=employers, workforce=workforce,
-        regions=regions, month=month, seed=seed, format=format, seeds_dir=settings.seeds,
-        threads=settings.threads, memory_limit=settings.memory_limit,
+        out or settings.landing_dir,
+        participants=participants,
+        employers=employers,
+        workforce=workforce,
+        regions=regions,
+        month=month,
+        seed=seed,
+        format=format,
+        seeds_dir=settings.seeds,
+        threads=settings.threads,
+        memory_limit=settings.memory_limit,
     )
     for path in files:
         console.print(f"{path} ({path.stat().st_size:,} bytes)")
@@ -388,8 +434,10 @@ def check(
         report = checks.run_suites(settings, checks.suite_files("staging."), new_run_id())
         if report.nothing_staged:
             # Suites over no rows would all pass; recording that would pass off nothing as a clean batch.
-            console.print("Nothing staged: no check ran, nothing was recorded. Files are staged by "
-                          "`jkn ingest`; `jkn run` checks and publishes them.")
+            console.print(
+                "Nothing staged: no check ran, nothing was recorded. Files are staged by "
+                "`jkn ingest`; `jkn run` checks and publishes them."
+            )
             return
         con = database.connect(settings)
         try:
@@ -402,8 +450,13 @@ def check(
     for result in report.results:
         if failed and result.success:
             continue
-        table.add_row(result.suite, result.expectation, result.severity,
-                      "pass" if result.success else "FAIL", result.observed[:120])
+        table.add_row(
+            result.suite,
+            result.expectation,
+            result.severity,
+            "pass" if result.success else "FAIL",
+            result.observed[:120],
+        )
     console.print(table)
     console.print(
         f"{len(report.results)} checks: {len(report.critical_failures)} critical failure(s), "
@@ -412,8 +465,9 @@ def check(
     if report.data_docs:
         console.print(f"Data Docs: {report.data_docs}")
     if not report.passed:
-        errors.print("critical checks failed: `jkn run` would quarantine the staged files and publish nothing",
-                     soft_wrap=True)
+        errors.print(
+            "critical checks failed: `jkn run` would quarantine the staged files and publish nothing", soft_wrap=True
+        )
         raise typer.Exit(3)
 
 
@@ -467,12 +521,20 @@ def alerts_command(
         table.add_column(column, overflow="fold")
     for item in summary["plan"]:
         states = item["states"]
-        table.add_row(item["recipient"], item["scope"], item["channel"], item["language"], str(item["alerts"]),
-                      *(str(states.get(state, 0)) for state in alerts.STATE_ORDER))
+        table.add_row(
+            item["recipient"],
+            item["scope"],
+            item["channel"],
+            item["language"],
+            str(item["alerts"]),
+            *(str(states.get(state, 0)) for state in alerts.STATE_ORDER),
+        )
     console.print(table)
     _print_refused_recipients(summary)
-    console.print(f"Alerts: {summary['alerts_open']} open, {summary['alerts_to_send']} to send "
-                  f"in {summary['messages']} message(s)")
+    console.print(
+        f"Alerts: {summary['alerts_open']} open, {summary['alerts_to_send']} to send "
+        f"in {summary['messages']} message(s)"
+    )
     if dry_run:
         console.print(f"Messages from earlier runs still to deliver: {summary['earlier_pending']}")
         for item, payload in zip(summary["plan"], summary["payloads"], strict=True):
@@ -480,22 +542,34 @@ def alerts_command(
             console.print(payload["text"], markup=False, highlight=False)
         console.print("\nDry run: nothing was sent and nothing in the database changed.")
     else:
-        console.print(f"Delivered: {summary['delivered']}, still pending (retried by the next run): "
-                      f"{summary['pending']}, failed for good: {summary['failed']}, "
-                      f"maybe delivered (not sent again): {summary['unknown']}")
+        console.print(
+            f"Delivered: {summary['delivered']}, still pending (retried by the next run): "
+            f"{summary['pending']}, failed for good: {summary['failed']}, "
+            f"maybe delivered (not sent again): {summary['unknown']}"
+        )
         if summary["notices"].get("notices"):
-            console.print(f"Told ops about {summary['notices']['notices']} message(s) pending longer than "
-                          f"JKN_PENDING_ALERT_HOURS={settings.pending_alert_hours:g}")
+            console.print(
+                f"Told ops about {summary['notices']['notices']} message(s) pending longer than "
+                f"JKN_PENDING_ALERT_HOURS={settings.pending_alert_hours:g}"
+            )
 
 
 @app.command("report")
 def report_command(
-    locale: Annotated[str | None, typer.Option(
-        metavar="id|en", help="Language of index.html (default JKN_LOCALE); the other language is written too.",
-    )] = None,
-    month: Annotated[str | None, typer.Option(
-        metavar="YYYY-MM", help="Report on this month (default: the latest published).",
-    )] = None,
+    locale: Annotated[
+        str | None,
+        typer.Option(
+            metavar="id|en",
+            help="Language of index.html (default JKN_LOCALE); the other language is written too.",
+        ),
+    ] = None,
+    month: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM",
+            help="Report on this month (default: the latest published).",
+        ),
+    ] = None,
 ) -> None:
     """Write the managers' HTML report (Indonesian and English) from the published marts."""
     from datetime import datetime
@@ -523,12 +597,21 @@ def report_command(
 
 @app.command("worklist")
 def worklist_command(
-    scope: Annotated[str, typer.Option(
-        metavar="CODE", help="ID (the nation), a province (33), a branch office (PEKALONGAN) or a region (3326).",
-    )] = "ID",
-    file_format: Annotated[list[str] | None, typer.Option(
-        "--format", metavar="xlsx|csv", help="File format(s) (default: both).",
-    )] = None,
+    scope: Annotated[
+        str,
+        typer.Option(
+            metavar="CODE",
+            help="ID (the nation), a province (33), a branch office (PEKALONGAN) or a region (3326).",
+        ),
+    ] = "ID",
+    file_format: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            metavar="xlsx|csv",
+            help="File format(s) (default: both).",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder to write to (default $JKN_HOME/report).")] = None,
 ) -> None:
     """Export the enforcement worklist for the manpower office (.xlsx, CSV; companies only), with its sha256."""
@@ -538,9 +621,13 @@ def worklist_command(
     with database.writer_lock(settings, "jkn worklist"):
         con = database.connect(settings)
         try:
-            written = worklist.export(con, out or settings.report_dir, scope.upper() if not scope.isdigit()
-                                      else scope, formats=tuple(file_format or worklist.FORMATS),
-                                      language=settings.locale)
+            written = worklist.export(
+                con,
+                out or settings.report_dir,
+                scope.upper() if not scope.isdigit() else scope,
+                formats=tuple(file_format or worklist.FORMATS),
+                language=settings.locale,
+            )
         except ValueError as error:
             raise typer.BadParameter(str(error)) from None
         finally:
@@ -581,14 +668,28 @@ def status() -> None:
         table.add_column(column)
     for level, code, name, cov, active, people, population, uhc in coverage:
         note = missing_regions.status_note(partial[level, code]) if (level, code) in partial else ""
-        table.add_row(level, name, f"{cov:.2f}" if cov is not None else "-",
-                      f"{active:.2f}" if active is not None else "-", f"{people:,}",
-                      f"{population:,}" if population else "-", "yes" if uhc else "no", note)
+        table.add_row(
+            level,
+            name,
+            f"{cov:.2f}" if cov is not None else "-",
+            f"{active:.2f}" if active is not None else "-",
+            f"{people:,}",
+            f"{population:,}" if population else "-",
+            "yes" if uhc else "no",
+            note,
+        )
     for row in not_reported:  # last figures, said to be of their own month
         cov, active, population = row["coverage_pct"], row["active_rate_pct"], row["population"]
-        table.add_row("region", row["name"], f"{cov:.2f}" if cov is not None else "-",
-                      f"{active:.2f}" if active is not None else "-", f"{row['participants']:,}",
-                      f"{population:,}" if population else "-", "-", missing_regions.region_note(row))
+        table.add_row(
+            "region",
+            row["name"],
+            f"{cov:.2f}" if cov is not None else "-",
+            f"{active:.2f}" if active is not None else "-",
+            f"{row['participants']:,}",
+            f"{population:,}" if population else "-",
+            "-",
+            missing_regions.region_note(row),
+        )
     console.print(table)
     alerts_table = Table(title=f"Open alerts ({len(open_alerts)})")
     for column in ("Rule", "Level", "Code", "Severity", "Since", "Last"):
@@ -613,7 +714,9 @@ def main() -> None:
                 f"{os.environ.get(EPHEMERAL_TIMEOUT_SETTING, '20')} s ({EPHEMERAL_TIMEOUT_SETTING}); nothing was run. "
                 f"Raise that setting on a busy machine, or start a Prefect server once and set PREFECT_API_URL "
                 "(docs/operations.md), which also keeps the run history.",
-                markup=False, highlight=False, soft_wrap=True,
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
             sys.exit(1)
         from flows.runs import mask_identifiers
@@ -624,7 +727,9 @@ def main() -> None:
         errors.print(
             f"error: the pipeline failed: {type(error).__name__}: {hide_secrets(mask_identifiers(first_line))}\n"
             f"  full traceback: {log_file}",
-            markup=False, highlight=False, soft_wrap=True,
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
         sys.exit(1)
 

@@ -28,15 +28,14 @@ ASSETS = {
     r"bootstrap-table-filter-control(\.min)?\.js": "bootstrap-table-filter-control-1.19.1.min.js",
     r"https://unpkg\.com/bootstrap-table@1\.19\.[01]/dist/extensions/filter-control/"
     r"bootstrap-table-filter-control(\.min)?\.css": "bootstrap-table-filter-control-1.19.1.min.css",
-    r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/1\.9\.0/js/bootstrap-datepicker\.min\.js":
-        "bootstrap-datepicker-1.9.0.min.js",
-    r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/1\.9\.0/css/bootstrap-datepicker\.min\.css":
-        "bootstrap-datepicker-1.9.0.min.css",
+    r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/1\.9\.0/js/bootstrap-datepicker\.min\.js": "bootstrap-datepicker-1.9.0.min.js",  # noqa: E501 - a URL
+    r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/1\.9\.0/css/bootstrap-datepicker\.min\.css": "bootstrap-datepicker-1.9.0.min.css",  # noqa: E501 - a URL
 }
 # Tags whose source is a CDN we do not vendor: removed, so a page never waits on the network for them.
 DROPPED = re.compile(
     r"<(script|link)\b[^>]*(src|href)=\"https://(cdn\.jsdelivr\.net|cdnjs\.cloudflare\.com/ajax/libs/font-awesome)"
-    r"[^\"]*\"[^>]*>(\s*</script>)?", re.IGNORECASE,
+    r"[^\"]*\"[^>]*>(\s*</script>)?",
+    re.IGNORECASE,
 )
 
 

@@ -259,8 +259,12 @@ def writer_lock(settings: Settings, purpose: str) -> Iterator[None]:
                         "wait for it, or set JKN_LOCK_TIMEOUT (seconds) to make the next run wait"
                     ) from None
                 if not told:
-                    log.warning("waiting up to %g s for the database %s, held by %s",
-                                settings.lock_timeout, settings.db_path, _holder(handle))
+                    log.warning(
+                        "waiting up to %g s for the database %s, held by %s",
+                        settings.lock_timeout,
+                        settings.db_path,
+                        _holder(handle),
+                    )
                     told = True
                 time.sleep(0.2)
         handle.seek(0)
@@ -301,5 +305,4 @@ def _holder(handle) -> str:
         holder = json.loads(text)
     except ValueError:
         return "an unknown process"
-    return (f"pid {holder.get('pid')} on {holder.get('host')} ({holder.get('purpose')}), "
-            f"since {holder.get('since')}")
+    return f"pid {holder.get('pid')} on {holder.get('host')} ({holder.get('purpose')}), since {holder.get('since')}"

@@ -73,22 +73,33 @@ class DatabaseJournal(Journal):
         if getattr(attempt, "recorded", False):
             return
         self.attempts_made += 1
-        self.con.execute(RECORD_ATTEMPT, {
-            "message_id": self.message_id, "channel": self.channel,
-            "attempt": self.attempts_before + self.attempts_made, "status": attempt.status,
-            "detail": hide_secrets(attempt.detail), "at": datetime.fromtimestamp(attempt.at, tz=UTC),
-            "run_id": self.run_id,
-        })
+        self.con.execute(
+            RECORD_ATTEMPT,
+            {
+                "message_id": self.message_id,
+                "channel": self.channel,
+                "attempt": self.attempts_before + self.attempts_made,
+                "status": attempt.status,
+                "detail": hide_secrets(attempt.detail),
+                "at": datetime.fromtimestamp(attempt.at, tz=UTC),
+                "run_id": self.run_id,
+            },
+        )
         if attempt.status == "delivered":
             self.con.execute(
                 "update ops.outgoing set status = 'delivered', attempts = ?, delivered_at = ? where message_id = ?",
-                [self.attempts_before + self.attempts_made, datetime.fromtimestamp(attempt.at, tz=UTC),
-                 self.message_id],
+                [
+                    self.attempts_before + self.attempts_made,
+                    datetime.fromtimestamp(attempt.at, tz=UTC),
+                    self.message_id,
+                ],
             )
         elif attempt.status in ("error", "failed"):
             # The server answered with a refusal: it does not have the message.
-            self.con.execute("update ops.outgoing set status = 'pending' where message_id = ? and status = 'sending'",
-                             [self.message_id])
+            self.con.execute(
+                "update ops.outgoing set status = 'pending' where message_id = ? and status = 'sending'",
+                [self.message_id],
+            )
         attempt.recorded = True
 
     def sending(self) -> None:
@@ -97,20 +108,32 @@ class DatabaseJournal(Journal):
 
 def attempts_this_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
     """Attempts already made per message in this run (an earlier try of the same task)."""
-    return dict(con.execute(
-        "select message_id, count(distinct attempt) from ops.deliveries where run_id = ? group by message_id",
-        [run_id],
-    ).fetchall())
+    return dict(
+        con.execute(
+            "select message_id, count(distinct attempt) from ops.deliveries where run_id = ? group by message_id",
+            [run_id],
+        ).fetchall()
+    )
 
 
 def settle_interrupted(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> int:
     """Messages a dead run left `sending` become `unknown`, with an attempt saying why."""
-    stuck = [row[0] for row in con.execute(
-        "select message_id from ops.outgoing where status = 'sending'").fetchall()]
+    stuck = [row[0] for row in con.execute("select message_id from ops.outgoing where status = 'sending'").fetchall()]
     for message_id in stuck:
         attempts = con.execute("select attempts from ops.outgoing where message_id = ?", [message_id]).fetchone()[0]
-        con.execute(RECORD_ATTEMPT, {"message_id": message_id, "channel": "email", "attempt": attempts + 1,
-                                     "status": "unknown", "detail": INTERRUPTED, "at": now, "run_id": run_id})
-        con.execute("update ops.outgoing set status = 'unknown', attempts = attempts + 1 where message_id = ?",
-                    [message_id])
+        con.execute(
+            RECORD_ATTEMPT,
+            {
+                "message_id": message_id,
+                "channel": "email",
+                "attempt": attempts + 1,
+                "status": "unknown",
+                "detail": INTERRUPTED,
+                "at": now,
+                "run_id": run_id,
+            },
+        )
+        con.execute(
+            "update ops.outgoing set status = 'unknown', attempts = attempts + 1 where message_id = ?", [message_id]
+        )
     return len(stuck)

@@ -132,7 +132,9 @@ def region_rows(region: DemoRegion, month: tuple[int, int], anchor_pct: float) -
     # Small deterministic variation of the segment mix between regions.
     tilt = (int(region.code) % 7 - 3) / 100
     shares = {
-        **SEGMENT_SHARES, "PBI_APBN": SEGMENT_SHARES["PBI_APBN"] + tilt, "PPU_BU": SEGMENT_SHARES["PPU_BU"] - tilt
+        **SEGMENT_SHARES,
+        "PBI_APBN": SEGMENT_SHARES["PBI_APBN"] + tilt,
+        "PPU_BU": SEGMENT_SHARES["PPU_BU"] - tilt,
     }
     for segment, count in _split(participants(region, month, anchor_pct), shares).items():
         active = round(count * ACTIVE_RATES[segment])
@@ -173,13 +175,42 @@ def write_landing(landing: Path) -> list[Path]:
 EMPLOYER_MONTH = "2022-12"
 # Share (%) of the workers in the workforce report whose employer registered them; Batang's is docs/domain.md's.
 WORKER_REGISTRATION_PCT = {
-    "3325": 74.2, "3326": 86.0, "3327": 81.5, "3375": 90.5,
-    "3601": 84.0, "3602": 79.0, "3603": 88.0, "3604": 91.5,
-    "3671": 96.5, "3672": 95.0, "3673": 92.0, "3674": 97.0,
+    "3325": 74.2,
+    "3326": 86.0,
+    "3327": 81.5,
+    "3375": 90.5,
+    "3601": 84.0,
+    "3602": 79.0,
+    "3603": 88.0,
+    "3604": 91.5,
+    "3671": 96.5,
+    "3672": 95.0,
+    "3673": 92.0,
+    "3674": 97.0,
 }
 CONTRIBUTION_WAGE_CAP = 12_000_000
-NAME_WORDS = ("Batik", "Tekstil", "Garmen", "Sinar", "Jaya", "Makmur", "Abadi", "Sentosa", "Mulia", "Karya",
-              "Logam", "Plastik", "Pangan", "Kimia", "Baja", "Kertas", "Sepatu", "Mebel", "Nusantara", "Indah")
+NAME_WORDS = (
+    "Batik",
+    "Tekstil",
+    "Garmen",
+    "Sinar",
+    "Jaya",
+    "Makmur",
+    "Abadi",
+    "Sentosa",
+    "Mulia",
+    "Karya",
+    "Logam",
+    "Plastik",
+    "Pangan",
+    "Kimia",
+    "Baja",
+    "Kertas",
+    "Sepatu",
+    "Mebel",
+    "Nusantara",
+    "Indah",
+)
 
 
 @dataclass(frozen=True)
@@ -198,8 +229,9 @@ class DemoCompany:
 @cache
 def _minimum_wages() -> dict[tuple[str, int], float]:
     with (PROJECT_ROOT / "seeds" / "minimum_wages.csv").open(encoding="utf-8") as handle:
-        return {(row["region_code"], int(row["year"])): float(row["monthly_minimum_wage"])
-                for row in csv.DictReader(handle)}
+        return {
+            (row["region_code"], int(row["year"])): float(row["monthly_minimum_wage"]) for row in csv.DictReader(handle)
+        }
 
 
 def minimum_wage(region_code: str, year: int) -> float:
@@ -278,8 +310,17 @@ def employer_row(company: DemoCompany, umk: float) -> list:
     wage_total = company.registered_workers * company.average_wage
     base = company.registered_workers * min(max(company.average_wage, umk), CONTRIBUTION_WAGE_CAP)
     due = round(base * 0.05)
-    return [company.employer_id, company.business_id, company.name, company.region_code,
-            company.registered_workers, wage_total, due, round(due * company.paid_share), company.months_in_arrears]
+    return [
+        company.employer_id,
+        company.business_id,
+        company.name,
+        company.region_code,
+        company.registered_workers,
+        wage_total,
+        due,
+        round(due * company.paid_share),
+        company.months_in_arrears,
+    ]
 
 
 def write_employer_files(landing: Path) -> list[Path]:
@@ -287,13 +328,25 @@ def write_employer_files(landing: Path) -> list[Path]:
     landing.mkdir(parents=True, exist_ok=True)
     employers = landing / f"employers_{EMPLOYER_MONTH}.csv"
     workforce = landing / f"workforce_{EMPLOYER_MONTH}.csv"
-    with employers.open("w", newline="", encoding="utf-8") as registry, \
-            workforce.open("w", newline="", encoding="utf-8") as report:
+    with (
+        employers.open("w", newline="", encoding="utf-8") as registry,
+        workforce.open("w", newline="", encoding="utf-8") as report,
+    ):
         registry_writer = csv.writer(registry, lineterminator="\n")
         report_writer = csv.writer(report, lineterminator="\n")
-        registry_writer.writerow(["employer_id", "business_id", "name", "region_code", "registered_workers",
-                                  "reported_wage_total", "contribution_due", "contribution_paid",
-                                  "months_in_arrears"])
+        registry_writer.writerow(
+            [
+                "employer_id",
+                "business_id",
+                "name",
+                "region_code",
+                "registered_workers",
+                "reported_wage_total",
+                "contribution_due",
+                "contribution_paid",
+                "months_in_arrears",
+            ]
+        )
         report_writer.writerow(["business_id", "name", "region_code", "workers"])
         for region in REGIONS:
             umk = minimum_wage(region.code, 2022)
@@ -302,6 +355,7 @@ def write_employer_files(landing: Path) -> list[Path]:
                     registry_writer.writerow(employer_row(company, umk))
                 if company.workers is not None:
                     # the manpower office spells names its own way; matching is by NIB
-                    report_writer.writerow([company.business_id, company.name.upper(), company.region_code,
-                                            company.workers])
+                    report_writer.writerow(
+                        [company.business_id, company.name.upper(), company.region_code, company.workers]
+                    )
     return [employers, workforce]

@@ -22,8 +22,22 @@ from flows.settings import Settings
 TOP_ALERTS = 20
 SEVERITY_ORDER = ("critical", "warning", "info")
 CSV_FIELDS = (
-    "alert_key", "rule", "state", "severity", "level", "code", "name", "month", "actual_pct", "expected_pct",
-    "target_pct", "target_date", "gap_pp", "people_needed", "projected_target_month", "message",
+    "alert_key",
+    "rule",
+    "state",
+    "severity",
+    "level",
+    "code",
+    "name",
+    "month",
+    "actual_pct",
+    "expected_pct",
+    "target_pct",
+    "target_date",
+    "gap_pp",
+    "people_needed",
+    "projected_target_month",
+    "message",
 )
 
 
@@ -71,6 +85,7 @@ def summary(alerts: list[dict]) -> dict:
 def top(alerts: list[dict], count: int = TOP_ALERTS) -> list[dict]:
     """The alerts an email shows: open before resolved, the worst severity first, then the largest gap to the
     trajectory (the one unit every region's alert shares)."""
+
     def rank(alert: dict):
         severity = SEVERITY_ORDER.index(alert["severity"]) if alert["severity"] in SEVERITY_ORDER else 9
         gap = alert.get("gap_pp")
@@ -88,9 +103,7 @@ def alerts_csv(alerts: list[dict]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def this_month(
-    con: duckdb.DuckDBPyConnection, settings: Settings, scope_code: str, language: str
-) -> list[dict]:
+def this_month(con: duckdb.DuckDBPyConnection, settings: Settings, scope_code: str, language: str) -> list[dict]:
     """The recipient's actions, each with the sentence and the report link to its detail. Failed checks are
     for the nation's and the data team's digests; a region's managers get their own figures."""
     if scope_code == "ops":
@@ -98,8 +111,11 @@ def this_month(
     else:
         found = actions.for_scope(con, scope_code, include_checks=scope_code == "ID")
     return [
-        {"kind": action.kind, "text": actions.sentence(action, language),
-         "link": report_url(settings, language, scope_code, action.anchor)}
+        {
+            "kind": action.kind,
+            "text": actions.sentence(action, language),
+            "link": report_url(settings, language, scope_code, action.anchor),
+        }
         for action in found
     ]
 
@@ -108,6 +124,9 @@ def text_parts(extra: dict, language: str) -> tuple[tuple[str, ...], str]:
     """This month's actions as the chat text's first lines, and the report link as its last."""
     if not extra:
         return (), ""
-    preface = tuple([actions.title(language) + ":"] + [f"* {item['text']}" for item in extra["this_month"]]
-                    if extra["this_month"] else [])
+    preface = tuple(
+        [actions.title(language) + ":"] + [f"* {item['text']}" for item in extra["this_month"]]
+        if extra["this_month"]
+        else []
+    )
     return preface, actions.phrase("report_link", language, extra["report_url"])

@@ -108,8 +108,14 @@ def download(
                         f"{shown_url(url)}: download failed after {attempt} attempts: {failure}"
                     ) from None
                 wait = min(failure.wait if failure.wait is not None else backoff * 2 ** (attempt - 1), MAX_WAIT)
-                log.warning("download of %s failed (attempt %d of %d): %s; retrying in %.1f s",
-                            shown_url(url), attempt, retries + 1, failure, wait)
+                log.warning(
+                    "download of %s failed (attempt %d of %d): %s; retrying in %.1f s",
+                    shown_url(url),
+                    attempt,
+                    retries + 1,
+                    failure,
+                    wait,
+                )
                 time.sleep(wait)
     finally:
         if session is None:
@@ -117,8 +123,9 @@ def download(
     raise AssertionError("unreachable")
 
 
-def _attempt(http: requests.Session, url: str, landing: Path, expected: str | None,
-             timeout: tuple[float, float], attempt: int) -> Downloaded:
+def _attempt(
+    http: requests.Session, url: str, landing: Path, expected: str | None, timeout: tuple[float, float], attempt: int
+) -> Downloaded:
     try:
         response = http.get(url, stream=True, timeout=timeout)
     except (requests.ConnectionError, requests.Timeout) as error:

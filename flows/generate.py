@@ -47,8 +47,28 @@ MAX_PARTICIPANTS = 1_000_000_000  # the card number permutation needs i * multip
 # Base segment mix (shares of participants) and active rates; each region varies around them.
 SEGMENT_SHARES = {"PBI_APBN": 0.40, "PBI_APBD": 0.14, "PPU_PN": 0.06, "PPU_BU": 0.18, "PBPU": 0.18, "BP": 0.04}
 ACTIVE_RATES = {"PBI_APBN": 0.97, "PBI_APBD": 0.93, "PPU_PN": 0.99, "PPU_BU": 0.92, "BP": 0.85}  # PBPU per region
-COMPANY_WORDS = ("Sinar", "Maju", "Jaya", "Makmur", "Sentosa", "Abadi", "Karya", "Mandiri", "Sejahtera", "Bersama",
-                 "Utama", "Nusantara", "Mulia", "Prima", "Sumber", "Agung", "Cahaya", "Harapan", "Indah", "Lestari")
+COMPANY_WORDS = (
+    "Sinar",
+    "Maju",
+    "Jaya",
+    "Makmur",
+    "Sentosa",
+    "Abadi",
+    "Karya",
+    "Mandiri",
+    "Sejahtera",
+    "Bersama",
+    "Utama",
+    "Nusantara",
+    "Mulia",
+    "Prima",
+    "Sumber",
+    "Agung",
+    "Cahaya",
+    "Harapan",
+    "Indah",
+    "Lestari",
+)
 WAGE_CAP = 12_000_000  # contribution base cap (docs/domain.md)
 CONTRIBUTION_RATE = 0.05
 WORKFORCE_MATCHED_SHARE = 0.7  # share of workforce companies that are registered employers
@@ -150,26 +170,26 @@ def _plan_regions(con, regions_csv: Path, regions, seed: int, participants: int,
             select
                 region_code,
                 kind,
-                0.2 + 3.0 * pow({_uniform('size', 'region_code')}, 2) as weight,
-                0.78 + 0.21 * {_uniform('coverage', 'region_code')} as coverage,
+                0.2 + 3.0 * pow({_uniform("size", "region_code")}, 2) as weight,
+                0.78 + 0.21 * {_uniform("coverage", "region_code")} as coverage,
                 (case when kind = 'KOTA' then 0.10 else 0 end) as city_shift,
-                ({_uniform('tilt', 'region_code')} - 0.5) * 0.10 as tilt,
-                0.40 + 0.30 * {_uniform('pbpu_active', 'region_code')} as pbpu_active_rate,
-                1900000 + round(3300000 * {_uniform('umk', 'region_code')}, -3) as minimum_wage
+                ({_uniform("tilt", "region_code")} - 0.5) * 0.10 as tilt,
+                0.40 + 0.30 * {_uniform("pbpu_active", "region_code")} as pbpu_active_rate,
+                1900000 + round(3300000 * {_uniform("umk", "region_code")}, -3) as minimum_wage
             from chosen
         ),
         shared as (
             select
                 *,
-                {shares['PBI_APBN']} - city_shift + tilt as s_pbi_apbn,
-                {shares['PBI_APBD']} as s_pbi_apbd,
-                {shares['PPU_PN']} as s_ppu_pn,
-                case when {shares['PPU_BU']} > 0 then {shares['PPU_BU']} + city_shift else 0 end as s_ppu_bu,
-                {shares['PBPU']} - tilt as s_pbpu
+                {shares["PBI_APBN"]} - city_shift + tilt as s_pbi_apbn,
+                {shares["PBI_APBD"]} as s_pbi_apbd,
+                {shares["PPU_PN"]} as s_ppu_pn,
+                case when {shares["PPU_BU"]} > 0 then {shares["PPU_BU"]} + city_shift else 0 end as s_ppu_bu,
+                {shares["PBPU"]} - tilt as s_pbpu
             from drawn
         ),
-        {_apportion('people', participants)},
-        {_apportion('companies', employers)}
+        {_apportion("people", participants)},
+        {_apportion("companies", employers)}
         select
             shared.*,
             s_pbi_apbn as c_pbi_apbn,
@@ -282,9 +302,9 @@ select
     region_code,
     segment,
     case when u_status < case segment
-        when 'PBI_APBN' then {ACTIVE_RATES['PBI_APBN']} when 'PBI_APBD' then {ACTIVE_RATES['PBI_APBD']}
-        when 'PPU_PN' then {ACTIVE_RATES['PPU_PN']} when 'PPU_BU' then {ACTIVE_RATES['PPU_BU']}
-        when 'BP' then {ACTIVE_RATES['BP']} else pbpu_active_rate end
+        when 'PBI_APBN' then {ACTIVE_RATES["PBI_APBN"]} when 'PBI_APBD' then {ACTIVE_RATES["PBI_APBD"]}
+        when 'PPU_PN' then {ACTIVE_RATES["PPU_PN"]} when 'PPU_BU' then {ACTIVE_RATES["PPU_BU"]}
+        when 'BP' then {ACTIVE_RATES["BP"]} else pbpu_active_rate end
         then 'ACTIVE' else 'INACTIVE' end as status,
     case when segment = 'PPU_BU' then
         case when companies > 0 then first_company + h_employer % companies
@@ -300,8 +320,9 @@ from typed
 """
 
 
-def _write(con, out_dir: Path, participants: int, employers: int, workforce: int, month: str,
-           format: str) -> list[Path]:
+def _write(
+    con, out_dir: Path, participants: int, employers: int, workforce: int, month: str, format: str
+) -> list[Path]:
     con.execute("set variable employers = ?", [max(employers, 1)])
     # One row per person number, as a table: scanning it runs on every thread, in row-group sized
     # batches that COPY writes in order. Unnesting per region inside the view would make the
@@ -316,8 +337,11 @@ def _write(con, out_dir: Path, participants: int, employers: int, workforce: int
 
     def copy(kind: str, period: str, query: str) -> None:
         path = out_dir / f"{kind}_{period}.{FORMATS[format]}"
-        options = {"csv": "format csv, header", "csv.gz": "format csv, header, compression gzip",
-                   "parquet": "format parquet"}[format]
+        options = {
+            "csv": "format csv, header",
+            "csv.gz": "format csv, header, compression gzip",
+            "parquet": "format parquet",
+        }[format]
         con.execute(f"copy ({query}) to '{str(path).replace(chr(39), chr(39) * 2)}' ({options})")
         written.append(path)
 
@@ -331,15 +355,24 @@ def _write(con, out_dir: Path, participants: int, employers: int, workforce: int
         """
     )
     if participants:
-        copy("participants", month,
-             f"select {_card_no('i')} as card_no, nik, region_code, segment, status, "
-             f"{_employer_id('employer_number')} as employer_id, wage from people")
-        copy("region_counts", month,
-             "select region_code, segment, status, sum(participants)::bigint as participants "
-             "from people_counts group by all order by all")
-        copy("population", semester_for(month),
-             "select region_code, greatest(ceil(people / coverage)::bigint, people, 1) as population "
-             "from region_plan order by region_code")
+        copy(
+            "participants",
+            month,
+            f"select {_card_no('i')} as card_no, nik, region_code, segment, status, "
+            f"{_employer_id('employer_number')} as employer_id, wage from people",
+        )
+        copy(
+            "region_counts",
+            month,
+            "select region_code, segment, status, sum(participants)::bigint as participants "
+            "from people_counts group by all order by all",
+        )
+        copy(
+            "population",
+            semester_for(month),
+            "select region_code, greatest(ceil(people / coverage)::bigint, people, 1) as population "
+            "from region_plan order by region_code",
+        )
     con.execute(
         f"""
         create table companies as
@@ -352,28 +385,34 @@ def _write(con, out_dir: Path, participants: int, employers: int, workforce: int
         )
         select
             company,
-            {_employer_id('company')} as employer_id,
-            {_business_id('company')} as business_id,
-            {_company_name('company')} as name,
+            {_employer_id("company")} as employer_id,
+            {_business_id("company")} as business_id,
+            {_company_name("company")} as name,
             region_code,
             coalesce(employed.workers, 0) as registered_workers,
             coalesce(employed.wages, 0)::decimal(20, 2) as reported_wage_total,
             round(coalesce(employed.base, 0) * {CONTRIBUTION_RATE}, 2)::decimal(20, 2) as contribution_due,
-            case when {_uniform('arrears', 'company')} < 0.85 then 0
+            case when {_uniform("arrears", "company")} < 0.85 then 0
                 else 1 + hash(company, getvariable('seed'), 'months') % 6 end as months_in_arrears
         from numbered
         left join employed on employed.employer_number = numbered.company
         """
     )
     if employers:
-        copy("employers", month,
-             "select employer_id, business_id, name, region_code, registered_workers, reported_wage_total, "
-             "contribution_due, case when months_in_arrears = 0 then contribution_due else 0 end::decimal(20, 2) "
-             "as contribution_paid, months_in_arrears from companies order by company")
+        copy(
+            "employers",
+            month,
+            "select employer_id, business_id, name, region_code, registered_workers, reported_wage_total, "
+            "contribution_due, case when months_in_arrears = 0 then contribution_due else 0 end::decimal(20, 2) "
+            "as contribution_paid, months_in_arrears from companies order by company",
+        )
     if workforce:
         matched = min(employers, round(workforce * WORKFORCE_MATCHED_SHARE))
         regions = con.execute("select count(*) from region_plan").fetchone()[0]
-        copy("workforce", month, f"""
+        copy(
+            "workforce",
+            month,
+            f"""
             with listed as (select range as w from range({workforce})),
             matched as (
                 select w, companies.* from listed
@@ -382,18 +421,19 @@ def _write(con, out_dir: Path, participants: int, employers: int, workforce: int
             )
             select business_id, upper(name) as name, region_code,
                 -- most registered companies have workers they did not register
-                registered_workers + case when {_uniform('hidden', 'w')} < 0.45
-                    then 1 + floor((registered_workers + 5) * {_uniform('hidden_share', 'w')})::bigint
+                registered_workers + case when {_uniform("hidden", "w")} < 0.45
+                    then 1 + floor((registered_workers + 5) * {_uniform("hidden_share", "w")})::bigint
                     when registered_workers = 0 then 1 + hash(w, getvariable('seed'), 'small') % 20
                     else 0 end as workers
             from matched
             union all
-            select {_business_id(f'{employers} + w')}, {_company_name(f'{employers} + w')}, region_plan.region_code,
+            select {_business_id(f"{employers} + w")}, {_company_name(f"{employers} + w")}, region_plan.region_code,
                 1 + hash(w, getvariable('seed'), 'size') % 150
             from listed
             inner join region_plan
                 on region_plan.region_number = hash(w, getvariable('seed'), 'region') % {regions}
             where w >= {matched}
             order by 1
-        """)
+        """,
+        )
     return written

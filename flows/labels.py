@@ -31,12 +31,20 @@ SEGMENT_NAMES = {
 # Short forms for chart legends, where a long name would squeeze the bars on a phone.
 SEGMENT_SHORT_NAMES = {
     "id": {
-        "PBI_APBN": "PBI APBN", "PBI_APBD": "PBI APBD", "PPU_PN": "Penyelenggara negara",
-        "PPU_BU": "Badan usaha", "PBPU": "Mandiri", "BP": "Bukan pekerja",
+        "PBI_APBN": "PBI APBN",
+        "PBI_APBD": "PBI APBD",
+        "PPU_PN": "Penyelenggara negara",
+        "PPU_BU": "Badan usaha",
+        "PBPU": "Mandiri",
+        "BP": "Bukan pekerja",
     },
     "en": {
-        "PBI_APBN": "Subsidised (central)", "PBI_APBD": "Subsidised (local)", "PPU_PN": "Civil servants",
-        "PPU_BU": "Company employees", "PBPU": "Informal workers", "BP": "Non-workers",
+        "PBI_APBN": "Subsidised (central)",
+        "PBI_APBD": "Subsidised (local)",
+        "PPU_PN": "Civil servants",
+        "PPU_BU": "Company employees",
+        "PBPU": "Informal workers",
+        "BP": "Non-workers",
     },
 }
 

@@ -128,8 +128,10 @@ def publish(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"create or replace table mart.{name} as select * from build.{name}")
         snapshot.label_marts(con)
         # a load no province takes its rows from any more (flows/ingest/slices.py) is superseded
-        con.execute("update ops.load_log set status = 'superseded' where status = 'published' and "
-                    f"load_id not in ({slices.CURRENT_LOADS})")
+        con.execute(
+            "update ops.load_log set status = 'superseded' where status = 'published' and "
+            f"load_id not in ({slices.CURRENT_LOADS})"
+        )
         con.execute("update ops.load_log set status = 'published' where status = 'staged'")
         con.commit()
     except BaseException:

@@ -51,9 +51,13 @@ RENAMED_COLUMNS = (
 def _rename_columns(con: duckdb.DuckDBPyConnection) -> None:
     renames = [
         (f"{schema}.{table}", old, new)
-        for schema in ("build", "mart") for table, old, new in RENAMED_COLUMNS
-        if con.execute("select count(*) from information_schema.columns where table_schema = ? and table_name = ? "
-                       "and column_name = ?", [schema, table, old]).fetchone()[0]
+        for schema in ("build", "mart")
+        for table, old, new in RENAMED_COLUMNS
+        if con.execute(
+            "select count(*) from information_schema.columns where table_schema = ? and table_name = ? "
+            "and column_name = ?",
+            [schema, table, old],
+        ).fetchone()[0]
     ]
     if not renames:
         return
@@ -65,8 +69,11 @@ def _rename_columns(con: duckdb.DuckDBPyConnection) -> None:
     except BaseException:
         con.rollback()
         raise
-    log.info("renamed %d column(s) of an earlier release: %s", len(renames),
-             ", ".join(f"{relation}.{old} -> {new}" for relation, old, new in renames))
+    log.info(
+        "renamed %d column(s) of an earlier release: %s",
+        len(renames),
+        ", ".join(f"{relation}.{old} -> {new}" for relation, old, new in renames),
+    )
     if any(relation.startswith("mart.") for relation, _, _ in renames):
         from flows import snapshot
 
@@ -75,10 +82,14 @@ def _rename_columns(con: duckdb.DuckDBPyConnection) -> None:
 
 def _is_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
-    return con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ? "
-        "and table_type = 'BASE TABLE'", [schema, name],
-    ).fetchone()[0] > 0
+    return (
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ? "
+            "and table_type = 'BASE TABLE'",
+            [schema, name],
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def _rows_to_parts(con: duckdb.DuckDBPyConnection, kinds: list) -> None:
@@ -89,9 +100,7 @@ def _rows_to_parts(con: duckdb.DuckDBPyConnection, kinds: list) -> None:
             f"select load_id, sha256, period from ops.load_log where kind = ? and status in {parts.LIVE_STATUSES}",
             [kind.name],
         ).fetchall()
-        columns = [
-            "unhex(person_key) as person_key" if name == "person_key" else name for name in part_columns(kind)
-        ]
+        columns = ["unhex(person_key) as person_key" if name == "person_key" else name for name in part_columns(kind)]
         for load_id, sha256, period in loads:
             name = part_name(kind.name, period, sha256)
             target = root / name
@@ -115,5 +124,9 @@ def _rows_to_parts(con: duckdb.DuckDBPyConnection, kinds: list) -> None:
     except BaseException:
         con.rollback()
         raise
-    log.warning("upgraded the database: %d load(s) of %s moved from raw tables to Parquet parts in %s",
-                len(registered), ", ".join(kind.name for kind in kinds), root)
+    log.warning(
+        "upgraded the database: %d load(s) of %s moved from raw tables to Parquet parts in %s",
+        len(registered),
+        ", ".join(kind.name for kind in kinds),
+        root,
+    )

@@ -71,10 +71,13 @@ def published(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the mart exists (a database published before issue 14 has no mart.region_reporting
     until its next run rebuilds the marts)."""
     schema, table = SOURCE.split(".")
-    return con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()[0] > 0
+    return (
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def not_reported(con: duckdb.DuckDBPyConnection, month) -> list[dict]:
@@ -90,9 +93,12 @@ def not_reported(con: duckdb.DuckDBPyConnection, month) -> list[dict]:
 def partial_scopes(con: duckdb.DuckDBPyConnection, month) -> dict[tuple[str, str], int]:
     """(level, code) -> regions not reported in `month`, for the branch, province and national rows of
     mart.coverage that lack a region (empty for a mart published before it had the column)."""
-    columns = {row[0] for row in con.execute(
-        "select column_name from information_schema.columns where table_schema = 'mart' and table_name = 'coverage'"
-    ).fetchall()}
+    columns = {
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'mart' and table_name = 'coverage'"
+        ).fetchall()
+    }
     if "regions_not_reported" not in columns or month is None:
         return {}
     return {
@@ -111,8 +117,9 @@ def status_note(missing: int) -> str:
 def region_note(row: dict) -> str:
     """`jkn status`'s note on a region missing this month: its figures are of another month."""
     months = row["months_not_reported"]
-    return (f"not reported this month, last figures from {row['reported_month']}"
-            + (f" ({months} months in a row)" if months >= 2 else ""))
+    return f"not reported this month, last figures from {row['reported_month']}" + (
+        f" ({months} months in a row)" if months >= 2 else ""
+    )
 
 
 # The report's words for regions missing this month (merged into the report's text by locale).

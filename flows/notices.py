@@ -60,20 +60,30 @@ def for_refused_files(files: list[dict], settings: Settings) -> list[Notice]:
         if item.get("status") != "rejected":
             continue
         path = settings.landing_dir / item["file_name"]
-        notices.append(Notice(
-            "file_refused", item["file_name"], month_of(item.get("period")), item.get("message") or "",
-            f"jkn ingest {path} && jkn run",
-        ))
+        notices.append(
+            Notice(
+                "file_refused",
+                item["file_name"],
+                month_of(item.get("period")),
+                item.get("message") or "",
+                f"jkn ingest {path} && jkn run",
+            )
+        )
     return notices
 
 
 def for_failed_checks(failure, files: list[str], months: list[str], run_id: str) -> Notice:
     """The batch that failed its critical checks (`failure` is a DataQualityError)."""
-    checks = [f"{item.get('suite')}: {item.get('expectation')}: observed {item.get('observed')}"
-              for item in getattr(failure, "failures", None) or []] or [str(failure).splitlines()[0]]
+    checks = [
+        f"{item.get('suite')}: {item.get('expectation')}: observed {item.get('observed')}"
+        for item in getattr(failure, "failures", None) or []
+    ] or [str(failure).splitlines()[0]]
     month = max(months) if months else None
     return Notice(
-        "checks_failed", f"run {run_id[:8]}", month, str(failure).splitlines()[0],
+        "checks_failed",
+        f"run {run_id[:8]}",
+        month,
+        str(failure).splitlines()[0],
         "jkn run  (after a corrected file for each quarantined one has landed; `jkn check` tries the checks first)",
         items=[*(f"file: {name}" for name in files), *(f"check: {text}" for text in checks)],
     )
@@ -82,7 +92,10 @@ def for_failed_checks(failure, files: list[str], months: list[str], run_id: str)
 def for_crash(error: BaseException, run_id: str, month: str | None) -> Notice:
     first_line = (str(error).strip().splitlines() or [""])[0][:300]
     return Notice(
-        "run_failed", f"run {run_id[:8]}", month, f"{type(error).__name__}: {first_line}",
+        "run_failed",
+        f"run {run_id[:8]}",
+        month,
+        f"{type(error).__name__}: {first_line}",
         "jkn run  (it finishes the failed run's work; the traceback is in the flow run's log, or "
         "$JKN_HOME/logs/ for `jkn run`)",
     )
@@ -106,18 +119,29 @@ def for_pending_deliveries(con: duckdb.DuckDBPyConnection, settings: Settings, n
         PENDING_TOO_LONG, {"before": before}
     ).fetchall():
         hours = (now - created_at).total_seconds() / 3600
-        notices.append(Notice(
-            "delivery_pending", f"message {message_id[:8]}", month,
-            f"the {channel} message to {recipient} written {created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
-            f"is still undelivered after {hours:.0f} hours (JKN_PENDING_ALERT_HOURS={settings.pending_alert_hours:g}); "
-            f"last attempt: {detail or 'none'}",
-            "jkn alerts  (it delivers every pending message)", severity="warning",
-        ))
+        notices.append(
+            Notice(
+                "delivery_pending",
+                f"message {message_id[:8]}",
+                month,
+                f"the {channel} message to {recipient} written {created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
+                f"is still undelivered after {hours:.0f} hours "
+                f"(JKN_PENDING_ALERT_HOURS={settings.pending_alert_hours:g}); "
+                f"last attempt: {detail or 'none'}",
+                "jkn alerts  (it delivers every pending message)",
+                severity="warning",
+            )
+        )
     return notices
 
 
-def send(con: duckdb.DuckDBPyConnection | None, settings: Settings, run_id: str, notices: list[Notice],
-         now: datetime | None = None) -> dict:
+def send(
+    con: duckdb.DuckDBPyConnection | None,
+    settings: Settings,
+    run_id: str,
+    notices: list[Notice],
+    now: datetime | None = None,
+) -> dict:
     """Deliver each notice to each `ops` recipient once (a notice already written is not written again).
 
     Without a connection (the database itself is what failed) the notices are still delivered,
@@ -133,16 +157,19 @@ def send(con: duckdb.DuckDBPyConnection | None, settings: Settings, run_id: str,
 
 def _send(con, settings: Settings, run_id: str, notices: list[Notice], now: datetime) -> dict:
     recipients = [r for r in alerts.read_recipients(settings) if r.scope_code == alerts.OPS_SCOPE] or [
-        alerts.Recipient(f"outbox:{alerts.OPS_SCOPE}", alerts.OPS_SCOPE, "outbox", "", settings.locale)]
+        alerts.Recipient(f"outbox:{alerts.OPS_SCOPE}", alerts.OPS_SCOPE, "outbox", "", settings.locale)
+    ]
     outcome = {"notices": 0, "delivered": 0, "pending": 0, "failed": 0, "files": []}
     for recipient in recipients:
         channel = alerts.channel_for(recipient, settings)
         for notice in notices:
-            message_id = str(uuid.UUID(bytes=hashlib.sha256(
-                f"notice|{notice.key}|{recipient.label}".encode()).digest()[:16]))
-            if con is not None and con.execute(
-                "select count(*) from ops.outgoing where message_id = ?", [message_id]
-            ).fetchone()[0]:
+            message_id = str(
+                uuid.UUID(bytes=hashlib.sha256(f"notice|{notice.key}|{recipient.label}".encode()).digest()[:16])
+            )
+            if (
+                con is not None
+                and con.execute("select count(*) from ops.outgoing where message_id = ?", [message_id]).fetchone()[0]
+            ):
                 continue  # told before (a pending-delivery notice, or a rerun of the same run)
             envelope = envelope_for(message_id, recipient, notice, run_id)
             if con is None:
@@ -161,12 +188,22 @@ def _delivered(con, channel, envelope: Envelope, recipient, notice: Notice, run_
     message_id = envelope.message_id
     con.execute(
         "insert into ops.outgoing values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, null)",
-        [message_id, run_id, recipient.label, recipient.channel, recipient.scope_code, recipient.language,
-         [notice.key], json.dumps(envelope.payload, ensure_ascii=False), now],
+        [
+            message_id,
+            run_id,
+            recipient.label,
+            recipient.channel,
+            recipient.scope_code,
+            recipient.language,
+            [notice.key],
+            json.dumps(envelope.payload, ensure_ascii=False),
+            now,
+        ],
     )
     # each attempt recorded the moment it ends, as for alert messages (flows/delivery_journal.py)
-    journal = delivery_journal.DatabaseJournal(con, message_id, channel.name, run_id, 0,
-                                               delivery_journal.Journal.attempts_allowed)
+    journal = delivery_journal.DatabaseJournal(
+        con, message_id, channel.name, run_id, 0, delivery_journal.Journal.attempts_allowed
+    )
     delivery = channel.deliver(envelope, journal)
     con.execute(
         "update ops.outgoing set status = ?, attempts = ?, delivered_at = case when ? = 'delivered' "
@@ -176,29 +213,44 @@ def _delivered(con, channel, envelope: Envelope, recipient, notice: Notice, run_
     return delivery
 
 
-
 def envelope_for(message_id: str, recipient: alerts.Recipient, notice: Notice, run_id: str) -> Envelope:
     """The payload has the alert messages' shape (docs/contract.md section 6) so a receiver reads both alike."""
     language = recipient.language
     module = alerts.environment(language).get_template(f"notice_{language}.j2").module
     message = mask_identifiers(str(module.sentence(notice)).strip())
     item = {key: None for key in alerts.PAYLOAD_KEYS} | {
-        "alert_key": notice.key, "rule": notice.kind, "state": "new", "severity": notice.severity,
-        "level": "ops", "code": notice.code, "name": notice.code, "month": notice.month, "message": message,
-        "detail": mask_identifiers(notice.reason), "retry_command": notice.retry,
+        "alert_key": notice.key,
+        "rule": notice.kind,
+        "state": "new",
+        "severity": notice.severity,
+        "level": "ops",
+        "code": notice.code,
+        "name": notice.code,
+        "month": notice.month,
+        "message": message,
+        "detail": mask_identifiers(notice.reason),
+        "retry_command": notice.retry,
         "items": [mask_identifiers(text) for text in notice.items],
     }
     subject = str(module.subject(notice)).strip()
-    payload = {"source": "jkn", "run_id": run_id, "month": notice.month or utc_now().strftime("%Y-%m"),
-               "recipient": recipient.scope_code, "text": f"{subject}\n{message}"[:alerts.TEXT_LIMIT],
-               "alerts": [item]}
+    payload = {
+        "source": "jkn",
+        "run_id": run_id,
+        "month": notice.month or utc_now().strftime("%Y-%m"),
+        "recipient": recipient.scope_code,
+        "text": f"{subject}\n{message}"[: alerts.TEXT_LIMIT],
+        "alerts": [item],
+    }
     stem = f"{payload['month']}_ops_{notice.kind}_{message_id.split('-')[0]}"
     envelope = Envelope(message_id, recipient.label, recipient.address, payload, stem)
     if recipient.channel == "email":
         envelope.subject = subject
         envelope.text = message + "\n"
-        envelope.html = alerts.environment(language).get_template("notice_email.html.j2").render(
-            subject=subject, notice=notice, message=message, words=module)
+        envelope.html = (
+            alerts.environment(language)
+            .get_template("notice_email.html.j2")
+            .render(subject=subject, notice=notice, message=message, words=module)
+        )
     return envelope
 
 

@@ -118,8 +118,11 @@ def profile_loads(con: duckdb.DuckDBPyConnection) -> int:
             has_candidates = con.execute(
                 f"select exists (select 1 from participant_pass where grouping_id = {grouping_id})"
             ).fetchone()[0]
-            found = _repeats_sql(key, grouping_id) if has_candidates else (
-                "select null::integer as load_id, null::date as month, 0::bigint as repeated_keys where false")
+            found = (
+                _repeats_sql(key, grouping_id)
+                if has_candidates
+                else ("select null::integer as load_id, null::date as month, 0::bigint as repeated_keys where false")
+            )
             con.execute(
                 f"insert into ops.participant_repeats "
                 f"with found as ({found}), "

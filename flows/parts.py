@@ -49,8 +49,11 @@ def view_sql(kind: ExtractKind, root: Path, loads: list[tuple]) -> str:
         return f"select {columns} where false"
     selects = []
     for load_id, file_name, period, part in loads:
-        constants = {"load_id": str(int(load_id)), "file_name": f"'{_quote(file_name)}'",
-                     "period": f"'{_quote(period)}'"}
+        constants = {
+            "load_id": str(int(load_id)),
+            "file_name": f"'{_quote(file_name)}'",
+            "period": f"'{_quote(period)}'",
+        }
         columns = ", ".join(
             f"{constants[name]}::{sql_type} as {name}" if name in constants else f"{name}::{sql_type} as {name}"
             for name, sql_type in schema
@@ -87,7 +90,8 @@ def remove_unregistered(con: duckdb.DuckDBPyConnection) -> list[Path]:
     if not root.exists():
         return []
     keep = {
-        root / part for (part,) in con.execute(
+        root / part
+        for (part,) in con.execute(
             f"select part from ops.load_log where status in {LIVE_STATUSES} and part is not null"
         ).fetchall()
     }

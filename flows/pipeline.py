@@ -38,8 +38,14 @@ def _not_a_usage_error(task, task_run, state) -> bool:
 
 # Network steps: the functions retry quick glitches themselves; these retries outlast a longer
 # outage, and the timeouts stop a hung server from holding the database for ever.
-@task(name="download", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[60, 300], timeout_seconds=3600,
-      retry_condition_fn=_not_a_usage_error)
+@task(
+    name="download",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[60, 300],
+    timeout_seconds=3600,
+    retry_condition_fn=_not_a_usage_error,
+)
 def download_stage(settings: Settings, url: str) -> str:
     from flows import download  # imported only by runs that download (it brings requests)
 
@@ -63,8 +69,9 @@ def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None
             from flows.ingest import fanout
 
             read_many = fanout.reader(settings.dask_address, settings.threads)
-        results = ingest.ingest_files(con, paths, settings.reject_threshold_pct, run_id,
-                                      pseudonym_key=settings.pseudonym_key, read_many=read_many)
+        results = ingest.ingest_files(
+            con, paths, settings.reject_threshold_pct, run_id, pseudonym_key=settings.pseudonym_key, read_many=read_many
+        )
     finally:
         con.close()
     return [result.__dict__ for result in results]
@@ -177,8 +184,11 @@ def _notify_ops(settings: Settings, run: runs.Run, failure: BaseException | None
     """Refused files, a failed critical check or a crash reach the ops recipients; never raises."""
     to_send = notices.for_refused_files(run.files, settings)
     if isinstance(failure, DataQualityError):
-        to_send.append(notices.for_failed_checks(failure, getattr(failure, "files", []),
-                                                 getattr(failure, "months", []), run.run_id))
+        to_send.append(
+            notices.for_failed_checks(
+                failure, getattr(failure, "files", []), getattr(failure, "months", []), run.run_id
+            )
+        )
     elif isinstance(failure, Exception):
         months = [notices.month_of(item.get("period")) for item in run.files if item.get("status") == "staged"]
         to_send.append(notices.for_crash(failure, run.run_id, max(filter(None, months), default=None)))
@@ -200,16 +210,24 @@ def _log_failure(error: BaseException) -> None:
 @task(name="artifacts", cache_policy=NO_CACHE)
 def artifacts_stage(settings: Settings, run: runs.Run, read_marts: bool = True) -> None:
     marts = runs.published(settings) if read_marts else runs.Published()
-    create_markdown_artifact(runs.summary_markdown(run, marts), key="jkn-run-summary",
-                             description=f"jkn run {run.run_id}: {run.status}")
+    create_markdown_artifact(
+        runs.summary_markdown(run, marts), key="jkn-run-summary", description=f"jkn run {run.run_id}: {run.status}"
+    )
     if marts.coverage:
-        create_table_artifact(runs.coverage_table(marts), key="jkn-coverage-by-region",
-                              description=f"Published coverage by region, {marts.month}")
+        create_table_artifact(
+            runs.coverage_table(marts),
+            key="jkn-coverage-by-region",
+            description=f"Published coverage by region, {marts.month}",
+        )
     if marts.report:
         served_at = settings.report_url if settings else None
-        create_link_artifact(runs.report_url(marts, served_at), link_text=f"jkn report, {marts.month}",
-                             key="jkn-report", description="The managers' HTML report" + (
-                                 "" if served_at else " (a file on the machine that ran the flow; set JKN_REPORT_URL)"))
+        create_link_artifact(
+            runs.report_url(marts, served_at),
+            link_text=f"jkn report, {marts.month}",
+            key="jkn-report",
+            description="The managers' HTML report"
+            + ("" if served_at else " (a file on the machine that ran the flow; set JKN_REPORT_URL)"),
+        )
 
 
 @contextmanager
@@ -265,7 +283,9 @@ def _summary_when_the_flow_never_ran(flow, flow_run, state) -> None:
         # artifact names its flow run itself; Prefect warns about that form, which is what it is for.
         warnings.filterwarnings("ignore", "Artifact creation outside", FutureWarning)
         Artifact(
-            type="markdown", key="jkn-run-summary", flow_run_id=flow_run.id,
+            type="markdown",
+            key="jkn-run-summary",
+            flow_run_id=flow_run.id,
             description=f"jkn flow run {flow_run.name}: failed before it started",
             data=f"# jkn flow run {flow_run.name}: failed before it started\n\n**Error:** "
             f"{runs.mask_identifiers(' '.join((state.message or '').split()))}\n\nNothing was loaded, checked, "
@@ -339,8 +359,13 @@ def pipeline(
                 due, why_not = runs.alerts_due(settings, run.window)
                 run.alerts = alerts_stage(settings, run.run_id) if due else {"skipped": why_not}
                 run.report = report_stage(settings)
-    logger.info("run %s %s: %d file(s) seen, %s message(s) sent", run.run_id, run.status, len(run.files),
-                run.alerts.get("messages", 0))
+    logger.info(
+        "run %s %s: %d file(s) seen, %s message(s) sent",
+        run.run_id,
+        run.status,
+        len(run.files),
+        run.alerts.get("messages", 0),
+    )
     refused = [item["file_name"] for item in run.files if item.get("status") == "rejected"]
     if refused:
         # docs/contract.md section 4: published, but exit 5, so the flow run shows Failed and monitoring sees it.

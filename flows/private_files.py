@@ -42,6 +42,14 @@ def protect(settings) -> None:
     owner_only_from_now_on()
     database = Path(settings.db_path)
     home = Path(settings.home)
-    for path in (database, database.with_name(database.name + ".wal"), database.with_name(database.name + ".lock"),
-                 home / "tmp", home / "outbox", home / "report", home / "data_docs", home / "logs"):
+    for path in (
+        database,
+        database.with_name(database.name + ".wal"),
+        database.with_name(database.name + ".lock"),
+        home / "tmp",
+        home / "outbox",
+        home / "report",
+        home / "data_docs",
+        home / "logs",
+    ):
         make_owner_only(path)

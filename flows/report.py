@@ -44,8 +44,7 @@ TEXT = {
         "month": "Bulan data",
         "generated": "Dibuat",
         "no_data": (
-            "Belum ada data yang dipublikasikan. Jalankan `jkn run` setelah berkas "
-            "ekstrak masuk ke folder landing."
+            "Belum ada data yang dipublikasikan. Jalankan `jkn run` setelah berkas ekstrak masuk ke folder landing."
         ),
         "filter": "Saring",
         "province": "Provinsi",
@@ -142,10 +141,7 @@ TEXT = {
         "subtitle": "Enrolment coverage and employer compliance against the UHC targets",
         "month": "Data month",
         "generated": "Generated",
-        "no_data": (
-            "Nothing has been published yet. Run `jkn run` once extract files are "
-            "in the landing folder."
-        ),
+        "no_data": ("Nothing has been published yet. Run `jkn run` once extract files are in the landing folder."),
         "filter": "Filter",
         "province": "Province",
         "branch": "Branch office",
@@ -171,10 +167,7 @@ TEXT = {
         "branches": "Branch offices",
         "scope_chart": "Coverage trajectory",
         "regions": "Regencies/cities by gap to trajectory",
-        "regions_note": (
-            "Sorted from furthest behind the path to the target. A positive gap "
-            "means below the path."
-        ),
+        "regions_note": ("Sorted from furthest behind the path to the target. A positive gap means below the path."),
         "expected": "Trajectory",
         "gap": "Gap",
         "people_needed": "People short",
@@ -195,8 +188,7 @@ TEXT = {
         "level": "Level",
         "worklist": "Enforcement worklist",
         "worklist_note": (
-            "At most the top {n} employers per regency/city; the whole list is in "
-            "the table mart.enforcement_worklist."
+            "At most the top {n} employers per regency/city; the whole list is in the table mart.enforcement_worklist."
         ),
         "dq": "Data-quality warnings",
         "dq_run": "Latest checks",
@@ -240,13 +232,29 @@ TEXT = {
 # The columns shown, in this order, of those the compliance marts have (CONTRACT.md section 3);
 # the metrics model owns the tables, so a column it drops is simply not shown.
 COMPLIANCE_COLUMNS = (
-    "employers_reported", "employers_registered", "employers_not_registered", "workers_reported",
-    "workers_registered", "unregistered_workers", "worker_registration_pct", "underreporting_employers",
-    "arrears_employers", "unpaid_contributions_idr", "payment_ratio_pct", "estimated_contributions_lost_idr",
+    "employers_reported",
+    "employers_registered",
+    "employers_not_registered",
+    "workers_reported",
+    "workers_registered",
+    "unregistered_workers",
+    "worker_registration_pct",
+    "underreporting_employers",
+    "arrears_employers",
+    "unpaid_contributions_idr",
+    "payment_ratio_pct",
+    "estimated_contributions_lost_idr",
 )
 WORKLIST_COLUMNS = (
-    "priority", "name", "business_id", "unregistered_workers", "unpaid_contributions_idr",
-    "estimated_contributions_lost_idr", "months_non_compliant", "reasons", "next_sanction_step",
+    "priority",
+    "name",
+    "business_id",
+    "unregistered_workers",
+    "unpaid_contributions_idr",
+    "estimated_contributions_lost_idr",
+    "months_non_compliant",
+    "reasons",
+    "next_sanction_step",
 )
 COLUMN_LABELS = {
     "id": {
@@ -266,7 +274,6 @@ COLUMN_LABELS = {
         "name": "Perusahaan",
         "business_id": "NIB",
         "employer_id": "Kode badan usaha",
-        "unpaid_contributions_idr": "Iuran belum dibayar",
         "months_in_arrears": "Bulan menunggak",
         "months_non_compliant": "Bulan tidak patuh",
         "non_compliant_since": "Tidak patuh sejak",
@@ -290,7 +297,6 @@ COLUMN_LABELS = {
         "name": "Company",
         "business_id": "NIB",
         "employer_id": "Employer id",
-        "unpaid_contributions_idr": "Unpaid contributions",
         "months_in_arrears": "Months in arrears",
         "months_non_compliant": "Months non-compliant",
         "non_compliant_since": "Non-compliant since",
@@ -736,8 +742,11 @@ def _browser_data(data: dict, locale: str, specs: dict) -> dict:
     segments: dict[str, list] = {}
     for row in data.get("segments") or []:
         segments.setdefault(f"{row['level']}:{row['code']}", []).append(
-            [labels.name(labels.SEGMENT_SHORT_NAMES, row["segment"], locale), row["participants"],
-             round(row["share_pct"] or 0, 3)]
+            [
+                labels.name(labels.SEGMENT_SHORT_NAMES, row["segment"], locale),
+                row["participants"],
+                round(row["share_pct"] or 0, 3),
+            ]
         )
     return {
         "locale": locale,
@@ -753,8 +762,12 @@ def _browser_data(data: dict, locale: str, specs: dict) -> dict:
         ],
         "provinces": [row["code"] for row in data.get("provinces") or []],
         "text": {key: TEXT[locale][key] for key in ("national", "showing", "of", "regions_word")},
-        "limits": {"checks": 1, "region": actions.REGIONS_PER_SCOPE, "employer": actions.EMPLOYERS_PER_SCOPE,
-                   "groups": report_views.WORKLIST_GROUPS_OPEN},
+        "limits": {
+            "checks": 1,
+            "region": actions.REGIONS_PER_SCOPE,
+            "employer": actions.EMPLOYERS_PER_SCOPE,
+            "groups": report_views.WORKLIST_GROUPS_OPEN,
+        },
     }
 
 
@@ -763,21 +776,25 @@ def render(data: dict, locale: str, other_file: str | None = None, cache_dir: Pa
     text = {**TEXT[locale], **report_views.TEXT[locale], **missing_regions.TEXT[locale]}
     script = assets(cache_dir) if data["month"] else None
     failed = [row for row in data["dq"] if row["success"] is not True]
-    return _environment().get_template("report.html.j2").render(
-        locale=locale,
-        t=text,
-        data=data,
-        status_order=STATUS_ORDER,
-        status_icons=STATUS_ICONS,
-        column_label=lambda column: column_label(column, locale),
-        views=report_views,
-        worklist_rows_per_region=WORKLIST_ROWS_PER_REGION,
-        dq_failed=failed,
-        other_file=other_file,
-        browser_data=_script_json(_browser_data(data, locale, script["specs"][locale])) if script else None,
-        vega_bundle=script["bundle"].replace("</script", "<\\/script") if script else None,
-        report_css=_static("report.css"),
-        report_js=_static("report.js"),
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            locale=locale,
+            t=text,
+            data=data,
+            status_order=STATUS_ORDER,
+            status_icons=STATUS_ICONS,
+            column_label=lambda column: column_label(column, locale),
+            views=report_views,
+            worklist_rows_per_region=WORKLIST_ROWS_PER_REGION,
+            dq_failed=failed,
+            other_file=other_file,
+            browser_data=_script_json(_browser_data(data, locale, script["specs"][locale])) if script else None,
+            vega_bundle=script["bundle"].replace("</script", "<\\/script") if script else None,
+            report_css=_static("report.css"),
+            report_js=_static("report.js"),
+        )
     )
 
 

@@ -87,8 +87,7 @@ def _has_columns(con: duckdb.DuckDBPyConnection, table: str, columns: set[str]) 
 
 def collect(con: duckdb.DuckDBPyConnection, data: dict, report_dir: Path | None = None) -> dict:
     """What these parts need, added to the report's `data` (which already holds scopes, regions and marts)."""
-    extra: dict = {"actions": [], "worklist_groups": [], "worklist_total": 0, "worklist_exports": [],
-                   "forecasts": {}}
+    extra: dict = {"actions": [], "worklist_groups": [], "worklist_total": 0, "worklist_exports": [], "forecasts": {}}
     if data.get("month") is None:
         return extra
     extra["actions"] = actions.candidates(con, "ID", data["month"])
@@ -104,7 +103,8 @@ def collect(con: duckdb.DuckDBPyConnection, data: dict, report_dir: Path | None 
         extra["worklist_total"] = sum(group["employers"] for group in extra["worklist_groups"])
         if report_dir is not None:
             extra["worklist_exports"] = [
-                item for item in worklist.latest_exports(con, report_dir, "ID")
+                item
+                for item in worklist.latest_exports(con, report_dir, "ID")
                 if item["month"] == data["worklist_month"]
             ]
     return extra

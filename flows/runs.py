@@ -54,8 +54,9 @@ class Window:
     last: date
 
     @classmethod
-    def parse(cls, from_month: str | None, to_month: str | None,
-              names: tuple[str, str] = ("--from", "--to")) -> Window | None:
+    def parse(
+        cls, from_month: str | None, to_month: str | None, names: tuple[str, str] = ("--from", "--to")
+    ) -> Window | None:
         """`YYYY-MM` bounds; either may be left open. Neither: not a backfill (None). `names` are what
         the user typed them as: the CLI's options, or the flow's parameters."""
         if not from_month and not to_month:
@@ -153,12 +154,18 @@ def pending_work(settings: Settings, files: list[str] | None = None) -> dict:
                 continue
             if not ingest.seen_before(con, ingest.file_sha256(path)):
                 new_files.append(path.name)
-        staged = [row[0] for row in con.execute(
-            "select file_name from ops.load_log where status = 'staged' order by load_id"
-        ).fetchall()]
-        unfinished = [row[0] for row in con.execute(
-            "select run_id from ops.runs where status = 'running' order by started_at"
-        ).fetchall()]
+        staged = [
+            row[0]
+            for row in con.execute(
+                "select file_name from ops.load_log where status = 'staged' order by load_id"
+            ).fetchall()
+        ]
+        unfinished = [
+            row[0]
+            for row in con.execute(
+                "select run_id from ops.runs where status = 'running' order by started_at"
+            ).fetchall()
+        ]
     finally:
         con.close()
     return {"new_files": new_files, "staged_files": staged, "unfinished_runs": unfinished}
@@ -207,8 +214,10 @@ def recorded(settings: Settings, run: Run, command: str) -> Iterator[None]:
 def _stored_summary(run: Run) -> dict:
     return {
         "backfill": str(run.window) if run.window else None,
-        "files": [{key: item.get(key) for key in ("file_name", "status", "rows_loaded", "rows_rejected")}
-                  for item in run.files],
+        "files": [
+            {key: item.get(key) for key in ("file_name", "status", "rows_loaded", "rows_rejected")}
+            for item in run.files
+        ],
         "warnings": len(run.warnings),
         "failures": len(run.failures),
         "messages": run.alerts.get("messages", 0),
@@ -230,8 +239,7 @@ def alerts_due(settings: Settings, window: Window | None) -> tuple[bool, str]:
         con.close()
     if latest is None or window.last >= latest:
         return True, ""
-    return False, (f"backfill {window} does not reach the latest month {latest:%Y-%m}: "
-                   "alerts were not evaluated")
+    return False, (f"backfill {window} does not reach the latest month {latest:%Y-%m}: alerts were not evaluated")
 
 
 @dataclass
@@ -267,8 +275,7 @@ def _read_published(settings: Settings, found: Published) -> None:
     con = database.connect(settings, read_only=True)
     try:
         month = con.execute(
-            "select max(month) from mart.coverage"
-            if _has_table(con, "mart", "coverage") else "select null"
+            "select max(month) from mart.coverage" if _has_table(con, "mart", "coverage") else "select null"
         ).fetchone()[0]
         if month is None:
             return
@@ -292,9 +299,12 @@ def _read_published(settings: Settings, found: Published) -> None:
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-    ).fetchone()[0] > 0
+    return (
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def summary_markdown(run: Run, marts: Published) -> str:
@@ -310,13 +320,18 @@ def summary_markdown(run: Run, marts: Published) -> str:
         title = f"completed, {refused} file(s) refused (exit 5)"
     lines = [f"# jkn run {run.run_id[:8]}: {title}", ""]
     if run.window:
-        lines += [f"Backfill of {run.window}: marts recomputed and republished for these months only; "
-                  "no files loaded.", ""]
+        lines += [
+            f"Backfill of {run.window}: marts recomputed and republished for these months only; no files loaded.",
+            "",
+        ]
     if run.error:
         lines += [f"**Error:** {run.error}", ""]
     if run.status == "nothing_new":
-        lines += ["No new file in the landing folder, nothing staged and no unfinished run: "
-                  "no checks, metrics, alerts or report this time.", ""]
+        lines += [
+            "No new file in the landing folder, nothing staged and no unfinished run: "
+            "no checks, metrics, alerts or report this time.",
+            "",
+        ]
     if run.window is None and run.status != "nothing_new":
         lines += _files_section(run.files)
     if run.status != "nothing_new":
@@ -327,12 +342,16 @@ def summary_markdown(run: Run, marts: Published) -> str:
     elif marts.month is None:
         lines += ["Nothing published yet.", ""]
     else:
-        lines += [f"{len(marts.behind)} of {len(marts.coverage)} regions behind in {marts.month} "
-                  "(published marts).", ""]
+        lines += [
+            f"{len(marts.behind)} of {len(marts.coverage)} regions behind in {marts.month} (published marts).",
+            "",
+        ]
         if marts.behind:
             lines += ["| region | coverage % | gap pp | status |", "|---|---:|---:|---|"]
-            lines += [f"| {row['region']} | {row['coverage_pct']:.2f} | {row['gap_pp']:+.2f} "
-                      f"| {row['trajectory_status']} |" for row in marts.behind[:20]]
+            lines += [
+                f"| {row['region']} | {row['coverage_pct']:.2f} | {row['gap_pp']:+.2f} | {row['trajectory_status']} |"
+                for row in marts.behind[:20]
+            ]
             if len(marts.behind) > 20:
                 lines.append(f"| ... {len(marts.behind) - 20} more | | | |")
             lines.append("")
@@ -340,8 +359,11 @@ def summary_markdown(run: Run, marts: Published) -> str:
     if run.alerts.get("skipped"):
         lines += [run.alerts["skipped"], ""]
     elif run.alerts:
-        lines += [f"{run.alerts.get('messages', 0)} message(s) sent; {run.alerts.get('alerts_open', 0)} "
-                  f"alert(s) open for {run.alerts.get('month')}.", ""]
+        lines += [
+            f"{run.alerts.get('messages', 0)} message(s) sent; {run.alerts.get('alerts_open', 0)} "
+            f"alert(s) open for {run.alerts.get('month')}.",
+            "",
+        ]
     else:
         lines += ["Not evaluated this run.", ""]
     lines += ["## Where", "", f"- database: `{run.database}`"]
@@ -357,8 +379,11 @@ def _files_section(files: list[dict]) -> list[str]:
     lines = ["## Files", "", f"{len(loaded)} loaded, {len(skipped)} already loaded, {len(refused)} refused.", ""]
     if loaded or refused:
         lines += ["| file | status | rows loaded | rows rejected | message |", "|---|---|---:|---:|---|"]
-        lines += [f"| {item.get('file_name')} | {item.get('status')} | {item.get('rows_loaded', 0)} "
-                  f"| {item.get('rows_rejected', 0)} | {_cell(item.get('message', ''))} |" for item in loaded + refused]
+        lines += [
+            f"| {item.get('file_name')} | {item.get('status')} | {item.get('rows_loaded', 0)} "
+            f"| {item.get('rows_rejected', 0)} | {_cell(item.get('message', ''))} |"
+            for item in loaded + refused
+        ]
         lines.append("")
     return lines
 
@@ -367,8 +392,11 @@ def _checks_section(run: Run) -> list[str]:
     lines = ["## Checks", ""]
     if run.failures:
         lines += [f"{len(run.failures)} critical check(s) failed; nothing from this batch was published:", ""]
-        lines += [f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
-                  f"{_cell(str(item.get('observed', '')))}" for item in run.failures]
+        lines += [
+            f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
+            f"{_cell(str(item.get('observed', '')))}"
+            for item in run.failures
+        ]
         lines.append("")
     elif run.checked:
         lines += [f"{run.checked} expectation(s) checked, no critical failure.", ""]
@@ -378,8 +406,11 @@ def _checks_section(run: Run) -> list[str]:
         lines += ["The staging checks did not run: no file was staged (nothing new to check).", ""]
     if run.warnings:
         lines += [f"{len(run.warnings)} warning(s):", ""]
-        lines += [f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
-                  f"{_cell(str(item.get('observed', '')))}" for item in run.warnings]
+        lines += [
+            f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
+            f"{_cell(str(item.get('observed', '')))}"
+            for item in run.warnings
+        ]
         lines.append("")
     return lines
 

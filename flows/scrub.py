@@ -43,8 +43,9 @@ def _hex_digit(value: int) -> str:
 
 def _character(character: str) -> str:
     spellings = [re.escape(character)]
-    spellings += ["".join(f"%(?:25)*{_hex_digit(byte >> 4)}{_hex_digit(byte & 15)}"
-                          for byte in character.encode("utf-8"))]
+    spellings += [
+        "".join(f"%(?:25)*{_hex_digit(byte >> 4)}{_hex_digit(byte & 15)}" for byte in character.encode("utf-8"))
+    ]
     if character in " +":
         spellings += [r"\+", "%20", " "]
     return "(?:" + "|".join(spellings) + ")"
@@ -67,8 +68,14 @@ def parts(secret: str) -> list[str]:
     pieces = [secret]
     if "://" in secret:
         url = urlsplit(secret)
-        pieces += [url.netloc.rpartition("@")[0], url.password or "", url.path,
-                   url.path + ("?" + url.query if url.query else ""), url.query, url.fragment]
+        pieces += [
+            url.netloc.rpartition("@")[0],
+            url.password or "",
+            url.path,
+            url.path + ("?" + url.query if url.query else ""),
+            url.query,
+            url.fragment,
+        ]
         pieces += [segment for segment in url.path.split("/") if _token_like(segment)]
         pieces += [value for _, value in parse_qsl(url.query, keep_blank_values=True) if _token_like(value)]
     unique = {piece for piece in pieces if len(_decoded(piece).strip("/?&=")) >= MIN_LENGTH}

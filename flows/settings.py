@@ -43,9 +43,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path("data"), description="Working folder: database, landing, outbox, report.")
     db: Path | None = Field(None, description="DuckDB file (default `$JKN_HOME/jkn.duckdb`).")
-    landing: Path | None = Field(
-        None, description="Folder where extract files arrive (default `$JKN_HOME/landing`)."
-    )
+    landing: Path | None = Field(None, description="Folder where extract files arrive (default `$JKN_HOME/landing`).")
     pseudonym_key: SecretStr | None = Field(
         None, description="Secret key for the HMAC-SHA256 that turns a NIK into `person_key`."
     )
@@ -60,9 +58,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="Mail server password (optional).")
     smtp_from: str = Field("jkn@localhost", description="Sender address of alert emails.")
     smtp_starttls: bool = Field(False, description="Use STARTTLS with the mail server.")
-    recipients: Path = Field(
-        PROJECT_ROOT / "seeds" / "recipients.csv", description="Alert routing file."
-    )
+    recipients: Path = Field(PROJECT_ROOT / "seeds" / "recipients.csv", description="Alert routing file.")
     locale: Literal["id", "en"] = Field("id", description="Default language of messages and report.")
     memory_limit: str = Field("2GB", description="DuckDB memory limit; DuckDB spills to disk past it.")
     threads: int | None = Field(None, ge=1, le=1024, description="DuckDB threads (default: all cores).")
@@ -93,8 +89,9 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Seconds to wait for another run to release the database (then exit 4)."
     )
     report_url: str | None = Field(
-        None, description="Where the report folder is served (http or https), for links in messages and the "
-        "run's report artifact (unset: they give the file's path)."
+        None,
+        description="Where the report folder is served (http or https), for links in messages and the "
+        "run's report artifact (unset: they give the file's path).",
     )
     pending_alert_hours: float = Field(
         24.0, gt=0, description="Hours a message may stay undelivered before the ops recipients are told."
@@ -159,9 +156,7 @@ def setting_names() -> set[str]:
 
 def _unknown_environment_variables() -> list[str]:
     known = {ENV_PREFIX + name.upper() for name in setting_names()} | {CONFIG_VARIABLE}
-    return sorted(
-        name for name in os.environ if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
-    )
+    return sorted(name for name in os.environ if name.upper().startswith(ENV_PREFIX) and name.upper() not in known)
 
 
 def _did_you_mean(name: str, known: list[str]) -> str:
@@ -187,9 +182,7 @@ def _toml_values() -> dict:
     unknown = sorted(key for key in values if key.lower() not in setting_names())
     if unknown:
         known = sorted(setting_names())
-        raise ConfigError(
-            f"{toml_path}: unknown setting(s): {', '.join(_did_you_mean(key, known) for key in unknown)}"
-        )
+        raise ConfigError(f"{toml_path}: unknown setting(s): {', '.join(_did_you_mean(key, known) for key in unknown)}")
     # Environment variables win over the file.
     return {
         key.lower(): value

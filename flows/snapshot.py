@@ -45,22 +45,27 @@ def snapshot_path(db_path: Path) -> Path:
 def label_marts(con: duckdb.DuckDBPyConnection) -> str:
     """Mark every mart table as written by one publication (inside the publish transaction)."""
     publication = PUBLICATION + uuid.uuid4().hex
-    for (name,) in con.execute("select table_name from duckdb_tables() where database_name = current_database() "
-                               "and schema_name = 'mart'").fetchall():
+    for (name,) in con.execute(
+        "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'mart'"
+    ).fetchall():
         con.execute(f"comment on table mart.{name} is '{publication}'")
     return publication
 
 
 def _mart_labels(con: duckdb.DuckDBPyConnection, catalog: str) -> str:
     """The published marts' labels as one string: table -> comment (None for a table no publish labelled)."""
-    rows = con.execute("select table_name, comment from duckdb_tables() where database_name = ? "
-                       "and schema_name = 'mart' order by table_name", [catalog]).fetchall()
+    rows = con.execute(
+        "select table_name, comment from duckdb_tables() where database_name = ? "
+        "and schema_name = 'mart' order by table_name",
+        [catalog],
+    ).fetchall()
     return json.dumps(rows)
 
 
 def _database_path(con: duckdb.DuckDBPyConnection) -> Path:
-    return Path(con.execute("select path from duckdb_databases() where database_name = current_database()")
-                .fetchone()[0])
+    return Path(
+        con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0]
+    )
 
 
 def _tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -106,11 +111,14 @@ def refresh(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> Path:
     try:
         con.execute(f"attach '{quoted}' as snapshot")
         try:
-            columns = {row[0] for row in con.execute(
-                "select column_name from duckdb_columns() where database_name = 'snapshot' "
-                "and schema_name = 'ops' and table_name = 'snapshot'").fetchall()}
-            same = "marts" in columns and con.execute(
-                "select marts from snapshot.ops.snapshot").fetchone() == (labels,)
+            columns = {
+                row[0]
+                for row in con.execute(
+                    "select column_name from duckdb_columns() where database_name = 'snapshot' "
+                    "and schema_name = 'ops' and table_name = 'snapshot'"
+                ).fetchall()
+            }
+            same = "marts" in columns and con.execute("select marts from snapshot.ops.snapshot").fetchone() == (labels,)
         finally:
             con.execute("detach snapshot")
     except duckdb.Error:
@@ -121,8 +129,15 @@ def refresh(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> Path:
     return _write(con, run_id, target, written, UNPUBLISHED_SCHEMAS, fresh=False)
 
 
-def _write(con: duckdb.DuckDBPyConnection, run_id: str | None, target: Path, written: Path,
-           schemas: tuple[str, ...], fresh: bool, keep: tuple[str, ...] = SCHEMAS) -> Path:
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str | None,
+    target: Path,
+    written: Path,
+    schemas: tuple[str, ...],
+    fresh: bool,
+    keep: tuple[str, ...] = SCHEMAS,
+) -> Path:
     """Copy the tables of `schemas` into the file `written` (new, or a copy of a database whose tables
     of those schemas are replaced; in a copy, schemas not in `keep` are dropped) and swap it in as `target`."""
     tables = _tables(con, schemas) if schemas else []
@@ -134,7 +149,8 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: str | None, target: Path, wri
                 con.execute(f"drop schema if exists snapshot.{schema} cascade")
             others = con.execute(
                 "select schema_name from duckdb_schemas() where database_name = 'snapshot' and not internal "
-                f"and schema_name not in {(*keep, 'main')}").fetchall()
+                f"and schema_name not in {(*keep, 'main')}"
+            ).fetchall()
             for (schema,) in others:  # raw and staging views, build tables: the writer's own
                 con.execute(f"drop schema snapshot.{schema} cascade")
             con.execute("drop table if exists snapshot.ops.snapshot")
@@ -144,12 +160,17 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: str | None, target: Path, wri
             con.execute(f"create schema if not exists snapshot.{schema}")
         for schema, name in tables:
             con.execute(f"create table snapshot.{schema}.{name} as select * from {schema}.{name}")
-        has_coverage = con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                                   "and schema_name = 'mart' and table_name = 'coverage'").fetchone()[0]
+        has_coverage = con.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'mart' and table_name = 'coverage'"
+        ).fetchone()[0]
         month = con.execute("select max(month) from mart.coverage").fetchone()[0] if has_coverage else None
         labels = _mart_labels(con, con.execute("select current_database()").fetchone()[0])
-        con.execute("create table snapshot.ops.snapshot as select now() as taken_at, ?::varchar as run_id, "
-                    "?::date as latest_month, ?::varchar as marts", [run_id, month, labels])
+        con.execute(
+            "create table snapshot.ops.snapshot as select now() as taken_at, ?::varchar as run_id, "
+            "?::date as latest_month, ?::varchar as marts",
+            [run_id, month, labels],
+        )
     finally:
         con.execute("detach snapshot")
     os.chmod(written, 0o600)

@@ -28,27 +28,54 @@ FORMATS = ("xlsx", "csv")
 
 # What the manpower office needs to act on a company, in this order; nothing about a person.
 EXPORT_FIELDS = (
-    "priority", "region_code", "region_name", "business_id", "employer_id", "name", "reasons",
-    "workers_reported", "workers_registered", "unregistered_workers", "unpaid_contributions_idr",
-    "months_non_compliant", "non_compliant_since", "sanction_step",
+    "priority",
+    "region_code",
+    "region_name",
+    "business_id",
+    "employer_id",
+    "name",
+    "reasons",
+    "workers_reported",
+    "workers_registered",
+    "unregistered_workers",
+    "unpaid_contributions_idr",
+    "months_non_compliant",
+    "non_compliant_since",
+    "sanction_step",
 )
 # Identifiers stay text in the spreadsheet (a NIB keeps its leading zeros).
 TEXT_FIELDS = {"region_code", "business_id", "employer_id"}
 EXPORT_HEADERS = {
     "id": {
-        "priority": "Urutan", "region_code": "Kode wilayah", "region_name": "Kabupaten/kota",
-        "business_id": "NIB", "employer_id": "NPP (kode badan usaha BPJS)", "name": "Nama perusahaan",
-        "reasons": "Masalah", "workers_reported": "Pekerja (WLKP)", "workers_registered": "Pekerja terdaftar JKN",
-        "unregistered_workers": "Pekerja belum terdaftar", "unpaid_contributions_idr": "Iuran belum dibayar (Rp)",
-        "months_non_compliant": "Bulan tidak patuh", "non_compliant_since": "Tidak patuh sejak",
+        "priority": "Urutan",
+        "region_code": "Kode wilayah",
+        "region_name": "Kabupaten/kota",
+        "business_id": "NIB",
+        "employer_id": "NPP (kode badan usaha BPJS)",
+        "name": "Nama perusahaan",
+        "reasons": "Masalah",
+        "workers_reported": "Pekerja (WLKP)",
+        "workers_registered": "Pekerja terdaftar JKN",
+        "unregistered_workers": "Pekerja belum terdaftar",
+        "unpaid_contributions_idr": "Iuran belum dibayar (Rp)",
+        "months_non_compliant": "Bulan tidak patuh",
+        "non_compliant_since": "Tidak patuh sejak",
         "sanction_step": "Tahap sanksi berikutnya (PP 86/2013)",
     },
     "en": {
-        "priority": "Rank", "region_code": "Region code", "region_name": "Regency/city",
-        "business_id": "NIB", "employer_id": "NPP (BPJS employer id)", "name": "Company name",
-        "reasons": "Problems", "workers_reported": "Workers (WLKP)", "workers_registered": "Workers registered in JKN",
-        "unregistered_workers": "Unregistered workers", "unpaid_contributions_idr": "Unpaid contributions (Rp)",
-        "months_non_compliant": "Months non-compliant", "non_compliant_since": "Non-compliant since",
+        "priority": "Rank",
+        "region_code": "Region code",
+        "region_name": "Regency/city",
+        "business_id": "NIB",
+        "employer_id": "NPP (BPJS employer id)",
+        "name": "Company name",
+        "reasons": "Problems",
+        "workers_reported": "Workers (WLKP)",
+        "workers_registered": "Workers registered in JKN",
+        "unregistered_workers": "Unregistered workers",
+        "unpaid_contributions_idr": "Unpaid contributions (Rp)",
+        "months_non_compliant": "Months non-compliant",
+        "non_compliant_since": "Non-compliant since",
         "sanction_step": "Next sanction step (PP 86/2013)",
     },
 }
@@ -100,8 +127,11 @@ inner join ranked_groups as groups
 order by group_rank, worklist.priority
 """
 # The report shows the first rows of each group; the rest are in the export (a national list has ~240,000).
-FIRST_OF_EACH_GROUP_SQL = ROWS_SQL.format(first_of_each_group=(
-    "qualify row_number() over (partition by groups.group_rank order by worklist.priority) <= $per_group"))
+FIRST_OF_EACH_GROUP_SQL = ROWS_SQL.format(
+    first_of_each_group=(
+        "qualify row_number() over (partition by groups.group_rank order by worklist.priority) <= $per_group"
+    )
+)
 ROWS_SQL = ROWS_SQL.format(first_of_each_group="")
 
 # The export's columns, in EXPORT_FIELDS order (only these are fetched: 240,000 rows through Python dicts
@@ -119,8 +149,9 @@ REASONS_COLUMN = EXPORT_FIELDS.index("reasons")
 STEP_COLUMN = EXPORT_FIELDS.index("sanction_step")
 
 
-def rows(con: duckdb.DuckDBPyConnection, scope: str = "ID", month: date | None = None,
-         per_group: int | None = None) -> list[dict]:
+def rows(
+    con: duckdb.DuckDBPyConnection, scope: str = "ID", month: date | None = None, per_group: int | None = None
+) -> list[dict]:
     """The scope's worklist rows of the month (default: the latest), most urgent group first; with
     `per_group`, only the first rows of each group (each row still carries its group's count and totals)."""
     parameters = {"scope": scope, "month": month, "steps": list(labels.SANCTION_STEPS)}
@@ -137,24 +168,27 @@ def groups(worklist_rows: list[dict]) -> list[dict]:
     out: list[dict] = []
     for row in worklist_rows:
         if not out or out[-1]["rank"] != row["group_rank"]:
-            out.append({
-                "rank": row["group_rank"],
-                "step": row["next_sanction_step"],
-                "region_code": row["region_code"],
-                "region_name": row["region_name"] or row["region_code"],
-                "province_code": row["province_code"],
-                "branch_office": row["branch_office"],
-                "employers": row["group_employers"],
-                "unregistered_workers": row["group_unregistered_workers"],
-                "unpaid_idr": row["group_unpaid_idr"],
-                "rows": [],
-            })
+            out.append(
+                {
+                    "rank": row["group_rank"],
+                    "step": row["next_sanction_step"],
+                    "region_code": row["region_code"],
+                    "region_name": row["region_name"] or row["region_code"],
+                    "province_code": row["province_code"],
+                    "branch_office": row["branch_office"],
+                    "employers": row["group_employers"],
+                    "unregistered_workers": row["group_unregistered_workers"],
+                    "unpaid_idr": row["group_unpaid_idr"],
+                    "rows": [],
+                }
+            )
         out[-1]["rows"].append(row)
     return out
 
 
-def export_table(con: duckdb.DuckDBPyConnection, scope: str, month: date | None,
-                 language: str) -> tuple[list[list], date | None]:
+def export_table(
+    con: duckdb.DuckDBPyConnection, scope: str, month: date | None, language: str
+) -> tuple[list[list], date | None]:
     """The export's rows (values in EXPORT_FIELDS order) and the month they are of. Reasons and steps
     are named once per distinct value (a handful), not once per row."""
     fetched = con.execute(EXPORT_SQL, {"scope": scope, "month": month, "steps": list(labels.SANCTION_STEPS)})
@@ -188,8 +222,9 @@ def _write_xlsx(path: Path, headers: list[str], table: list[list], sheet_title: 
     for values in table:
         cells = []
         for column, value in enumerate(values):
-            cell = WriteOnlyCell(sheet, value=None if value is None else (str(value) if column in text_columns
-                                                                           else value))
+            cell = WriteOnlyCell(
+                sheet, value=None if value is None else (str(value) if column in text_columns else value)
+            )
             if column in text_columns:
                 cell.number_format = "@"
             cells.append(cell)
@@ -228,9 +263,7 @@ def export(
         return []
     table, first_month = export_table(con, scope, month, language)
     if month is None:
-        month = first_month if table else con.execute(
-            "select max(month) from mart.enforcement_worklist"
-        ).fetchone()[0]
+        month = first_month if table else con.execute("select max(month) from mart.enforcement_worklist").fetchone()[0]
     if month is None:
         return []
     now = now or datetime.now(UTC)
@@ -271,6 +304,14 @@ def latest_exports(con: duckdb.DuckDBPyConnection, folder: Path, scope: str = "I
     for file_format, file_name, digest, count, exported_at, month in recorded:
         path = folder / file_name
         if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
-            out.append({"format": file_format, "file_name": file_name, "sha256": digest, "rows": count,
-                        "exported_at": exported_at, "month": month})
+            out.append(
+                {
+                    "format": file_format,
+                    "file_name": file_name,
+                    "sha256": digest,
+                    "rows": count,
+                    "exported_at": exported_at,
+                    "month": month,
+                }
+            )
     return out

@@ -73,8 +73,18 @@ def put_trajectory(con, month: str, rows: dict, level: str = "region") -> None:
         con.execute(
             "insert into mart.trajectory values (?, ?, ?, ?, 98.0, '2024-12-31', '2022-01', 80.0, ?, ?, ?, ?, "
             "1000.0, 500.0, ?, ?)",
-            [f"{month}-01", level, code, name[0] if name else code, expected, actual, expected - actual, people,
-             projected, status],
+            [
+                f"{month}-01",
+                level,
+                code,
+                name[0] if name else code,
+                expected,
+                actual,
+                expected - actual,
+                people,
+                projected,
+                status,
+            ],
         )
 
 
@@ -84,8 +94,17 @@ def put_coverage(con, month: str, rows: dict) -> None:
     for code, (participants, population, active, is_uhc) in rows.items():
         con.execute(
             "insert into mart.coverage values (?, 'region', ?, ?, ?, '2022-S1', ?, ?, ?, ?, ?, 'test rule')",
-            [f"{month}-01", code, code, population, participants, active, participants * 100.0 / population,
-             active * 100.0 / participants, is_uhc],
+            [
+                f"{month}-01",
+                code,
+                code,
+                population,
+                participants,
+                active,
+                participants * 100.0 / population,
+                active * 100.0 / participants,
+                is_uhc,
+            ],
         )
 
 
@@ -111,8 +130,11 @@ def outbox_settings(jkn_env, tmp_path):
     """Settings whose recipients all use the outbox channel (plain files, fast)."""
     routing = recipients_file(
         tmp_path / "recipients.csv",
-        [("ID", "outbox", "", "id", "true"), ("3325", "outbox", "batang", "id", "true"),
-         ("ops", "outbox", "", "en", "true")],
+        [
+            ("ID", "outbox", "", "id", "true"),
+            ("3325", "outbox", "batang", "id", "true"),
+            ("ops", "outbox", "", "en", "true"),
+        ],
     )
     return load_settings(recipients=routing)
 
@@ -132,26 +154,42 @@ def sent(summary: dict) -> dict[str, str]:
 
 def test_each_rule_fires_from_the_marts_in_one_evaluation(con, outbox_settings):
     create_marts(con)
-    put_trajectory(con, "2022-08", {
-        "3325": (85.73, 89.35, "BEHIND"),
-        "3326": (83.70, 90.12, "CRITICAL"),
-        "3327": (85.16, 85.50, "AT_RISK", "2025-11"),
-        "3375": (86.18, 86.00, "ON_TRACK", "2024-10"),
-    })
-    put_coverage(con, "2022-07", {
-        "3325": (702_109, 818_977, 600_000, False),
-        "3327": (1_313_212, 1_542_053, 1_000_000, False),
-        "3671": (2_110_000, 2_215_000, 1_800_000, True),  # 95.26%
-    })
-    put_coverage(con, "2022-08", {
-        "3325": (702_109, 818_977, 600_000, False),
-        "3327": (1_300_000, 1_542_053, 1_000_000, False),  # -0.99%: over the 0.5% threshold
-        "3671": (2_100_000, 2_215_000, 1_700_000, False),  # lost UHC: 94.81% < 95%; fell only 0.47%
-    })
-    put_compliance(con, "2022-08", {
-        "3325": (50_000, 74.2, 250_000_000, 12),
-        "3326": (40_000, 95.0, 90_000_000, 3),
-    })
+    put_trajectory(
+        con,
+        "2022-08",
+        {
+            "3325": (85.73, 89.35, "BEHIND"),
+            "3326": (83.70, 90.12, "CRITICAL"),
+            "3327": (85.16, 85.50, "AT_RISK", "2025-11"),
+            "3375": (86.18, 86.00, "ON_TRACK", "2024-10"),
+        },
+    )
+    put_coverage(
+        con,
+        "2022-07",
+        {
+            "3325": (702_109, 818_977, 600_000, False),
+            "3327": (1_313_212, 1_542_053, 1_000_000, False),
+            "3671": (2_110_000, 2_215_000, 1_800_000, True),  # 95.26%
+        },
+    )
+    put_coverage(
+        con,
+        "2022-08",
+        {
+            "3325": (702_109, 818_977, 600_000, False),
+            "3327": (1_300_000, 1_542_053, 1_000_000, False),  # -0.99%: over the 0.5% threshold
+            "3671": (2_100_000, 2_215_000, 1_700_000, False),  # lost UHC: 94.81% < 95%; fell only 0.47%
+        },
+    )
+    put_compliance(
+        con,
+        "2022-08",
+        {
+            "3325": (50_000, 74.2, 250_000_000, 12),
+            "3326": (40_000, 95.0, 90_000_000, 3),
+        },
+    )
     summary = alerts.send(con, outbox_settings, RUN(1), dry_run=True, now=T0)
     states = sent(summary)
     assert states == {
@@ -163,9 +201,12 @@ def test_each_rule_fires_from_the_marts_in_one_evaluation(con, outbox_settings):
         "worker_registration_low:region:3325": "new",
         "employer_arrears:region:3325": "new",
     }
-    findings = {row[0]: row[1:] for row in con.execute(
-        "select alert_key, severity, measure, value, threshold, count from alert_findings where fires"
-    ).fetchall()}
+    findings = {
+        row[0]: row[1:]
+        for row in con.execute(
+            "select alert_key, severity, measure, value, threshold, count from alert_findings where fires"
+        ).fetchall()
+    }
     assert findings["coverage_behind_trajectory:region:3326"][0] == "critical"
     assert findings["coverage_behind_trajectory:region:3325"][0] == "warning"
     assert findings["target_at_risk:region:3327"][1:3] == ("months_late", 11)
@@ -239,9 +280,7 @@ def test_lifecycle_new_unchanged_worsened_reminder_resolved(con, outbox_settings
     assert run(9, 13, (88.0, 88.5, "ON_TRACK")) == {key: "resolved"}
     assert run(10, 14, (88.0, 88.5, "ON_TRACK")) == {}  # resolved is sent once
     assert run(11, 15, (85.0, 88.0, "BEHIND")) == {key: "new"}  # back again: new
-    history = con.execute(
-        "select state from ops.alert_events where alert_key = ? order by \"at\"", [key]
-    ).fetchall()
+    history = con.execute('select state from ops.alert_events where alert_key = ? order by "at"', [key]).fetchall()
     assert [row[0] for row in history] == ["new", "worsened", "worsened", "reminder", "resolved", "new"]
     first_month, state = con.execute("select first_month, state from ops.alerts where alert_key = ?", [key]).fetchone()
     assert state == "open" and first_month == date(2022, 8, 1)
@@ -303,14 +342,21 @@ def test_batang_alert_reaches_batang_branch_province_and_nation_and_no_banten_re
 def test_ops_gets_data_quality_alerts_only_and_managers_do_not(con, outbox_settings):
     create_marts(con, compliance=False)
     put_trajectory(con, "2022-08", {"3325": (85.73, 89.35, "BEHIND")})
-    failure = DataQualityError("failed", failures=[
-        {"suite": "staging.region_counts", "expectation": "expect_column_values_to_not_be_null(region_code)",
-         "severity": "critical", "observed": "3 unexpected"},
-    ])
+    failure = DataQualityError(
+        "failed",
+        failures=[
+            {
+                "suite": "staging.region_counts",
+                "expectation": "expect_column_values_to_not_be_null(region_code)",
+                "severity": "critical",
+                "observed": "3 unexpected",
+            },
+        ],
+    )
     alerts.notify_data_quality(con, outbox_settings, RUN(1), failure, now=T0)
-    scopes = {row[0]: row[1] for row in con.execute(
-        "select scope_code, list_sort(alert_keys) from ops.outgoing"
-    ).fetchall()}
+    scopes = {
+        row[0]: row[1] for row in con.execute("select scope_code, list_sort(alert_keys) from ops.outgoing").fetchall()
+    }
     assert scopes == {"ops": ["data_quality_failed:suite:staging.region_counts"]}
     summary = alerts.send(con, outbox_settings, RUN(2), now=T0)
     assert {item["scope"] for item in summary["plan"]} == {"ID", "3325"}
@@ -341,11 +387,14 @@ def test_routing_file_errors_name_the_line_and_column_and_refuse_only_that_row(c
     summary = alerts.send(con, load_settings(recipients=bad_scope), RUN(1), dry_run=True)
     assert summary["recipients_refused"] == [
         f"{bad_scope}, line 3, column scope_code: unknown scope code '9999' (use a region code, a province code, "
-        "a branch office, ID or ops)"]
+        "a branch office, ID or ops)"
+    ]
     bad_channel = recipients_file(tmp_path / "b.csv", [("ID", "sms", "0812", "id", "true"), good])
     bad_language = recipients_file(tmp_path / "c.csv", [good, ("ID", "email", "x@example.org", "jv", "true")])
-    for path, expected in ((bad_channel, "line 2, column channel: must be one of email, webhook, outbox, not 'sms'"),
-                           (bad_language, "line 3, column language: must be id or en, not 'jv'")):
+    for path, expected in (
+        (bad_channel, "line 2, column channel: must be one of email, webhook, outbox, not 'sms'"),
+        (bad_language, "line 3, column language: must be id or en, not 'jv'"),
+    ):
         recipients, refused = alerts.read_routing(load_settings(recipients=path))
         assert [r.scope_code for r in recipients] == ["3325"]
         assert [str(row) for row in refused] == [f"{path}, {expected}"]
@@ -391,18 +440,47 @@ def test_payload_has_the_contract_shape(con, outbox_settings):
     put_trajectory(con, "2022-08", {"3326": (83.7049, 90.1234, "CRITICAL", "2026-05", 63_412)})
     payload = alerts.send(con, outbox_settings, RUN(1), dry_run=True, now=T0)["payloads"][0]
     # the contract's keys, in its order, then what digests add (the contract allows more fields)
-    assert list(payload) == ["source", "run_id", "month", "recipient", "text", "alerts", "summary", "this_month",
-                             "report_url"]
-    assert payload["summary"] == {"worst_severity": "critical", "by_severity": {"critical": 1},
-                                  "by_rule": {"coverage_behind_trajectory": 1}, "resolved": 0, "total": 1}
+    assert list(payload) == [
+        "source",
+        "run_id",
+        "month",
+        "recipient",
+        "text",
+        "alerts",
+        "summary",
+        "this_month",
+        "report_url",
+    ]
+    assert payload["summary"] == {
+        "worst_severity": "critical",
+        "by_severity": {"critical": 1},
+        "by_rule": {"coverage_behind_trajectory": 1},
+        "resolved": 0,
+        "total": 1,
+    }
     assert (payload["source"], payload["run_id"], payload["month"], payload["recipient"]) == (
-        "jkn", RUN(1), "2022-08", "ID")
+        "jkn",
+        RUN(1),
+        "2022-08",
+        "ID",
+    )
     alert = payload["alerts"][0]
     contract = {
-        "alert_key": "coverage_behind_trajectory:region:3326", "rule": "coverage_behind_trajectory",
-        "state": "new", "severity": "critical", "level": "region", "code": "3326", "name": "Kab. Pekalongan",
-        "month": "2022-08", "actual_pct": 83.70, "expected_pct": 90.12, "target_pct": 98.0,
-        "target_date": "2024-12-31", "gap_pp": 6.42, "people_needed": 63412, "projected_target_month": "2026-05",
+        "alert_key": "coverage_behind_trajectory:region:3326",
+        "rule": "coverage_behind_trajectory",
+        "state": "new",
+        "severity": "critical",
+        "level": "region",
+        "code": "3326",
+        "name": "Kab. Pekalongan",
+        "month": "2022-08",
+        "actual_pct": 83.70,
+        "expected_pct": 90.12,
+        "target_pct": 98.0,
+        "target_date": "2024-12-31",
+        "gap_pp": 6.42,
+        "people_needed": 63412,
+        "projected_target_month": "2026-05",
     }
     assert {key: alert[key] for key in contract} == contract
     assert isinstance(alert["message"], str) and alert["message"].startswith("Kab. Pekalongan: cakupan 83,70%")
@@ -487,12 +565,23 @@ def test_cli_dry_run_prints_the_plan_and_leaves_the_database_as_it_was(con, jkn_
 
 
 def test_data_quality_failure_goes_to_ops_once_and_resolves_when_checks_pass(con, outbox_settings):
-    failure = DataQualityError("critical checks failed", failures=[
-        {"suite": "staging.participants", "expectation": "expect_column_values_to_match_regex(card_no)",
-         "severity": "critical", "observed": "unexpected: ['" + "0001234567890" + "']"},
-        {"suite": "staging.participants", "expectation": "expect_column_values_to_not_be_null(region_code)",
-         "severity": "critical", "observed": "2 unexpected, e.g. 262.1405374136614"},
-    ])
+    failure = DataQualityError(
+        "critical checks failed",
+        failures=[
+            {
+                "suite": "staging.participants",
+                "expectation": "expect_column_values_to_match_regex(card_no)",
+                "severity": "critical",
+                "observed": "unexpected: ['" + "0001234567890" + "']",
+            },
+            {
+                "suite": "staging.participants",
+                "expectation": "expect_column_values_to_not_be_null(region_code)",
+                "severity": "critical",
+                "observed": "2 unexpected, e.g. 262.1405374136614",
+            },
+        ],
+    )
     first = alerts.notify_data_quality(con, outbox_settings, RUN(1), failure, now=T0)
     assert first["delivered"] == 1 and first["plan"][0]["scope"] == "ops"
     payload = __import__("json").loads(con.execute("select payload from ops.outgoing").fetchone()[0])
@@ -511,17 +600,28 @@ def test_data_quality_failure_goes_to_ops_once_and_resolves_when_checks_pass(con
         [RUN(3), T0 + timedelta(days=1)],
     )
     resolved = alerts.send(con, outbox_settings, RUN(3), now=T0 + timedelta(days=1))
-    assert resolved["plan"] == [{"recipient": "outbox:ops", "scope": "ops", "channel": "outbox", "language": "en",
-                                 "alerts": 1, "states": {"resolved": 1}}]
+    assert resolved["plan"] == [
+        {
+            "recipient": "outbox:ops",
+            "scope": "ops",
+            "channel": "outbox",
+            "language": "en",
+            "alerts": 1,
+            "states": {"resolved": 1},
+        }
+    ]
     assert alerts.send(con, outbox_settings, RUN(4), now=T0 + timedelta(days=2))["messages"] == 0
 
 
 def test_a_broken_routing_file_does_not_hide_the_data_quality_failure(con, jkn_env, tmp_path):
     routing = recipients_file(tmp_path / "r.csv", [("ops", "pigeon", "coop", "en", "true")])
-    failure = DataQualityError("failed", failures=[
-        {"suite": "staging.population", "expectation": "x", "severity": "critical", "observed": "1"}])
+    failure = DataQualityError(
+        "failed",
+        failures=[{"suite": "staging.population", "expectation": "x", "severity": "critical", "observed": "1"}],
+    )
     summary = alerts.notify_data_quality(con, load_settings(recipients=routing), RUN(1), failure, now=T0)
     # the bad row is refused and named; with nobody left, ops hears of it through the outbox
-    assert summary["recipients_refused"] == [f"{routing}, line 2, column channel: must be one of email, webhook, "
-                                             "outbox, not 'pigeon'"]
+    assert summary["recipients_refused"] == [
+        f"{routing}, line 2, column channel: must be one of email, webhook, outbox, not 'pigeon'"
+    ]
     assert summary["delivered"] == 1 and summary["plan"][0]["recipient"] == "outbox:ops"

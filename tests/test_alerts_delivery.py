@@ -42,24 +42,51 @@ def test_webhook_gets_the_contract_payload_once_and_resolved_once(con, webhook_s
     put_trajectory(con, "2022-08", {"3326": (83.70, 90.12, "CRITICAL", "2026-05", 63_412)})
     first = alerts.send(con, webhook_settings, "run-1", now=T0)
     assert first["delivered"] == 1 and first["pending"] == 0
-    (headers, body), = posts(httpserver)
+    ((headers, body),) = posts(httpserver)
     assert headers["Content-Type"] == "application/json"
     message_id = con.execute("select message_id from ops.outgoing").fetchone()[0]
     assert headers["Idempotency-Key"] == message_id
-    assert set(body) == {"source", "run_id", "month", "recipient", "text", "alerts", "summary", "this_month",
-                         "report_url"}
+    assert set(body) == {
+        "source",
+        "run_id",
+        "month",
+        "recipient",
+        "text",
+        "alerts",
+        "summary",
+        "this_month",
+        "report_url",
+    }
     assert (body["source"], body["run_id"], body["month"], body["recipient"]) == ("jkn", "run-1", "2022-08", "ID")
     assert len(body["text"]) <= 3000 and body["text"].startswith("Peringatan JKN Agustus 2022 untuk Indonesia")
     (alert,) = body["alerts"]
-    assert {k: alert[k] for k in ("alert_key", "state", "severity", "actual_pct", "expected_pct", "gap_pp",
-                                  "people_needed", "projected_target_month", "target_date")} == {
-        "alert_key": "coverage_behind_trajectory:region:3326", "state": "new", "severity": "critical",
-        "actual_pct": 83.70, "expected_pct": 90.12, "gap_pp": 6.42, "people_needed": 63412,
-        "projected_target_month": "2026-05", "target_date": "2024-12-31"}
-    assert con.execute(
-        "select alert_key, recipient, channel, attempt, status from ops.deliveries"
-    ).fetchall() == [("coverage_behind_trajectory:region:3326", "webhook:ID:JKN_WEBHOOK_URL", "webhook", 1,
-                      "delivered")]
+    assert {
+        k: alert[k]
+        for k in (
+            "alert_key",
+            "state",
+            "severity",
+            "actual_pct",
+            "expected_pct",
+            "gap_pp",
+            "people_needed",
+            "projected_target_month",
+            "target_date",
+        )
+    } == {
+        "alert_key": "coverage_behind_trajectory:region:3326",
+        "state": "new",
+        "severity": "critical",
+        "actual_pct": 83.70,
+        "expected_pct": 90.12,
+        "gap_pp": 6.42,
+        "people_needed": 63412,
+        "projected_target_month": "2026-05",
+        "target_date": "2024-12-31",
+    }
+    assert con.execute("select alert_key, recipient, channel, attempt, status from ops.deliveries").fetchall() == [
+        ("coverage_behind_trajectory:region:3326", "webhook:ID:JKN_WEBHOOK_URL", "webhook", 1, "delivered")
+    ]
 
     # unchanged: nothing is sent
     assert alerts.send(con, webhook_settings, "run-2", now=T0 + timedelta(days=1))["messages"] == 0
@@ -84,7 +111,10 @@ def test_500_twice_then_200_is_accepted_once_with_one_idempotency_key(con, webho
     keys = {headers["Idempotency-Key"] for headers, _ in posts(httpserver)}
     assert len(httpserver.log) == 3 and len(keys) == 1
     assert con.execute("select attempt, status, detail from ops.deliveries order by attempt").fetchall() == [
-        (1, "error", "HTTP 500"), (2, "error", "HTTP 500"), (3, "delivered", "HTTP 200")]
+        (1, "error", "HTTP 500"),
+        (2, "error", "HTTP 500"),
+        (3, "delivered", "HTTP 200"),
+    ]
     assert con.execute("select status, attempts from ops.outgoing").fetchall() == [("delivered", 3)]
     # and the next run sends nothing again
     alerts.send(con, webhook_settings, "run-2", now=T0 + timedelta(hours=1))
@@ -93,15 +123,18 @@ def test_500_twice_then_200_is_accepted_once_with_one_idempotency_key(con, webho
 
 def test_a_receiver_down_for_a_whole_run_gets_the_message_next_run_exactly_once(con, jkn_env, tmp_path):
     port = free_port()
-    settings = load_settings(recipients=recipients_file(tmp_path / "none.csv", []),
-                             webhook_url=f"http://127.0.0.1:{port}/hook", **FAST)
+    settings = load_settings(
+        recipients=recipients_file(tmp_path / "none.csv", []), webhook_url=f"http://127.0.0.1:{port}/hook", **FAST
+    )
     create_marts(con, compliance=False)
     put_trajectory(con, "2022-08", {"3325": (85.73, 89.35, "BEHIND")})
     down = alerts.send(con, settings, "run-1", now=T0)
     assert down["pending"] == 1 and down["delivered"] == 0
     message_id = con.execute("select message_id from ops.outgoing").fetchone()[0]
     assert con.execute("select count(*), count(*) filter (where status = 'error') from ops.deliveries").fetchone() == (
-        3, 3)
+        3,
+        3,
+    )
 
     receiver = HTTPServer(host="127.0.0.1", port=port)
     receiver.expect_request("/hook", method="POST").respond_with_data("ok")
@@ -118,7 +151,10 @@ def test_a_receiver_down_for_a_whole_run_gets_the_message_next_run_exactly_once(
     body = json.loads(requests[0].get_data())
     assert body["run_id"] == "run-1" and body["alerts"][0]["state"] == "new"
     assert con.execute("select attempt, status, run_id from ops.deliveries order by attempt").fetchall()[-1] == (
-        4, "delivered", "run-2")
+        4,
+        "delivered",
+        "run-2",
+    )
 
 
 def test_an_outbox_that_could_not_be_written_is_written_by_the_next_run_once(con, jkn_env, tmp_path):
@@ -141,8 +177,9 @@ def test_email_through_smtp_carries_the_regions_trajectory_chart(con, jkn_env, t
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     routing = recipients_file(tmp_path / "r.csv", [("3325", "email", "dinkes@batangkab.example", "en", "true")])
-    settings = load_settings(recipients=routing, smtp_host="127.0.0.1", smtp_port=controller.port,
-                             smtp_from="jkn@bpjs.example", **FAST)
+    settings = load_settings(
+        recipients=routing, smtp_host="127.0.0.1", smtp_port=controller.port, smtp_from="jkn@bpjs.example", **FAST
+    )
     create_marts(con, compliance=False)
     put_trajectory(con, "2022-07", {"3325": (85.50, 88.90, "BEHIND")})
     put_trajectory(con, "2022-08", {"3325": (85.73, 89.35, "BEHIND")})
@@ -151,7 +188,7 @@ def test_email_through_smtp_carries_the_regions_trajectory_chart(con, jkn_env, t
     finally:
         controller.stop()
     assert summary["delivered"] == 1
-    (to, raw), = inbox.messages
+    ((to, raw),) = inbox.messages
     assert to == ["dinkes@batangkab.example"]
     mail = email.message_from_bytes(raw, policy=email.policy.default)
     # the worst severity and the counts (coverage_behind_trajectory is a warning when BEHIND)
@@ -182,28 +219,50 @@ def test_no_nik_card_number_or_secret_in_anything_a_run_sends_or_writes(con, jkn
         logins.append(auth_data.login)
         return AuthResult(success=auth_data.password == smtp_password.encode(), handled=False)
 
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=authenticator,
-                            auth_require_tls=False, auth_exclude_mechanism=["LOGIN"])
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticator,
+        auth_require_tls=False,
+        auth_exclude_mechanism=["LOGIN"],
+    )
     controller.start()
-    routing = recipients_file(tmp_path / "r.csv", [
-        ("3325", "email", "dinkes@batangkab.example", "id", "true"),
-        ("33", "outbox", "", "en", "false"),
-        ("ops", "email", "data-engineering@bpjs.example", "en", "true"),
-        ("ops", "outbox", "", "en", "true"),
-    ])
-    settings = load_settings(recipients=routing, webhook_url=httpserver.url_for(f"/hook/{token}"),
-                             smtp_host="127.0.0.1", smtp_port=controller.port, smtp_user="jkn",
-                             smtp_password=smtp_password, **FAST)
+    routing = recipients_file(
+        tmp_path / "r.csv",
+        [
+            ("3325", "email", "dinkes@batangkab.example", "id", "true"),
+            ("33", "outbox", "", "en", "false"),
+            ("ops", "email", "data-engineering@bpjs.example", "en", "true"),
+            ("ops", "outbox", "", "en", "true"),
+        ],
+    )
+    settings = load_settings(
+        recipients=routing,
+        webhook_url=httpserver.url_for(f"/hook/{token}"),
+        smtp_host="127.0.0.1",
+        smtp_port=controller.port,
+        smtp_user="jkn",
+        smtp_password=smtp_password,
+        **FAST,
+    )
     create_marts(con)
     put_trajectory(con, "2022-07", {"3325": (85.50, 88.90, "BEHIND")})
     put_trajectory(con, "2022-08", {"3325": (85.73, 89.35, "BEHIND"), "3326": (83.70, 90.12, "CRITICAL")})
     put_coverage(con, "2022-07", {"3325": (702_109, 818_977, 600_000, False)})
     put_coverage(con, "2022-08", {"3325": (690_000, 818_977, 600_000, False)})
     put_compliance(con, "2022-08", {"3325": (50_000, 74.2, 250_000_000, 12)})
-    failure = DataQualityError("critical checks failed", failures=[{
-        "suite": "staging.participants", "expectation": "expect_column_values_to_match_regex(card_no)",
-        "severity": "critical", "observed": f"unexpected values: ['{card}', '{nik}']",
-    }])
+    failure = DataQualityError(
+        "critical checks failed",
+        failures=[
+            {
+                "suite": "staging.participants",
+                "expectation": "expect_column_values_to_match_regex(card_no)",
+                "severity": "critical",
+                "observed": f"unexpected values: ['{card}', '{nik}']",
+            }
+        ],
+    )
     try:
         dq = alerts.notify_data_quality(con, settings, "run-1", failure, now=T0)
         run = alerts.send(con, settings, "run-1", now=T0)
@@ -221,8 +280,11 @@ def test_no_nik_card_number_or_secret_in_anything_a_run_sends_or_writes(con, jkn
     documents += [path.read_text(encoding="utf-8", errors="replace") for path in settings.outbox_dir.iterdir()]
     for table in ("ops.outgoing", "ops.deliveries", "ops.alerts", "ops.alert_events"):
         documents += [repr(row) for row in con.execute(f"select * from {table}").fetchall()]
-    kinds = {"webhook": len(httpserver.log), "email": len(inbox.messages),
-             "outbox": len(list(settings.outbox_dir.iterdir()))}
+    kinds = {
+        "webhook": len(httpserver.log),
+        "email": len(inbox.messages),
+        "outbox": len(list(settings.outbox_dir.iterdir())),
+    }
     assert all(kinds.values()), kinds
     # the failure really was in what was sent, with the identifiers cut out; the scan would see them
     assert any("expect_column_values_to_match_regex(card_no)" in document for document in documents)

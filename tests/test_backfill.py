@@ -24,8 +24,15 @@ JULY, AUGUST, JUNE = date(2022, 7, 1), date(2022, 8, 1), date(2022, 6, 1)
 def _load_three_months(con, tmp_path) -> None:
     landing = tmp_path / "landing"
     for number, month in enumerate(MONTHS):
-        generate.generate(landing / month, participants=300, employers=6, workforce=8, regions="3171,3325,3326",
-                          month=month, seed=number + 1)
+        generate.generate(
+            landing / month,
+            participants=300,
+            employers=6,
+            workforce=8,
+            regions="3171,3325,3326",
+            month=month,
+            seed=number + 1,
+        )
     files = sorted(path for path in landing.rglob("*") if path.is_file())
     results = ingest.ingest_files(con, files, 100.0, pseudonym_key=TEST_KEY)
     assert {result.status for result in results} == {"staged"}

@@ -30,9 +30,30 @@ def bench_run(tmp_path_factory, prefect_server) -> tuple[dict, str]:
     # The session's Prefect test server, so the flow does not start a temporary one of its own.
     environment["PREFECT_API_URL"] = PREFECT_API_URL.value()
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--rows", str(ROWS), "--employers", "2000", "--workforce", "2500",
-         "--work", str(work), "--out", str(out), "--sample-interval", "0.02", "--floor-runs", "1"],
-        cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--rows",
+            str(ROWS),
+            "--employers",
+            "2000",
+            "--workforce",
+            "2500",
+            "--work",
+            str(work),
+            "--out",
+            str(out),
+            "--sample-interval",
+            "0.02",
+            "--floor-runs",
+            "1",
+        ],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return json.loads(out.read_text(encoding="utf-8")), completed.stdout
@@ -104,7 +125,10 @@ def test_ratios_and_overhead_are_computed(bench_run):
     # a small run is held to the targets every size has; 10 M and 30 M add the floor and peer ones
     assert set(results["targets"]) == {"faster_than_baseline", "peak_memory_under_2gb", "ingest_memory_under_1_5gb"}
     assert set(run.targets_for(30_000_000)) == set(results["targets"]) | {
-        "pipeline_near_floor", "ingest_near_floor", "faster_than_peer"}
+        "pipeline_near_floor",
+        "ingest_near_floor",
+        "faster_than_peer",
+    }
     assert all(isinstance(target["met"], bool) for target in results["targets"].values())
     assert ratios["peer_over_ours"] == pytest.approx(results["peer"]["seconds"] / flow, rel=0.01, abs=0.001)
     assert "ours / floor" in stdout and "baseline / ours" in stdout and "peer / ours" in stdout

@@ -26,23 +26,43 @@ FAST = {"retries": 2, "backoff_seconds": 0.01, "timeout_seconds": 2.0}
 
 def tiny_png() -> bytes:
     """A real 1x1 PNG, so the mail carries a decodable image without drawing a chart."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(
-        b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def envelope(address: str = "kc.pekalongan@example.org", email_parts: bool = False, **changes) -> Envelope:
-    payload = {"source": "jkn", "run_id": "r1", "month": "2022-08", "recipient": "PEKALONGAN",
-               "text": "Peringatan JKN Agustus 2022", "alerts": [{"alert_key": "k", "message": "Kab. Batang: ..."}]}
-    fields = {"message_id": "msg-0001", "recipient": "label", "address": address, "payload": payload,
-              "file_stem": "2022-08_PEKALONGAN_msg-0001"}
+    payload = {
+        "source": "jkn",
+        "run_id": "r1",
+        "month": "2022-08",
+        "recipient": "PEKALONGAN",
+        "text": "Peringatan JKN Agustus 2022",
+        "alerts": [{"alert_key": "k", "message": "Kab. Batang: ..."}],
+    }
+    fields = {
+        "message_id": "msg-0001",
+        "recipient": "label",
+        "address": address,
+        "payload": payload,
+        "file_stem": "2022-08_PEKALONGAN_msg-0001",
+    }
     if email_parts:
-        fields.update(subject="[JKN] KC Pekalongan: 1 peringatan, Agustus 2022", text="teks biasa 86,18%",
-                      html='<p>HTML 86,18%</p><img src="cid:chart-1@jkn.alerts">', chart_png=tiny_png(),
-                      chart_cid="chart-1@jkn.alerts")
+        fields.update(
+            subject="[JKN] KC Pekalongan: 1 peringatan, Agustus 2022",
+            text="teks biasa 86,18%",
+            html='<p>HTML 86,18%</p><img src="cid:chart-1@jkn.alerts">',
+            chart_png=tiny_png(),
+            chart_cid="chart-1@jkn.alerts",
+        )
     fields.update(changes)
     return Envelope(**fields)
 
@@ -73,7 +93,10 @@ def test_webhook_retries_5xx_with_the_same_key_until_accepted(httpserver):
     delivery = WebhookChannel(httpserver.url_for("/hook"), **FAST).deliver(envelope())
     assert delivery.status == "delivered"
     assert [(a.status, a.detail) for a in delivery.attempts] == [
-        ("error", "HTTP 500"), ("error", "HTTP 503"), ("delivered", "HTTP 200")]
+        ("error", "HTTP 500"),
+        ("error", "HTTP 503"),
+        ("delivered", "HTTP 200"),
+    ]
     keys = [request.headers["Idempotency-Key"] for request, _ in httpserver.log]
     assert keys == ["msg-0001"] * 3
     httpserver.check_assertions()
@@ -81,7 +104,8 @@ def test_webhook_retries_5xx_with_the_same_key_until_accepted(httpserver):
 
 def test_webhook_honours_retry_after_on_429(httpserver):
     httpserver.expect_ordered_request("/hook").respond_with_response(
-        Response("slow down", status=429, headers={"Retry-After": "0.2"}))
+        Response("slow down", status=429, headers={"Retry-After": "0.2"})
+    )
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
     started = time.monotonic()
     delivery = WebhookChannel(httpserver.url_for("/hook"), **FAST).deliver(envelope())
@@ -113,8 +137,9 @@ def test_webhook_timeout_is_retried(httpserver):
     httpserver.expect_ordered_request("/hook").respond_with_handler(slow)
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
     # the test server answers one request at a time: retry after the slow answer is done
-    delivery = WebhookChannel(httpserver.url_for("/hook"), retries=2, backoff_seconds=0.6,
-                              timeout_seconds=0.2).deliver(envelope())
+    delivery = WebhookChannel(httpserver.url_for("/hook"), retries=2, backoff_seconds=0.6, timeout_seconds=0.2).deliver(
+        envelope()
+    )
     assert delivery.status == "delivered"
     assert delivery.attempts[0].status == "error" and "Timeout" in delivery.attempts[0].detail
 
@@ -147,7 +172,7 @@ def test_email_has_plain_text_html_and_the_chart_inline(smtp_server):
     channel = EmailChannel("127.0.0.1", controller.port, sender="jkn@bpjs.example", **FAST)
     delivery = channel.deliver(envelope(email_parts=True))
     assert delivery.status == "delivered"
-    (to, raw), = inbox.messages
+    ((to, raw),) = inbox.messages
     assert to == ["kc.pekalongan@example.org"]
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message["Subject"] == "[JKN] KC Pekalongan: 1 peringatan, Agustus 2022"
@@ -171,17 +196,21 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -197,9 +226,17 @@ def test_email_with_starttls_and_login(tmp_path, monkeypatch):
         return AuthResult(success=auth_data.password == b"s3cret-pass", handled=False)
 
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=server_tls,
-                            require_starttls=True, authenticator=authenticator, auth_required=True,
-                            auth_require_tls=True, auth_exclude_mechanism=["LOGIN"])
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=True,
+        auth_exclude_mechanism=["LOGIN"],
+    )
     controller.start()
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts our test certificate
     try:
@@ -229,11 +266,16 @@ def test_outbox_writes_json_and_eml_for_email_recipients_and_txt_otherwise(tmp_p
     as_text = outbox.deliver(envelope(message_id="msg-0002", file_stem="2022-08_ID_msg-0002"))
     assert as_email.status == as_text.status == "delivered"
     names = sorted(path.name for path in (tmp_path / "outbox").iterdir())
-    assert names == ["2022-08_ID_msg-0002.json", "2022-08_ID_msg-0002.txt",
-                     "2022-08_PEKALONGAN_msg-0001.eml", "2022-08_PEKALONGAN_msg-0001.json"]
+    assert names == [
+        "2022-08_ID_msg-0002.json",
+        "2022-08_ID_msg-0002.txt",
+        "2022-08_PEKALONGAN_msg-0001.eml",
+        "2022-08_PEKALONGAN_msg-0001.json",
+    ]
     assert json.loads((tmp_path / "outbox" / "2022-08_PEKALONGAN_msg-0001.json").read_text()) == envelope().payload
-    mail = email.message_from_bytes((tmp_path / "outbox" / "2022-08_PEKALONGAN_msg-0001.eml").read_bytes(),
-                                    policy=email.policy.default)
+    mail = email.message_from_bytes(
+        (tmp_path / "outbox" / "2022-08_PEKALONGAN_msg-0001.eml").read_bytes(), policy=email.policy.default
+    )
     assert mail["To"] == "kc.pekalongan@example.org" and mail.get_body(("html",)) is not None
     assert (tmp_path / "outbox" / "2022-08_ID_msg-0002.txt").read_text() == "Peringatan JKN Agustus 2022"
     # written again (a retry): the same files, replaced whole, no temporary files left

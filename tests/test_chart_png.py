@@ -32,11 +32,15 @@ def test_every_filter_type_comes_back_as_the_same_rgb_pixels():
         raw.append(y % 5)
         raw += _filtered(y % 5, line, previous)
         previous = line
-    png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
-           + _chunk(b"IDAT", zlib.compress(bytes(raw))) + _chunk(b"IEND", b""))
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+        + _chunk(b"IDAT", zlib.compress(bytes(raw)))
+        + _chunk(b"IEND", b"")
+    )
     compact = charts.compact_png(png)
     assert compact[12:16] == b"IHDR" and compact[16 + 9] == 2  # RGB now
     idat_length = struct.unpack(">I", compact[33:37])[0]
-    pixels = zlib.decompress(compact[41:41 + idat_length])
+    pixels = zlib.decompress(compact[41 : 41 + idat_length])
     expected = b"".join(b"\x00" + bytes(b for i, b in enumerate(line) if i % 4 != 3) for line in image)
     assert pixels == expected

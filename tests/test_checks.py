@@ -29,8 +29,10 @@ def set_participant(assignment: str, number: int) -> str:
 def add_participant(number: int) -> str:
     """One more August participant in Kota Pekalongan, in the August file."""
     values = ", ".join(_sql_literal(value) for value in batches.participant("2022-08", number))
-    return f"insert into raw.participants select load_id, file_name, period, {values} from raw.participants " \
-           f"where {CURRENT} limit 1"
+    return (
+        f"insert into raw.participants select load_id, file_name, period, {values} from raw.participants "
+        f"where {CURRENT} limit 1"
+    )
 
 
 def _sql_literal(value) -> str:
@@ -84,7 +86,9 @@ def test_write_suite_round_trips_a_suite_edited_with_gx(tmp_path):
     suite = context.suites.add(gx.ExpectationSuite(**checks.read_suite(path)))
     suite.add_expectation(
         gx.expectations.ExpectColumnValuesToBeBetween(
-            column="population", max_value=50_000_000, severity="warning",
+            column="population",
+            max_value=50_000_000,
+            severity="warning",
             meta={"description": "no kab/kota has more than 50 million people"},
         )
     )
@@ -101,8 +105,11 @@ def test_one_suite_per_staging_table_and_per_mart():
 
     # staging.current_loads says which load supplies each kind x period x province (no extract rows to
     # check; its rule is tested in tests/test_ingest_slices.py); every other staging view has a suite
-    expected = {f"staging.{model.name}" for model in metrics.models()
-                if model.layer == "staging" and model.name != "current_loads"}
+    expected = {
+        f"staging.{model.name}"
+        for model in metrics.models()
+        if model.layer == "staging" and model.name != "current_loads"
+    }
     expected |= {f"build.{name}" for name in metrics.mart_names()}
     assert set(SUITES) == expected
     assert {name.split(".")[1] for name in SUITES if name.startswith("staging.")} == STAGING_MODELS
@@ -129,9 +136,14 @@ def test_staging_suites_see_only_the_staged_files(settings):
     """Once August is published too, nothing is staged: the staging suites do not run at all (suites over
     empty batches would all pass, and that would be reported as a clean batch), and published rows are
     never checked again."""
-    prepare(settings, spoil=["update ops.load_log set status = 'published'",
-                             # would fail if published rows were checked again
-                             f"update raw.region_counts set participants = -1 where {CURRENT}"])
+    prepare(
+        settings,
+        spoil=[
+            "update ops.load_log set status = 'published'",
+            # would fail if published rows were checked again
+            f"update raw.region_counts set participants = -1 where {CURRENT}",
+        ],
+    )
     report = validate(settings, "staging.region_counts")
     assert report.nothing_staged and report.results == [] and report.passed
 
@@ -139,20 +151,22 @@ def test_staging_suites_see_only_the_staged_files(settings):
 SCENARIOS = {
     "region counts with bad values": (
         "staging.region_counts",
-        dict(spoil=[
-            f"update raw.region_counts set segment = 'PBI' where {CURRENT} and region_code = '3325' "
-            "and segment = 'PBI_APBN' and status = 'INACTIVE'",
-            f"update raw.region_counts set status = 'AKTIF' where {CURRENT} and region_code = '3326' "
-            "and segment = 'PBI_APBN' and status = 'INACTIVE'",
-            # 3325 falls from 800 to 714 participants: also more than 10% month on month
-            f"update raw.region_counts set participants = -1 where {CURRENT} and region_code = '3325' "
-            "and segment = 'PBPU' and status = 'INACTIVE'",
-            "insert into raw.region_counts select * from raw.region_counts "
-            f"where {CURRENT} and region_code = '3326' and segment = 'PBPU' and status = 'ACTIVE'",
-            "insert into raw.region_counts select load_id, file_name, period, month, '9999', segment, status, 5 "
-            f"from raw.region_counts where {CURRENT} and region_code = '3325' and segment = 'PBPU' "
-            "and status = 'ACTIVE'",
-        ]),
+        dict(
+            spoil=[
+                f"update raw.region_counts set segment = 'PBI' where {CURRENT} and region_code = '3325' "
+                "and segment = 'PBI_APBN' and status = 'INACTIVE'",
+                f"update raw.region_counts set status = 'AKTIF' where {CURRENT} and region_code = '3326' "
+                "and segment = 'PBI_APBN' and status = 'INACTIVE'",
+                # 3325 falls from 800 to 714 participants: also more than 10% month on month
+                f"update raw.region_counts set participants = -1 where {CURRENT} and region_code = '3325' "
+                "and segment = 'PBPU' and status = 'INACTIVE'",
+                "insert into raw.region_counts select * from raw.region_counts "
+                f"where {CURRENT} and region_code = '3326' and segment = 'PBPU' and status = 'ACTIVE'",
+                "insert into raw.region_counts select load_id, file_name, period, month, '9999', segment, status, 5 "
+                f"from raw.region_counts where {CURRENT} and region_code = '3325' and segment = 'PBPU' "
+                "and status = 'ACTIVE'",
+            ]
+        ),
         {
             "segment is one of the six JKN segments": "critical",
             "status is ACTIVE or INACTIVE": "critical",
@@ -166,20 +180,25 @@ SCENARIOS = {
         "staging.region_counts",
         dict(spoil=[f"delete from raw.region_counts where {CURRENT} and region_code = '3326'"]),
         # a warning since issue 14: the other regions publish, the missing one is shown as not reported
-        {"every region that reported last month (region counts or participant extract) reports in each month "
-         "of the batch": "warning"},
+        {
+            "every region that reported last month (region counts or participant extract) reports in each month "
+            "of the batch": "warning"
+        },
     ),
     "population with bad values": (
         "staging.population",
-        dict(spoil=[
-            "update raw.population set population = 0 where period = '2022-S1' and region_code = '3375'",
-            "insert into raw.population select * from raw.population where period = '2022-S1' and region_code = '3325'",
-            "delete from raw.population where period = '2022-S1' and region_code = '3326'",
-            "insert into raw.population select load_id, file_name, period, as_of, '9999', 100 "
-            "from raw.population where period = '2022-S1' and region_code = '3325' limit 1",
-            "insert into raw.population select load_id, file_name, period, date '2022-12-31', '3327', 100 "
-            "from raw.population where period = '2022-S1' and region_code = '3325' limit 1",
-        ]),
+        dict(
+            spoil=[
+                "update raw.population set population = 0 where period = '2022-S1' and region_code = '3375'",
+                "insert into raw.population select * from raw.population where period = "
+                "'2022-S1' and region_code = '3325'",
+                "delete from raw.population where period = '2022-S1' and region_code = '3326'",
+                "insert into raw.population select load_id, file_name, period, as_of, '9999', 100 "
+                "from raw.population where period = '2022-S1' and region_code = '3325' limit 1",
+                "insert into raw.population select load_id, file_name, period, date '2022-12-31', '3327', 100 "
+                "from raw.population where period = '2022-S1' and region_code = '3325' limit 1",
+            ]
+        ),
         {
             "population is greater than zero": "critical",
             "one population figure per semester x region": "critical",
@@ -191,15 +210,17 @@ SCENARIOS = {
     ),
     "participants with bad values": (
         "staging.participants",
-        dict(spoil=[
-            # the row-level rules are ingest's (test_row_rules_are_enforced_at_ingest); these are the batch's
-            set_participant(f"card_no = '{batches.card(6)}'", 5),
-            set_participant(f"person_key = unhex('{batches.person_key(8)}')", 7),
-            # five more people: 3375 grows from 20 to 25 (+25%)
-            *[add_participant(number) for number in range(101, 106)],
-            # Kab. Pekalongan's region counts for August are missing: it reported in July
-            f"delete from raw.region_counts where {CURRENT} and region_code = '3326'",
-        ]),
+        dict(
+            spoil=[
+                # the row-level rules are ingest's (test_row_rules_are_enforced_at_ingest); these are the batch's
+                set_participant(f"card_no = '{batches.card(6)}'", 5),
+                set_participant(f"person_key = unhex('{batches.person_key(8)}')", 7),
+                # five more people: 3375 grows from 20 to 25 (+25%)
+                *[add_participant(number) for number in range(101, 106)],
+                # Kab. Pekalongan's region counts for August are missing: it reported in July
+                f"delete from raw.region_counts where {CURRENT} and region_code = '3326'",
+            ]
+        ),
         {
             "a card number appears once per month": "critical",
             "a person holds one card per month (two cards: a duplicate enrolment)": "warning",
@@ -210,14 +231,16 @@ SCENARIOS = {
     ),
     "employers with bad values": (
         "staging.employers",
-        dict(spoil=[
-            f"insert into raw.employers select * from raw.employers where {CURRENT} and employer_id = 'E001'",
-            f"update raw.employers set business_id = '912', months_in_arrears = -1, contribution_paid = 2000000 "
-            f"where {CURRENT} and employer_id = 'E002'",
-            "insert into raw.employers select load_id, file_name, period, month, 'E003', '9120000000009', "
-            "'PT Tiga', '9999', -1, -5, 5000000, 0, 0 "
-            f"from raw.employers where {CURRENT} and employer_id = 'E001' limit 1",
-        ]),
+        dict(
+            spoil=[
+                f"insert into raw.employers select * from raw.employers where {CURRENT} and employer_id = 'E001'",
+                f"update raw.employers set business_id = '912', months_in_arrears = -1, contribution_paid = 2000000 "
+                f"where {CURRENT} and employer_id = 'E002'",
+                "insert into raw.employers select load_id, file_name, period, month, 'E003', '9120000000009', "
+                "'PT Tiga', '9999', -1, -5, 5000000, 0, 0 "
+                f"from raw.employers where {CURRENT} and employer_id = 'E001' limit 1",
+            ]
+        ),
         {
             "an employer registration number (NPP) appears once per month": "critical",
             "business ids (NIB) are 13 digits when given": "critical",
@@ -231,10 +254,12 @@ SCENARIOS = {
     ),
     "workforce with bad values": (
         "staging.workforce",
-        dict(spoil=[
-            f"update raw.workforce set business_id = '91200', workers = -4 where {CURRENT} and name = 'CV TIGA'",
-            f"update raw.workforce set region_code = '9999' where {CURRENT} and name = 'PT SATU'",
-        ]),
+        dict(
+            spoil=[
+                f"update raw.workforce set business_id = '91200', workers = -4 where {CURRENT} and name = 'CV TIGA'",
+                f"update raw.workforce set region_code = '9999' where {CURRENT} and name = 'PT SATU'",
+            ]
+        ),
         {
             "business ids (NIB) are 13 digits": "critical",
             "worker counts are never negative": "critical",
@@ -243,25 +268,32 @@ SCENARIOS = {
     ),
     "coverage above 110% and a region without population": (
         "build.coverage",
-        dict(spoil=["update raw.population set population = 15 where period = '2022-S1' and region_code = '3375'",
-                    "delete from raw.population where region_code = '3326'"],
-             rebuild=True),
+        dict(
+            spoil=[
+                "update raw.population set population = 15 where period = '2022-S1' and region_code = '3375'",
+                "delete from raw.population where region_code = '3326'",
+            ],
+            rebuild=True,
+        ),
         {
             "coverage is at most 110% (above that the population or the counts are wrong)": "critical",
-            "coverage is at most 100% in the months of this batch (a lagging population figure can explain it)":
-                "warning",
-            "every region in the months of this batch has a population figure (else its coverage is unknown)":
-                "warning",
+            "coverage is at most 100% in the months of this batch (a lagging "
+            "population figure can explain it)": "warning",
+            "every region in the months of this batch has a population figure (else "
+            "its coverage is unknown)": "warning",
         },
     ),
     "coverage rows that do not add up": (
         "build.coverage",
-        dict(tamper=[
-            "update build.coverage set participants = participants + 1 "
-            "where level = 'region' and code = '3325' and month = '2022-08-01'",
-            "insert into build.coverage select * from build.coverage where level = 'national' and month = '2022-07-01'",
-            "update build.coverage set level = 'kabupaten' where code = '3375'",
-        ]),
+        dict(
+            tamper=[
+                "update build.coverage set participants = participants + 1 "
+                "where level = 'region' and code = '3325' and month = '2022-08-01'",
+                "insert into build.coverage select * from build.coverage where level = "
+                "'national' and month = '2022-07-01'",
+                "update build.coverage set level = 'kabupaten' where code = '3375'",
+            ]
+        ),
         {
             "coverage_pct and active_rate_pct are participants / population and active / participants": "critical",
             "active plus inactive participants equal the registered participants of each region": "critical",
@@ -273,13 +305,32 @@ SCENARIOS = {
     ),
     "coverage with a changed shape": (
         "build.coverage",
-        dict(tamper=["alter table build.coverage add column note varchar",
-                     "alter table build.coverage alter participants type double"]),
+        dict(
+            tamper=[
+                "alter table build.coverage add column note varchar",
+                "alter table build.coverage alter participants type double",
+            ]
+        ),
         {
-            "the relation has exactly these columns: " + ", ".join(
-                ["month", "level", "code", "name", "population", "population_period", "participants",
-                 "active_participants", "coverage_pct", "active_rate_pct", "is_uhc", "uhc_rule",
-                 "regions_not_reported", "is_partial"]): "critical",
+            "the relation has exactly these columns: "
+            + ", ".join(
+                [
+                    "month",
+                    "level",
+                    "code",
+                    "name",
+                    "population",
+                    "population_period",
+                    "participants",
+                    "active_participants",
+                    "coverage_pct",
+                    "active_rate_pct",
+                    "is_uhc",
+                    "uhc_rule",
+                    "regions_not_reported",
+                    "is_partial",
+                ]
+            ): "critical",
             "columns have their DuckDB types (month DATE, level VARCHAR, code VARCHAR, population "
             "BIGINT/HUGEINT/INTEGER, participants BIGINT/HUGEINT/INTEGER, active_participants "
             "BIGINT/HUGEINT/INTEGER, coverage_pct DOUBLE, active_rate_pct DOUBLE, is_uhc BOOLEAN)": "critical",
@@ -287,11 +338,13 @@ SCENARIOS = {
     ),
     "a region shown as not reported while its figures are this month's": (
         "build.region_reporting",
-        dict(tamper=[
-            "update build.region_reporting set is_reported = false where code = '3325' and month = '2022-08-01'",
-            "insert into build.region_reporting select * from build.region_reporting "
-            "where code = '3326' and month = '2022-07-01'",
-        ]),
+        dict(
+            tamper=[
+                "update build.region_reporting set is_reported = false where code = '3325' and month = '2022-08-01'",
+                "insert into build.region_reporting select * from build.region_reporting "
+                "where code = '3326' and month = '2022-07-01'",
+            ]
+        ),
         {
             "one row per month x region": "critical",
             "a reported region's figures are of its month; a region not reported carries an earlier month's "
@@ -303,16 +356,18 @@ SCENARIOS = {
     ),
     "segments that do not add up": (
         "build.coverage_by_segment",
-        dict(tamper=[
-            "update build.coverage_by_segment set participants = participants + 5 "
-            "where level = 'region' and code = '3325' and segment = 'PBPU' and month = '2022-08-01'",
-            "update build.coverage_by_segment set active_participants = participants + 1 "
-            "where level = 'national' and segment = 'PBI_APBN' and month = '2022-07-01'",
-            "update build.coverage_by_segment set segment = 'PBI' "
-            "where level = 'province' and segment = 'PBPU' and month = '2022-07-01'",
-            "update build.coverage_by_segment set share_pct = 120 "
-            "where level = 'branch' and segment = 'PBPU' and month = '2022-08-01'",
-        ]),
+        dict(
+            tamper=[
+                "update build.coverage_by_segment set participants = participants + 5 "
+                "where level = 'region' and code = '3325' and segment = 'PBPU' and month = '2022-08-01'",
+                "update build.coverage_by_segment set active_participants = participants + 1 "
+                "where level = 'national' and segment = 'PBI_APBN' and month = '2022-07-01'",
+                "update build.coverage_by_segment set segment = 'PBI' "
+                "where level = 'province' and segment = 'PBPU' and month = '2022-07-01'",
+                "update build.coverage_by_segment set share_pct = 120 "
+                "where level = 'branch' and segment = 'PBPU' and month = '2022-08-01'",
+            ]
+        ),
         {
             "segments sum to the scope's participants and active participants in build.coverage": "critical",
             "a segment's active participants are between 0 and its participants": "critical",
@@ -322,12 +377,14 @@ SCENARIOS = {
     ),
     "a trajectory that contradicts coverage": (
         "build.trajectory",
-        dict(tamper=[
-            "update build.trajectory set actual_pct = actual_pct + 1 where level = 'region' and code = '3325'",
-            "update build.trajectory set status = 'ACHIEVED' where level = 'region' and code = '3326'",
-            "update build.trajectory set status = 'LATE' where level = 'region' and code = '3375'",
-            "update build.trajectory set people_needed = -1 where level = 'national'",
-        ]),
+        dict(
+            tamper=[
+                "update build.trajectory set actual_pct = actual_pct + 1 where level = 'region' and code = '3325'",
+                "update build.trajectory set status = 'ACHIEVED' where level = 'region' and code = '3326'",
+                "update build.trajectory set status = 'LATE' where level = 'region' and code = '3375'",
+                "update build.trajectory set people_needed = -1 where level = 'national'",
+            ]
+        ),
         {
             "actual coverage is build.coverage's coverage, and the gap is expected minus actual": "critical",
             "status is ACHIEVED exactly when actual coverage has reached the target": "critical",
@@ -337,16 +394,18 @@ SCENARIOS = {
     ),
     "employer compliance that contradicts itself": (
         "build.employer_compliance",
-        dict(tamper=[
-            "update build.employer_compliance set unregistered_workers = 0 "
-            f"where business_id = '{batches.NIB['satu']}'",
-            "update build.employer_compliance set employer_id = 'E009' where is_unregistered_employer",
-            "update build.employer_compliance set contribution_paid = contribution_due + 100000 "
-            "where employer_id = 'E002'",
-            "update build.employer_compliance set months_in_arrears = -2 where employer_id = 'E002'",
-            "insert into build.employer_compliance select * from build.employer_compliance "
-            "where employer_id = 'E001' and month = '2022-07-01'",
-        ]),
+        dict(
+            tamper=[
+                "update build.employer_compliance set unregistered_workers = 0 "
+                f"where business_id = '{batches.NIB['satu']}'",
+                "update build.employer_compliance set employer_id = 'E009' where is_unregistered_employer",
+                "update build.employer_compliance set contribution_paid = contribution_due + 100000 "
+                "where employer_id = 'E002'",
+                "update build.employer_compliance set months_in_arrears = -2 where employer_id = 'E002'",
+                "insert into build.employer_compliance select * from build.employer_compliance "
+                "where employer_id = 'E001' and month = '2022-07-01'",
+            ]
+        ),
         {
             "unregistered workers are the reported workers the insurer has not registered": "critical",
             "an unregistered employer has no registration number and no registered workers": "critical",
@@ -357,30 +416,34 @@ SCENARIOS = {
     ),
     "regional compliance that does not add up": (
         "build.compliance_by_region",
-        dict(tamper=[
-            "update build.compliance_by_region set workers_registered = workers_registered + 1 "
-            "where level = 'national' and month = '2022-07-01'",
-            "update build.compliance_by_region set employers_not_registered = employers_not_registered + 1 "
-            "where level = 'region' and code = '3326' and month = '2022-08-01'",
-            "update build.compliance_by_region set worker_registration_pct = 101 "
-            "where level = 'region' and code = '3325'",
-        ]),
+        dict(
+            tamper=[
+                "update build.compliance_by_region set workers_registered = workers_registered + 1 "
+                "where level = 'national' and month = '2022-07-01'",
+                "update build.compliance_by_region set employers_not_registered = employers_not_registered + 1 "
+                "where level = 'region' and code = '3326' and month = '2022-08-01'",
+                "update build.compliance_by_region set worker_registration_pct = 101 "
+                "where level = 'region' and code = '3325'",
+            ]
+        ),
         {
             "branch, province and national figures are the sums of their regions": "critical",
-            "registered plus unregistered employers of a region are its companies in build.employer_compliance":
-                "critical",
+            "registered plus unregistered employers of a region are its companies in "
+            "build.employer_compliance": "critical",
             "worker registration is between 0 and 100%": "critical",
         },
     ),
     "a worklist that misses employers": (
         "build.enforcement_worklist",
-        dict(tamper=[
-            "delete from build.enforcement_worklist where employer_id = 'E002' and month = '2022-08-01'",
-            "update build.enforcement_worklist set priority = 1 where region_code = '3325'",
-            "update build.enforcement_worklist set fine_per_month_idr = 1000 where month = '2022-07-01'",
-            "update build.enforcement_worklist set next_sanction_step = 'ARREST', reasons = '' "
-            "where employer_id = 'E002'",
-        ]),
+        dict(
+            tamper=[
+                "delete from build.enforcement_worklist where employer_id = 'E002' and month = '2022-08-01'",
+                "update build.enforcement_worklist set priority = 1 where region_code = '3325'",
+                "update build.enforcement_worklist set fine_per_month_idr = 1000 where month = '2022-07-01'",
+                "update build.enforcement_worklist set next_sanction_step = 'ARREST', reasons = '' "
+                "where employer_id = 'E002'",
+            ]
+        ),
         {
             "every non-compliant company in build.employer_compliance is on the worklist, and only those": "critical",
             "priorities are distinct within a month and region": "critical",
@@ -408,18 +471,24 @@ def test_every_suite_has_a_failing_scenario():
 
 
 def test_failures_say_what_was_observed_without_personal_data(settings):
-    prepare(settings, spoil=[
-        set_participant(f"card_no = '{batches.card(6)}'", 5),
-        set_participant(f"person_key = unhex('{batches.person_key(8)}')", 7),
-        f"update raw.region_counts set participants = -7 where {CURRENT} and region_code = '3325' and segment = 'PBPU'",
-    ])
+    prepare(
+        settings,
+        spoil=[
+            set_participant(f"card_no = '{batches.card(6)}'", 5),
+            set_participant(f"person_key = unhex('{batches.person_key(8)}')", 7),
+            f"update raw.region_counts set participants = -7 where {CURRENT} and "
+            f"region_code = '3325' and segment = 'PBPU'",
+        ],
+    )
     report = validate(settings, "staging.participants", "staging.region_counts")
     observed = {(r.suite, r.expectation): r.observed for r in report.results if not r.success}
     assert observed[("staging.participants", "a card number appears once per month")] == (
         "1 row: month=2022-08 repeated_card_numbers=1"
     )
-    assert observed[("staging.participants", "a person holds one card per month (two cards: a duplicate "
-                     "enrolment)")] == "1 row: month=2022-08 people_with_several_cards=1"
+    assert (
+        observed[("staging.participants", "a person holds one card per month (two cards: a duplicate enrolment)")]
+        == "1 row: month=2022-08 people_with_several_cards=1"
+    )
     assert observed[("staging.region_counts", "participant counts are never negative")] == "2 of 8 rows, e.g. -7, -7"
     text = json.dumps([(r.observed, r.details) for r in report.results])
     assert batches.card(6) not in text and batches.person_key(6) not in text

@@ -33,17 +33,23 @@ def query(settings, sql: str) -> list[tuple]:
 
 def test_a_warning_is_returned_and_the_batch_stays_staged_for_publishing(settings):
     # Kab. Batang grows from 800 to 920 participants in a month (+15%): plausible enough to publish
-    batches.prepare(settings, ["update raw.region_counts set participants = participants + 110 "
-                               "where period = '2022-08' and region_code = '3325' and segment = 'PBPU' "
-                               "and status = 'ACTIVE'"])
+    batches.prepare(
+        settings,
+        [
+            "update raw.region_counts set participants = participants + 110 "
+            "where period = '2022-08' and region_code = '3325' and segment = 'PBPU' "
+            "and status = 'ACTIVE'"
+        ],
+    )
     outcome = checks.gate(settings, checks.suite_files("staging."), "run-warn")
     assert [(w["suite"], w["expectation"], w["severity"]) for w in outcome["warnings"]] == [
         ("staging.region_counts", MONTH_ON_MONTH, "warning")
     ]
     assert "change_pct=15.0" in outcome["warnings"][0]["observed"]
     assert query(settings, "select distinct status from ops.load_log where period like '2022-08'") == [("staged",)]
-    recorded = query(settings, "select count(*), count(*) filter (where not success) from ops.dq_results "
-                               "where run_id = 'run-warn'")
+    recorded = query(
+        settings, "select count(*), count(*) filter (where not success) from ops.dq_results where run_id = 'run-warn'"
+    )
     assert recorded == [(outcome["checked"], 1)]
     assert outcome["checked"] == sum(
         len(json.loads(path.read_text())["expectations"]) for path in checks.suite_files("staging.")
@@ -51,8 +57,13 @@ def test_a_warning_is_returned_and_the_batch_stays_staged_for_publishing(setting
 
 
 def test_a_critical_failure_quarantines_the_batch_and_says_what_failed(settings):
-    batches.prepare(settings, ["update raw.region_counts set region_code = '9999' "
-                               "where period = '2022-08' and region_code = '3326' and segment = 'PBPU'"])
+    batches.prepare(
+        settings,
+        [
+            "update raw.region_counts set region_code = '9999' "
+            "where period = '2022-08' and region_code = '3326' and segment = 'PBPU'"
+        ],
+    )
     with pytest.raises(DataQualityError) as failure:
         checks.gate(settings, checks.suite_files("staging."), "run-bad")
     message = str(failure.value)
@@ -63,13 +74,17 @@ def test_a_critical_failure_quarantines_the_batch_and_says_what_failed(settings)
     assert all(f["severity"] == "critical" for f in failure.value.failures)
     statuses = dict(query(settings, "select period || ' ' || kind, status from ops.load_log"))
     assert {key: value for key, value in statuses.items() if key.startswith("2022-08")} == {
-        "2022-08 region_counts": "quarantined", "2022-08 participants": "quarantined",
-        "2022-08 employers": "quarantined", "2022-08 workforce": "quarantined",
+        "2022-08 region_counts": "quarantined",
+        "2022-08 participants": "quarantined",
+        "2022-08 employers": "quarantined",
+        "2022-08 workforce": "quarantined",
     }
     assert statuses["2022-S1 population"] == "quarantined"
     assert statuses["2022-07 region_counts"] == "published"
-    failed = query(settings, "select suite, expectation, severity, observed from ops.dq_results "
-                             "where run_id = 'run-bad' and not success")
+    failed = query(
+        settings,
+        "select suite, expectation, severity, observed from ops.dq_results where run_id = 'run-bad' and not success",
+    )
     assert ("staging.region_counts", UNKNOWN_REGION, "critical", "1 row: region_code=9999 row_count=2") in failed
 
 
@@ -83,7 +98,11 @@ def test_data_docs_are_built_from_the_validation_results(settings):
         assert path.stem in html  # every suite is listed, not only this stage's
     pages = list((settings.data_docs_dir / "validations").rglob("*.html"))
     assert {page.parent.parent.parent.name for page in pages} == {
-        "region_counts", "population", "participants", "employers", "workforce"
+        "region_counts",
+        "population",
+        "participants",
+        "employers",
+        "workforce",
     }
     assert all("run-docs" in str(page) for page in pages)
     page = (settings.data_docs_dir / "validations" / "staging" / "region_counts").rglob("*.html")
@@ -99,10 +118,9 @@ def test_data_docs_are_built_from_the_validation_results(settings):
     assert checks.prune_validations(settings, keep=1) == 2 * 5
     for root in (checks.validations_dir(settings), settings.data_docs_dir / "validations"):
         runs = {(path.parent.name, path.name) for path in root.glob("*/*/*")}
-        assert runs == {(name, "run-docs-3") for name in ("region_counts", "population", "participants",
-                                                          "employers", "workforce")} | {
-            (path.stem.split(".")[1], "run-docs-2") for path in checks.suite_files("build.")
-        }
+        assert runs == {
+            (name, "run-docs-3") for name in ("region_counts", "population", "participants", "employers", "workforce")
+        } | {(path.stem.split(".")[1], "run-docs-2") for path in checks.suite_files("build.")}
 
 
 def test_jkn_check_prints_a_table_and_exits_3_on_a_critical_failure(settings):
@@ -134,9 +152,12 @@ def test_jkn_check_prints_a_table_and_exits_3_on_a_critical_failure(settings):
 def _mart_contents(settings) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(settings.db_path), read_only=True)
     try:
-        tables = [row[0] for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'mart' order by table_name"
-        ).fetchall()]
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'mart' order by table_name"
+            ).fetchall()
+        ]
         return {table: con.execute(f"select * from mart.{table} order by all").fetchall() for table in tables}
     finally:
         con.close()
@@ -169,11 +190,19 @@ def test_a_failed_batch_leaves_every_mart_exactly_as_it_was(settings, prefect_se
     september = sorted(row[2] for row in published["coverage"] if str(row[0]) == "2022-09-01" and row[1] == "region")
     assert september == ["3325", "3326", "3375"]
     assert [row[1:6] for row in published["region_reporting"] if str(row[0]) == "2022-09-01" and not row[4]] == [
-        ("3327", "Kab. Pemalang", "33", False, datetime.date(2022, 8, 1))]
+        ("3327", "Kab. Pemalang", "33", False, datetime.date(2022, 8, 1))
+    ]
 
     before = _mart_contents(settings)
-    assert set(before) == {"coverage", "coverage_by_segment", "trajectory", "employer_compliance",
-                           "compliance_by_region", "enforcement_worklist", "region_reporting"}
+    assert set(before) == {
+        "coverage",
+        "coverage_by_segment",
+        "trajectory",
+        "employer_compliance",
+        "compliance_by_region",
+        "enforcement_worklist",
+        "region_reporting",
+    }
     assert before["coverage"] and before["trajectory"]
 
     # September's employer registry has an employer paying more than it owes: stopped by the staging

@@ -21,21 +21,30 @@ ROW_RULES = {
     "card numbers are 13 digits": ("000100000002,3326014507900002,3326,PBI_APBN,ACTIVE,,", "card_no must be 13 digits"),
     "person_key is always filled in": ("0001000000002,,3326,PBI_APBN,ACTIVE,,", "NIK is missing"),
     "person_key is a 32-byte keyed hash, never a raw NIK": (
-        "0001000000002,33260145079,3326,PBI_APBN,ACTIVE,,", "NIK must be 16 digits"),
+        "0001000000002,33260145079,3326,PBI_APBN,ACTIVE,,",
+        "NIK must be 16 digits",
+    ),
     "sex derived from the NIK is M or F": (
-        "0001000000002,3326017507900002,3326,PBI_APBN,ACTIVE,,", "NIK birth day (digits 7-8) must be 01-31"),
+        "0001000000002,3326017507900002,3326,PBI_APBN,ACTIVE,,",
+        "NIK birth day (digits 7-8) must be 01-31",
+    ),
     "birth year derived from the NIK is between 1900 and the month's year": (
-        "0001000000002,3326011513900002,3326,PBI_APBN,ACTIVE,,", "NIK birth month (digits 9-10) must be 01-12"),
+        "0001000000002,3326011513900002,3326,PBI_APBN,ACTIVE,,",
+        "NIK birth month (digits 9-10) must be 01-12",
+    ),
     "region_code is always filled in": ("0001000000002,3326014507900002,,PBI_APBN,ACTIVE,,", "region_code is missing"),
     "region_code is a kab/kota code listed in seeds/regions.csv": (
-        "0001000000002,3326014507900002,9999,PBI_APBN,ACTIVE,,", "unknown region code"),
+        "0001000000002,3326014507900002,9999,PBI_APBN,ACTIVE,,",
+        "unknown region code",
+    ),
     "segment is always filled in": ("0001000000002,3326014507900002,3326,,ACTIVE,,", "segment is missing"),
-    "segment is one of the six JKN segments": (
-        "0001000000002,3326014507900002,3326,PBI,ACTIVE,,", "unknown segment"),
+    "segment is one of the six JKN segments": ("0001000000002,3326014507900002,3326,PBI,ACTIVE,,", "unknown segment"),
     "status is always filled in": ("0001000000002,3326014507900002,3326,PBI_APBN,,,", "status is missing"),
     "status is ACTIVE or INACTIVE": ("0001000000002,3326014507900002,3326,PBI_APBN,MATI,,", "unknown status"),
     "wage earners in private companies (PPU_BU) carry their employer_id": (
-        "0001000000002,3326014507900002,3326,PPU_BU,ACTIVE, ,3500000", "employer_id (NPP) is required"),
+        "0001000000002,3326014507900002,3326,PPU_BU,ACTIVE, ,3500000",
+        "employer_id (NPP) is required",
+    ),
     "wages are never negative": ("0001000000002,3326014507900002,3326,PPU_BU,ACTIVE,E1,-1", "negative amount"),
 }
 
@@ -50,43 +59,58 @@ def test_row_rules_are_enforced_at_ingest(con, tmp_path, rule):
     reasons = [row[0] for row in con.execute("select reason from ops.rejects where line = 3").fetchall()]
     assert any(reason in text for text in reasons), reasons
     # and no such row reached the part the suite's batch is made of
-    assert con.execute("select count(*), min(octet_length(person_key)), bool_and(sex in ('M', 'F')), "
-                       "bool_and(birth_year between 1900 and year(month)) from raw.participants").fetchone() == (
-        1, 32, True, True)
+    assert con.execute(
+        "select count(*), min(octet_length(person_key)), bool_and(sex in ('M', 'F')), "
+        "bool_and(birth_year between 1900 and year(month)) from raw.participants"
+    ).fetchone() == (1, 32, True, True)
 
 
 def test_row_rules_left_the_staging_suite():
-    descriptions = {e["meta"]["description"] for e in checks.read_suite(
-        checks.EXPECTATIONS_DIR / "staging.participants.json")["expectations"]}
+    descriptions = {
+        e["meta"]["description"]
+        for e in checks.read_suite(checks.EXPECTATIONS_DIR / "staging.participants.json")["expectations"]
+    }
     assert not descriptions & set(ROW_RULES)
 
 
 def test_the_profile_holds_the_counts_and_repeats_of_the_rows(settings):
-    prepare(settings, spoil=[
-        f"update raw.participants set card_no = '{batches.card(6)}' where period = '2022-08' "
-        f"and card_no = '{batches.card(5)}'",
-        f"update raw.participants set person_key = unhex('{batches.person_key(8)}') where period = '2022-08' "
-        f"and card_no = '{batches.card(7)}'",
-    ])
+    prepare(
+        settings,
+        spoil=[
+            f"update raw.participants set card_no = '{batches.card(6)}' where period = '2022-08' "
+            f"and card_no = '{batches.card(5)}'",
+            f"update raw.participants set person_key = unhex('{batches.person_key(8)}') where period = '2022-08' "
+            f"and card_no = '{batches.card(7)}'",
+        ],
+    )
     con = database.connect(settings)
     try:
         assert participant_profile.profile_loads(con) == 2  # July (published) and August (staged)
         assert participant_profile.profile_loads(con) == 0  # once per load: parts never change
-        profile = con.execute("select load_id, month, region_code, segment, status, participants "
-                              "from ops.participant_profile order by all").fetchall()
-        counted = con.execute("select load_id, month, region_code, segment, status, count(*) "
-                              "from raw.participants group by all order by all").fetchall()
+        profile = con.execute(
+            "select load_id, month, region_code, segment, status, participants "
+            "from ops.participant_profile order by all"
+        ).fetchall()
+        counted = con.execute(
+            "select load_id, month, region_code, segment, status, count(*) "
+            "from raw.participants group by all order by all"
+        ).fetchall()
         assert profile == counted
-        repeats = con.execute("select strftime(month, '%Y-%m'), key_column, repeated_keys "
-                              "from ops.participant_repeats order by all").fetchall()
-        assert repeats == [("2022-07", "card_no", 0), ("2022-07", "person_key", 0),
-                           ("2022-08", "card_no", 1), ("2022-08", "person_key", 1)]
+        repeats = con.execute(
+            "select strftime(month, '%Y-%m'), key_column, repeated_keys from ops.participant_repeats order by all"
+        ).fetchall()
+        assert repeats == [
+            ("2022-07", "card_no", 0),
+            ("2022-07", "person_key", 0),
+            ("2022-08", "card_no", 1),
+            ("2022-08", "person_key", 1),
+        ]
         # a load that is no longer live loses its profile
-        con.execute("update ops.load_log set status = 'quarantined' where kind = 'participants' "
-                    "and period = '2022-08'")
+        con.execute("update ops.load_log set status = 'quarantined' where kind = 'participants' and period = '2022-08'")
         participant_profile.profile_loads(con)
         assert con.execute("select distinct strftime(month, '%Y-%m') from ops.participant_profile").fetchall() == [
-            ("2022-07",)]
+            ("2022-07",)
+        ]
     finally:
         con.close()
 
@@ -98,8 +122,9 @@ def test_a_hash_shared_by_different_keys_is_not_a_repeat(settings, monkeypatch):
     con = database.connect(settings)
     try:
         con.execute("create or replace temp macro same_hash(value) as 42")
-        monkeypatch.setattr(participant_profile, "ONE_PASS",
-                            participant_profile.ONE_PASS.replace("hash(card_no)", "same_hash(card_no)"))
+        monkeypatch.setattr(
+            participant_profile, "ONE_PASS", participant_profile.ONE_PASS.replace("hash(card_no)", "same_hash(card_no)")
+        )
         monkeypatch.setattr(participant_profile, "_repeats_sql", lambda key, grouping_id: _colliding(key, grouping_id))
         participant_profile.profile_loads(con)
         assert con.execute("select sum(repeated_keys) from ops.participant_repeats").fetchone()[0] == 0
@@ -110,8 +135,11 @@ def test_a_hash_shared_by_different_keys_is_not_a_repeat(settings, monkeypatch):
 
 def _colliding(key: str, grouping_id: int) -> str:
     real = REPEATS_SQL
-    return real(key, grouping_id).replace(f"hash(rows.{key})", f"same_hash(rows.{key})") if key == "card_no" \
+    return (
+        real(key, grouping_id).replace(f"hash(rows.{key})", f"same_hash(rows.{key})")
+        if key == "card_no"
         else real(key, grouping_id)
+    )
 
 
 def test_once_profiled_the_suite_reads_no_participant_rows(settings, capsys):
@@ -119,11 +147,14 @@ def test_once_profiled_the_suite_reads_no_participant_rows(settings, capsys):
     the first check (same columns, no rows), a second check observes exactly the same."""
     from flows import parts
 
-    prepare(settings, spoil=[
-        f"update raw.participants set card_no = '{batches.card(6)}' where period = '2022-08' "
-        f"and card_no = '{batches.card(5)}'",
-        "delete from raw.region_counts where period = '2022-08' and region_code = '3326'",
-    ])
+    prepare(
+        settings,
+        spoil=[
+            f"update raw.participants set card_no = '{batches.card(6)}' where period = '2022-08' "
+            f"and card_no = '{batches.card(5)}'",
+            "delete from raw.region_counts where period = '2022-08' and region_code = '3326'",
+        ],
+    )
     suites = [checks.EXPECTATIONS_DIR / f"{name}.json" for name in ("staging.participants", "staging.region_counts")]
     first = checks.run_suites(settings, suites, "first", build_docs=False)
     con = database.connect(settings)
@@ -157,8 +188,10 @@ def test_a_card_number_in_two_province_files_of_one_month_fails_the_check(settin
     from flows import metrics
 
     west = tmp_path / "participants_2022-08_p32.csv"
-    west.write_text(HEADER + "0001000000001,3201014507900001,3201,PBI_APBN,ACTIVE,,\n"
-                    "0001000000002,3201014507900002,3201,PBI_APBN,ACTIVE,,\n")
+    west.write_text(
+        HEADER + "0001000000001,3201014507900001,3201,PBI_APBN,ACTIVE,,\n"
+        "0001000000002,3201014507900002,3201,PBI_APBN,ACTIVE,,\n"
+    )
     central = tmp_path / "participants_2022-08_p33.csv"
     central.write_text(HEADER + GOOD + "0001000000003,3201014507900002,3326,PBI_APBN,ACTIVE,,\n")
     con = database.connect(settings)
@@ -170,9 +203,13 @@ def test_a_card_number_in_two_province_files_of_one_month_fails_the_check(settin
     finally:
         con.close()
     suite = [checks.EXPECTATIONS_DIR / "staging.participants.json"]
-    failed = {r.expectation: (r.severity, r.observed) for r in checks.run_suites(settings, suite, "provinces",
-                                                                                 build_docs=False).results
-              if not r.success}
-    assert set(failed) == {"a card number appears once per month",
-                           "a person holds one card per month (two cards: a duplicate enrolment)"}
+    failed = {
+        r.expectation: (r.severity, r.observed)
+        for r in checks.run_suites(settings, suite, "provinces", build_docs=False).results
+        if not r.success
+    }
+    assert set(failed) == {
+        "a card number appears once per month",
+        "a person holds one card per month (two cards: a duplicate enrolment)",
+    }
     assert failed["a card number appears once per month"][0] == "critical"

@@ -30,8 +30,7 @@ distributed = pytest.importorskip("distributed")
 
 REGIONS = "3171,3325,3326,3327,3375"  # two provinces: 31 and 33
 MONTHS = ("2022-07", "2022-08")
-LOAD_LOG = ("load_id, file_name, sha256, kind, period, rows_loaded, rows_rejected, status, message, part, "
-            "province_code")
+LOAD_LOG = "load_id, file_name, sha256, kind, period, rows_loaded, rows_rejected, status, message, part, province_code"
 
 
 def _first_load(landing, monkeypatch) -> None:
@@ -90,10 +89,13 @@ def _contents(db_path) -> dict[str, list[tuple]]:
     """Everything ingest and the marts leave, as sorted rows per table or view."""
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        relations = [f"{schema}.{name}" for schema, name in con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('mart', 'raw') order by all"
-        ).fetchall()]
+        relations = [
+            f"{schema}.{name}"
+            for schema, name in con.execute(
+                "select table_schema, table_name from information_schema.tables "
+                "where table_schema in ('mart', 'raw') order by all"
+            ).fetchall()
+        ]
         queries = {name: f"select * from {name}" for name in relations}
         queries["ops.load_log"] = f"select {LOAD_LOG} from ops.load_log"
         queries["ops.rejects"] = "select * from ops.rejects"
@@ -127,8 +129,12 @@ def test_ingest_on_a_dask_cluster_gives_the_marts_of_one_process(jkn_env, tmp_pa
     monkeypatch.setattr(fanout, "BATCH_SIZE", 2)  # the first load's 5 files go in 3 batches, as 1,200 would in 3 of 500
     single = _run_batches(tmp_path, monkeypatch, "single", None)
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         workers = set(client.scheduler_info()["workers"])
         with distributed.get_task_stream(client) as stream:
             spread = _run_batches(tmp_path, monkeypatch, "spread", cluster.scheduler_address)

@@ -13,10 +13,18 @@ from flows import checks
 from tests.fixtures.checks import batches
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--virtual-time-budget=5000",
-         # no network at all: a page that still needed a CDN would stay empty
-         "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--virtual-time-budget=5000",
+    # no network at all: a page that still needed a CDN would stay empty
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+]
 
 
 def test_pages_load_no_script_or_stylesheet_from_the_network(settings):
@@ -37,9 +45,16 @@ def test_the_index_lists_the_validations_in_a_browser_without_network(settings, 
     batches.prepare(settings)
     checks.gate(settings, checks.suite_files("staging."), "run-offline")
     dom = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-         (settings.data_docs_dir / "index.html").resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            (settings.data_docs_dir / "index.html").resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     rows = re.findall(r'<tr[^>]*data-href="([^"]+)"[^>]*data-index="\d+"', dom)
     # bootstrap-table drew both lists: this run's five validations, and the suites (10 to a page)

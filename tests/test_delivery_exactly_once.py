@@ -21,8 +21,10 @@ from tests.test_alerts import T0, create_marts, put_trajectory, recipients_file
 from tests.test_channels import free_port
 
 FAST = {"delivery_retries": 3, "delivery_backoff_seconds": 0.01, "delivery_timeout_seconds": 0.5}
-TWO_RECIPIENTS = [("3325", "email", "dinkes@batangkab.example", "id", "true"),
-                  ("ID", "email", "deputi@bpjs.example", "en", "true")]
+TWO_RECIPIENTS = [
+    ("3325", "email", "dinkes@batangkab.example", "id", "true"),
+    ("ID", "email", "deputi@bpjs.example", "en", "true"),
+]
 
 
 class Server:
@@ -71,8 +73,9 @@ def test_a_421_to_quit_after_the_250_is_a_delivery_not_a_reason_to_send_again(co
     assert second["delivered"] == second["pending"] == 0
     assert sorted(to for to, _ in handler.messages) == [["deputi@bpjs.example"], ["dinkes@batangkab.example"]]
     assert con.execute("select status, attempts from ops.outgoing").fetchall() == [("delivered", 1)] * 2
-    assert con.execute("select count(*), count(*) filter (where status = 'delivered') from ops.deliveries"
-                       ).fetchone() == (2, 2)
+    assert con.execute(
+        "select count(*), count(*) filter (where status = 'delivered') from ops.deliveries"
+    ).fetchone() == (2, 2)
 
 
 def test_a_250_after_the_clients_timeout_is_unknown_and_never_sent_again(con, jkn_env, tmp_path):
@@ -99,11 +102,20 @@ def test_a_run_killed_while_the_server_holds_the_message_is_not_repeated_by_the_
     try:
         settings = prepared(con, jkn_env, tmp_path, controller.port)
         con.close()
-        environment = {**os.environ, "JKN_RECIPIENTS": str(settings.recipients), "JKN_SMTP_HOST": "127.0.0.1",
-                       "JKN_SMTP_PORT": str(controller.port), "JKN_DELIVERY_TIMEOUT_SECONDS": "30",
-                       "JKN_DELIVERY_BACKOFF_SECONDS": "0.01"}
-        run = subprocess.Popen([sys.executable, "-m", "flows.cli", "alerts"], env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        environment = {
+            **os.environ,
+            "JKN_RECIPIENTS": str(settings.recipients),
+            "JKN_SMTP_HOST": "127.0.0.1",
+            "JKN_SMTP_PORT": str(controller.port),
+            "JKN_DELIVERY_TIMEOUT_SECONDS": "30",
+            "JKN_DELIVERY_BACKOFF_SECONDS": "0.01",
+        }
+        run = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "alerts"],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         assert handler.got_data.wait(60), "the alerts run never reached the mail server"
         os.kill(run.pid, signal.SIGKILL)  # the server has the whole message; its 250 is 3 s away
         run.wait()

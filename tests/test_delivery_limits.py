@@ -46,8 +46,12 @@ class RawServer:
             while b"\r\n\r\n" not in data:
                 data += connection.recv(65536)
             head, _, body = data.partition(b"\r\n\r\n")
-            length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length")), b"0"))
+            length = int(
+                next(
+                    (line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")),
+                    b"0",
+                )
+            )
             while len(body) < length:
                 body += connection.recv(65536)
             self.requests.append(head)
@@ -117,8 +121,13 @@ def hanging_receiver():
 
 def test_a_receiver_that_hangs_holds_the_run_no_longer_than_the_budget(con, jkn_env, tmp_path, hanging_receiver):
     routing = recipients_file(tmp_path / "r.csv", [("ID", "webhook", hanging_receiver.url, "id", "false")])
-    settings = load_settings(recipients=routing, delivery_retries=3, delivery_backoff_seconds=0.01,
-                             delivery_timeout_seconds=0.6, delivery_budget_seconds=2.0)
+    settings = load_settings(
+        recipients=routing,
+        delivery_retries=3,
+        delivery_backoff_seconds=0.01,
+        delivery_timeout_seconds=0.6,
+        delivery_budget_seconds=2.0,
+    )
     create_marts(con, compliance=False)
     put_trajectory(con, "2022-08", {code: (85.0, 89.0, "BEHIND") for code in ("3325", "3326", "3327", "3375")})
     started = time.monotonic()
@@ -127,17 +136,20 @@ def test_a_receiver_that_hangs_holds_the_run_no_longer_than_the_budget(con, jkn_
     assert summary["messages"] == 4 and summary["pending"] == 4 and summary["delivered"] == 0
     assert took < 3.5, took
     # the first message used its attempts; the others waited for the next run untried
-    per_message = con.execute(
-        "select count(distinct attempt) from ops.deliveries group by message_id").fetchall()
+    per_message = con.execute("select count(distinct attempt) from ops.deliveries group by message_id").fetchall()
     assert per_message == [(3,)] or per_message == [(4,)], per_message
     assert con.execute("select count(*) from ops.outgoing where status = 'pending'").fetchone() == (4,)
 
 
 def test_resending_one_key_is_bounded_per_run_even_when_the_task_is_retried(con, jkn_env, tmp_path, httpserver):
     httpserver.expect_request("/hook").respond_with_data("busy", status=503)
-    settings = load_settings(recipients=recipients_file(tmp_path / "none.csv", []),
-                             webhook_url=httpserver.url_for("/hook"), delivery_retries=2,
-                             delivery_backoff_seconds=0.01, delivery_timeout_seconds=2.0)
+    settings = load_settings(
+        recipients=recipients_file(tmp_path / "none.csv", []),
+        webhook_url=httpserver.url_for("/hook"),
+        delivery_retries=2,
+        delivery_backoff_seconds=0.01,
+        delivery_timeout_seconds=2.0,
+    )
     create_marts(con, compliance=False)
     put_trajectory(con, "2022-08", {"3325": (85.0, 89.0, "BEHIND")})
     alerts.send(con, settings, "run-1", now=T0)

@@ -84,8 +84,10 @@ def test_a_national_digest_of_514_alerts_is_a_summary_the_top_20_and_a_csv(con, 
 
 
 def test_without_a_report_url_a_message_says_where_the_report_file_is(con, jkn_env, tmp_path):
-    routing = recipients_file(tmp_path / "r.csv", [("PEKALONGAN", "email", "kc@bpjs.example", "en", "true"),
-                                                   ("3325", "outbox", "", "id", "true")])
+    routing = recipients_file(
+        tmp_path / "r.csv",
+        [("PEKALONGAN", "email", "kc@bpjs.example", "en", "true"), ("3325", "outbox", "", "id", "true")],
+    )
     settings = load_settings(recipients=routing, locale="id")
     create_marts(con, compliance=False)
     put_trajectory(con, "2022-08", {"3325": (85.73, 89.35, "BEHIND"), "3326": (83.70, 90.12, "CRITICAL")})

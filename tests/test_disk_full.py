@@ -19,8 +19,9 @@ from tests.conftest import FIXTURES
 def small_disk(tmp_path):
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
     try:
@@ -47,12 +48,14 @@ def test_a_full_disk_during_checks_is_one_line_not_a_traceback(jkn_env, small_di
     home = small_disk / "home"
     monkeypatch.setenv("JKN_HOME", str(home))
     shutil.copytree(FIXTURES / "landing_small", home / "landing")
-    staged = subprocess.run([sys.executable, "-m", "flows.cli", "ingest"], env=dict(os.environ),
-                            capture_output=True, text=True, timeout=120)
+    staged = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "ingest"], env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
     assert staged.returncode == 0, staged.stderr
     fill(small_disk)
-    check = subprocess.run([sys.executable, "-m", "flows.cli", "check"], env=dict(os.environ),
-                           capture_output=True, text=True, timeout=300)
+    check = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "check"], env=dict(os.environ), capture_output=True, text=True, timeout=300
+    )
     output = check.stdout + check.stderr
     assert check.returncode == 1, output
     assert "Traceback" not in output

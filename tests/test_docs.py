@@ -72,13 +72,23 @@ def test_whats_where_lists_every_module_and_folder_and_nothing_that_is_gone():
         if name.endswith("/"):
             parents.append((indent, name.rstrip("/")))
     package = ROOT / "flows"
-    expected = {f"flows/{path.relative_to(package)}" for path in package.rglob("*")
-                if (path.suffix in (".py", ".c") and path.name != "__init__.py" or path.is_dir() and
-                    path.name not in ("__pycache__", "static", "templates") and path.parent == package)
-                and "__pycache__" not in path.parts and "static" not in path.relative_to(package).parts
-                and "templates" not in path.relative_to(package).parts}
-    expected |= {folder for folder in ("sql", "expectations", "seeds", "tests", "bench", "docs")
-                 if (ROOT / folder).is_dir()}
+    expected = {
+        f"flows/{path.relative_to(package)}"
+        for path in package.rglob("*")
+        if (
+            path.suffix in (".py", ".c")
+            and path.name != "__init__.py"
+            or path.is_dir()
+            and path.name not in ("__pycache__", "static", "templates")
+            and path.parent == package
+        )
+        and "__pycache__" not in path.parts
+        and "static" not in path.relative_to(package).parts
+        and "templates" not in path.relative_to(package).parts
+    }
+    expected |= {
+        folder for folder in ("sql", "expectations", "seeds", "tests", "bench", "docs") if (ROOT / folder).is_dir()
+    }
     missing = sorted(expected - listed)
     assert not missing, f"README.md's What's where does not name: {missing}"
     gone = sorted(path for path in listed if not (ROOT / path).exists())

@@ -16,8 +16,7 @@ from flows import download
 from flows.errors import ConfigError, PipelineError
 
 EXTRACT = (
-    b"kode_wilayah;segmen;status_peserta;jumlah_peserta\n"
-    b"33.25;PBI_APBN;AKTIF;600.000\n33.25;PBPU;NONAKTIF;102.109\n"
+    b"kode_wilayah;segmen;status_peserta;jumlah_peserta\n33.25;PBI_APBN;AKTIF;600.000\n33.25;PBPU;NONAKTIF;102.109\n"
 )
 SHA256 = hashlib.sha256(EXTRACT).hexdigest()
 PATH = "/extracts/region_counts_2022-08.csv"
@@ -138,8 +137,11 @@ def test_jkn_ingest_url_downloads_and_loads_after_two_failures(httpserver, jkn_e
 def test_jkn_ingest_url_with_a_wrong_checksum_exits_1_and_loads_nothing(httpserver, jkn_env):
     httpserver.expect_request(PATH).respond_with_data(EXTRACT)
     wrong = "0" * 64
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "ingest", httpserver.url_for(PATH), "--sha256", wrong],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "ingest", httpserver.url_for(PATH), "--sha256", wrong],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "checksum mismatch for region_counts_2022-08.csv" in done.stderr
     assert not (jkn_env / "landing").exists() or list((jkn_env / "landing").iterdir()) == []

@@ -16,12 +16,17 @@ from tests.conftest import FIXTURES, TEST_KEY
 def test_a_temporary_server_that_does_not_start_is_explained(jkn_env, tmp_path):
     shutil.copytree(FIXTURES / "landing_small", jkn_env / "landing")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "JKN_"))}
-    env |= {"JKN_HOME": str(jkn_env), "JKN_PSEUDONYM_KEY": TEST_KEY, "PREFECT_HOME": str(tmp_path / "prefect"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            # Far too short for any machine: what a busy one sees with Prefect's own 20 s.
-            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "run"], capture_output=True, text=True, env=env,
-                          timeout=300)
+    env |= {
+        "JKN_HOME": str(jkn_env),
+        "JKN_PSEUDONYM_KEY": TEST_KEY,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # Far too short for any machine: what a busy one sees with Prefect's own 20 s.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 1, done.stderr
     assert "Prefect's temporary server did not start within 1 s" in done.stderr
     assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in done.stderr and "PREFECT_API_URL" in done.stderr
@@ -55,7 +60,8 @@ def test_jkn_run_prints_each_stage_with_rows_and_seconds(jkn_env, prefect_server
     assert started == [f"{stage} ..." for stage in stages]
     for stage in stages:
         assert re.search(rf"^\d\d:\d\d:\d\d  {stage}: done in \d+\.\d s", out, re.MULTILINE), stage
-    assert re.search(r"ingest: done in \d+\.\d s \(3 file\(s\) loaded, \d[\d,]* rows; 0 already loaded; 0 refused\)",
-                     out)
+    assert re.search(
+        r"ingest: done in \d+\.\d s \(3 file\(s\) loaded, \d[\d,]* rows; 0 already loaded; 0 refused\)", out
+    )
     # The stage lines come before the summary table.
     assert out.index("report: done") < out.index("Files: 3 loaded")

@@ -12,8 +12,7 @@ def test_the_schema_types_and_describes_every_parameter():
     from flows.pipeline import pipeline
 
     properties = pipeline.parameters.model_dump()["properties"]
-    assert set(properties) == {"files", "urls", "from_month", "to_month", "skip_if_nothing_new",
-                               "lock_timeout_seconds"}
+    assert set(properties) == {"files", "urls", "from_month", "to_month", "skip_if_nothing_new", "lock_timeout_seconds"}
     for name, schema in properties.items():
         assert schema.get("description"), f"{name} has no description in the deployment's schema"
     [month] = [item for item in properties["from_month"]["anyOf"] if item.get("type") == "string"]

@@ -15,8 +15,9 @@ from tests.conftest import TEST_KEY
 
 @pytest.fixture
 def extracts(tmp_path):
-    return generate.generate(tmp_path / "out", participants=6000, employers=120, workforce=150, regions=12,
-                             month="2024-06", seed=7)
+    return generate.generate(
+        tmp_path / "out", participants=6000, employers=120, workforce=150, regions=12, month="2024-06", seed=7
+    )
 
 
 @pytest.fixture
@@ -29,8 +30,11 @@ def ingested(con, extracts):
 
 def test_writes_one_file_per_kind_named_for_the_landing_folder(extracts):
     assert [path.name for path in extracts] == [
-        "participants_2024-06.csv", "region_counts_2024-06.csv", "population_2024-S1.csv",
-        "employers_2024-06.csv", "workforce_2024-06.csv",
+        "participants_2024-06.csv",
+        "region_counts_2024-06.csv",
+        "population_2024-S1.csv",
+        "employers_2024-06.csv",
+        "workforce_2024-06.csv",
     ]
 
 
@@ -91,8 +95,9 @@ def test_segment_mix_and_active_rate_differ_by_region(ingested):
 
 def test_employers_hold_exactly_their_registered_workers_and_wages(ingested):
     con = ingested
-    assert con.execute(
-        """
+    assert (
+        con.execute(
+            """
         select count(*) from raw.employers as employers
         left join (
             select employer_id, count(*) as workers, sum(wage) as wages from raw.participants
@@ -101,13 +106,18 @@ def test_employers_hold_exactly_their_registered_workers_and_wages(ingested):
         where employers.registered_workers <> coalesce(people.workers, 0)
             or employers.reported_wage_total <> coalesce(people.wages, 0)
         """
-    ).fetchone()[0] == 0
+        ).fetchone()[0]
+        == 0
+    )
     # every PPU_BU participant works for a listed employer, in the same region
-    assert con.execute(
-        "select count(*) from raw.participants as people left join raw.employers as employers using (employer_id) "
-        "where people.segment = 'PPU_BU' "
-        "and (employers.employer_id is null or employers.region_code <> people.region_code)"
-    ).fetchone()[0] == 0
+    assert (
+        con.execute(
+            "select count(*) from raw.participants as people left join raw.employers as employers using (employer_id) "
+            "where people.segment = 'PPU_BU' "
+            "and (employers.employer_id is null or employers.region_code <> people.region_code)"
+        ).fetchone()[0]
+        == 0
+    )
     arrears = con.execute("select avg((months_in_arrears > 0)::int) from raw.employers").fetchone()[0]
     assert 0.03 < arrears < 0.35
 
@@ -126,8 +136,12 @@ def test_workforce_overlap_leaves_unregistered_companies_and_workers(ingested):
     ).fetchone()
     assert overlap[0] == 105 and overlap[1] == 45  # 70% of 150 are registered employers
     assert overlap[2] > 30 and overlap[3] == 0
-    assert ingested.execute("select count(*) from raw.employers where business_id not in "
-                            "(select business_id from raw.workforce)").fetchone()[0] == 15
+    assert (
+        ingested.execute(
+            "select count(*) from raw.employers where business_id not in (select business_id from raw.workforce)"
+        ).fetchone()[0]
+        == 15
+    )
 
 
 def test_the_same_arguments_give_the_same_bytes(tmp_path):
@@ -141,11 +155,16 @@ def test_the_same_arguments_give_the_same_bytes(tmp_path):
 
 def test_regions_by_number_or_by_code(tmp_path):
     files = generate.generate(tmp_path, participants=500, employers=10, workforce=0, regions=["33.25", "3326"])
-    codes = duckdb.sql(f"select distinct region_code from read_csv('{files[0]}', all_varchar = true) "
-                       "order by 1").fetchall()
+    codes = duckdb.sql(
+        f"select distinct region_code from read_csv('{files[0]}', all_varchar = true) order by 1"
+    ).fetchall()
     assert codes == [("3325",), ("3326",)]
-    assert [path.name.split("_20")[0] for path in files] == ["participants", "region_counts", "population",
-                                                            "employers"]  # workforce 0: no file
+    assert [path.name.split("_20")[0] for path in files] == [
+        "participants",
+        "region_counts",
+        "population",
+        "employers",
+    ]  # workforce 0: no file
     with pytest.raises(ConfigError, match="unknown region code"):
         generate.generate(tmp_path, participants=10, regions=["9999"])
     with pytest.raises(ConfigError, match="YYYY-MM"):
@@ -160,8 +179,10 @@ def test_no_employers_means_no_wage_workers_in_companies(tmp_path, con):
     assert con.execute("select count(*) from raw.workforce").fetchone()[0] == 10
 
 
-@pytest.mark.parametrize(("month", "semester"), [("2024-01", "2023-S2"), ("2024-06", "2024-S1"),
-                                                 ("2024-11", "2024-S1"), ("2024-12", "2024-S2")])
+@pytest.mark.parametrize(
+    ("month", "semester"),
+    [("2024-01", "2023-S2"), ("2024-06", "2024-S1"), ("2024-11", "2024-S1"), ("2024-12", "2024-S2")],
+)
 def test_population_semester_is_the_one_the_month_is_measured_against(month, semester):
     assert generate.semester_for(month) == semester
 
@@ -169,10 +190,31 @@ def test_population_semester_is_the_one_the_month_is_measured_against(month, sem
 def test_jkn_generate_writes_into_the_landing_folder(jkn_env):
     from flows.cli import app
 
-    result = CliRunner().invoke(app, ["generate", "--participants", "300", "--employers", "5", "--workforce", "6",
-                                      "--regions", "2", "--month", "2023-07", "--format", "parquet"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "generate",
+            "--participants",
+            "300",
+            "--employers",
+            "5",
+            "--workforce",
+            "6",
+            "--regions",
+            "2",
+            "--month",
+            "2023-07",
+            "--format",
+            "parquet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     written = sorted(path.name for path in (jkn_env / "landing").iterdir())
-    assert written == ["employers_2023-07.parquet", "participants_2023-07.parquet", "population_2023-S1.parquet",
-                       "region_counts_2023-07.parquet", "workforce_2023-07.parquet"]
+    assert written == [
+        "employers_2023-07.parquet",
+        "participants_2023-07.parquet",
+        "population_2023-S1.parquet",
+        "region_counts_2023-07.parquet",
+        "workforce_2023-07.parquet",
+    ]
     assert "5 file(s)" in result.output

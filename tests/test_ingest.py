@@ -60,8 +60,16 @@ def test_the_fast_pseudonymisation_is_built():
 def test_both_ways_of_computing_person_key_agree_with_pythons_hmac(con, tmp_path, monkeypatch, in_c):
     monkeypatch.setattr(pseudonym, "PERSON_KEY_IN_C", in_c)
     key = "a key with ünïcode, and longer than sixty-four bytes: " + "k" * 40
-    niks = [f"332601{day:02d}{month:02d}{year:02d}{serial:04d}" for day, month, year, serial in
-            ((1, 1, 85, 1), (45, 7, 90, 2), (71, 12, 0, 3), (31, 2, 24, 4), (12, 6, 66, 9999))] * 500
+    niks = [
+        f"332601{day:02d}{month:02d}{year:02d}{serial:04d}"
+        for day, month, year, serial in (
+            (1, 1, 85, 1),
+            (45, 7, 90, 2),
+            (71, 12, 0, 3),
+            (31, 2, 24, 4),
+            (12, 6, 66, 9999),
+        )
+    ] * 500
     lines = [f"{index:013d},{nik},3326,PBI_APBN,ACTIVE,," for index, nik in enumerate(niks, start=1)]
     lines += ["0000000009998,,3326,PBI_APBN,ACTIVE,,", "0000000009999,33260145079,3326,PBI_APBN,ACTIVE,,"]
     content = "card_no,nik,region_code,segment,status,employer_id,wage\n" + "\n".join(lines) + "\n"
@@ -70,17 +78,21 @@ def test_both_ways_of_computing_person_key_agree_with_pythons_hmac(con, tmp_path
     stored = dict(con.execute("select card_no, lower(hex(person_key)) from raw.participants").fetchall())
     for index, nik in enumerate(niks, start=1):
         assert stored[f"{index:013d}"] == hmac.new(key.encode(), nik.encode(), hashlib.sha256).hexdigest()
-    assert con.execute("select count(*) from duckdb_functions() where function_name = ?",
-                       [ingest.PERSON_KEY_FUNCTION]).fetchone()[0] == 0  # the key does not stay behind
+    assert (
+        con.execute(
+            "select count(*) from duckdb_functions() where function_name = ?", [ingest.PERSON_KEY_FUNCTION]
+        ).fetchone()[0]
+        == 0
+    )  # the key does not stay behind
 
 
 def test_a_key_longer_than_a_block_is_hashed_first_as_hmac_says(con, tmp_path):
     long_key = "k" * 100
     path = write(tmp_path, "participants_2022-09.csv", PARTICIPANTS)
     load(con, path, key=long_key)
-    key = con.execute(
-        "select lower(hex(person_key)) from raw.participants where card_no = '0001000000001'"
-    ).fetchone()[0]
+    key = con.execute("select lower(hex(person_key)) from raw.participants where card_no = '0001000000001'").fetchone()[
+        0
+    ]
     assert key == hmac.new(long_key.encode(), b"3326014507900001", hashlib.sha256).hexdigest()
 
 
@@ -97,10 +109,14 @@ def test_sex_and_birth_year_come_from_the_nik_and_the_century_never_puts_birth_a
 
 
 def test_identifiers_stay_text(con):
-    load(con, CORPUS / "indonesian_headers" / "participants_2022-09.csv", CORPUS / "parquet_good" /
-         "workforce_2022-09.parquet")
-    participants = con.execute("select card_no, region_code, segment, status, employer_id, wage "
-                               "from raw.participants order by card_no").fetchall()
+    load(
+        con,
+        CORPUS / "indonesian_headers" / "participants_2022-09.csv",
+        CORPUS / "parquet_good" / "workforce_2022-09.parquet",
+    )
+    participants = con.execute(
+        "select card_no, region_code, segment, status, employer_id, wage from raw.participants order by card_no"
+    ).fetchall()
     assert participants == [
         ("0001000000001", "3326", "PBI_APBN", "ACTIVE", None, None),
         ("0001000000002", "3326", "PPU_BU", "ACTIVE", "00012345", Decimal("3500000.50")),
@@ -108,7 +124,9 @@ def test_identifiers_stay_text(con):
     ]
     workforce = con.execute("select business_id, name, region_code, workers from raw.workforce order by 1").fetchall()
     assert workforce == [
-        ("0120000000022", "CV Maju Jaya", "3326", 15), ("9120000000011", "PT Sinar Batang", "3325", 120)]
+        ("0120000000022", "CV Maju Jaya", "3326", 15),
+        ("9120000000011", "PT Sinar Batang", "3325", 120),
+    ]
 
 
 def test_semicolon_file_with_decimal_comma_and_thousands_dot_loads_value_for_value(con):
@@ -119,8 +137,17 @@ def test_semicolon_file_with_decimal_comma_and_thousands_dot_loads_value_for_val
         "contribution_due, contribution_paid, months_in_arrears from raw.employers order by 1"
     ).fetchall()
     assert rows == [
-        ("00012345", "9120000000011", "PT Sinar Batang", "3325", 1234, Decimal("3500000000.50"),
-         Decimal("175000000.25"), Decimal("175000000.25"), 0),
+        (
+            "00012345",
+            "9120000000011",
+            "PT Sinar Batang",
+            "3325",
+            1234,
+            Decimal("3500000000.50"),
+            Decimal("175000000.25"),
+            Decimal("175000000.25"),
+            0,
+        ),
         ("00067890", None, "CV Lama", "3326", 12, Decimal("42000000.00"), Decimal("2100000.00"), Decimal("0.00"), 3),
     ]
 
@@ -130,13 +157,18 @@ def test_byte_order_mark_and_indonesian_population_headers(con):
     assert result.status == "staged", result.message
     rows = con.execute("select period, as_of, region_code, population from raw.population order by 3").fetchall()
     assert [(p, str(d), c, n) for p, d, c, n in rows] == [
-        ("2022-S2", "2022-12-31", "3325", 822253), ("2022-S2", "2022-12-31", "3326", 992125)]
+        ("2022-S2", "2022-12-31", "3325", 822253),
+        ("2022-S2", "2022-12-31", "3326", 992125),
+    ]
 
 
 def test_a_period_column_that_agrees_with_the_name_loads(con, tmp_path):
-    path = write(tmp_path, "region_counts_2022-09.csv",
-                 "bulan;kode_wilayah;segmen;status_peserta;jumlah_peserta\n"
-                 "09/2022;33.25;PBPU;AKTIF;1.200\n2022-09-30;33.26;PBPU;NONAKTIF;15\n")
+    path = write(
+        tmp_path,
+        "region_counts_2022-09.csv",
+        "bulan;kode_wilayah;segmen;status_peserta;jumlah_peserta\n"
+        "09/2022;33.25;PBPU;AKTIF;1.200\n2022-09-30;33.26;PBPU;NONAKTIF;15\n",
+    )
     [result] = load(con, path)
     assert result.status == "staged", result.message
     assert con.execute("select sum(participants) from raw.region_counts").fetchone()[0] == 1215
@@ -144,8 +176,16 @@ def test_a_period_column_that_agrees_with_the_name_loads(con, tmp_path):
 
 @pytest.mark.parametrize("file_format", ["csv", "csv.gz", "parquet"])
 def test_all_five_kinds_load_in_every_format(con, tmp_path, file_format):
-    files = generate.generate(tmp_path / file_format, participants=400, employers=20, workforce=25, regions=3,
-                              month="2023-12", seed=5, format=file_format)
+    files = generate.generate(
+        tmp_path / file_format,
+        participants=400,
+        employers=20,
+        workforce=25,
+        regions=3,
+        month="2023-12",
+        seed=5,
+        format=file_format,
+    )
     assert sorted(path.name.split("_20")[0] for path in files) == sorted(ingest.KINDS)
     results = load(con, *files, threshold=0.0)
     assert all(result.status == "staged" and result.rows_rejected == 0 for result in results), results
@@ -164,8 +204,16 @@ def test_same_content_in_csv_gz_and_parquet_gives_the_same_rows(settings, tmp_pa
 
     tables = {}
     for file_format in ("csv", "parquet"):
-        files = generate.generate(tmp_path / file_format, participants=300, employers=10, workforce=12, regions=2,
-                                  month="2024-03", seed=9, format=file_format)
+        files = generate.generate(
+            tmp_path / file_format,
+            participants=300,
+            employers=10,
+            workforce=12,
+            regions=2,
+            month="2024-03",
+            seed=9,
+            format=file_format,
+        )
         con = database.connect(settings.model_copy(update={"db": tmp_path / f"{file_format}.duckdb"}))
         database.load_seeds(con, settings.seeds)
         load(con, *files)
@@ -190,8 +238,9 @@ def test_the_same_file_twice_loads_once_even_under_another_name(con, tmp_path):
 
 
 def test_the_same_bytes_twice_in_one_batch_load_once(con, tmp_path):
-    first = write(tmp_path / "a", "region_counts_2022-09.csv",
-                  "region_code,segment,status,participants\n3325,BP,ACTIVE,4\n")
+    first = write(
+        tmp_path / "a", "region_counts_2022-09.csv", "region_code,segment,status,participants\n3325,BP,ACTIVE,4\n"
+    )
     second = write(tmp_path / "b", "region_counts_2022-09.csv", first.read_text())
     results = load(con, first, second)
     assert [result.status for result in results] == ["staged", "skipped"]
@@ -203,13 +252,15 @@ def test_a_corrected_file_replaces_its_period_and_nothing_else(con, tmp_path):
     august = write(tmp_path, "region_counts_2022-08.csv", header + "3325,BP,ACTIVE,10\n3326,BP,ACTIVE,20\n")
     september = write(tmp_path, "region_counts_2022-09.csv", header + "3325,BP,ACTIVE,11\n")
     load(con, august, september)
-    corrected = write(tmp_path / "fixed", "region_counts_2022-08.csv",
-                      header + "3325,BP,ACTIVE,15\n3326,BP,ACTIVE,25\n")
+    corrected = write(
+        tmp_path / "fixed", "region_counts_2022-08.csv", header + "3325,BP,ACTIVE,15\n3326,BP,ACTIVE,25\n"
+    )
     [result] = load(con, corrected)
     assert result.status == "staged"
     metrics.build(con, layers=("staging",))
-    staged = con.execute("select strftime(month, '%Y-%m'), region_code, participants from staging.region_counts "
-                         "order by all").fetchall()
+    staged = con.execute(
+        "select strftime(month, '%Y-%m'), region_code, participants from staging.region_counts order by all"
+    ).fetchall()
     assert staged == [("2022-08", "3325", 15), ("2022-08", "3326", 25), ("2022-09", "3325", 11)]
     # publishing marks the first August file superseded and drops its rows
     con.execute("update ops.load_log set status = 'published'")
@@ -226,8 +277,9 @@ def test_duplicate_rows_across_two_files_of_one_period_count_once(con):
     results = load(con, folder / "region_counts_2022-09.csv", folder / "region_counts_2022-09.csv.gz")
     assert [result.status for result in results] == ["staged", "staged"]
     metrics.build(con, layers=("staging",))
-    staged = con.execute("select count(*), sum(participants), count(distinct file_name) "
-                         "from staging.region_counts").fetchone()
+    staged = con.execute(
+        "select count(*), sum(participants), count(distinct file_name) from staging.region_counts"
+    ).fetchone()
     # six rows, once: the .csv.gz (newer) corrected 3327 PBI_APBN ACTIVE from 1,100,000 to 1,100,500
     assert staged == (6, 600000 + 102109 + 700000 + 127100 + 1100500 + 213212, 1)
 
@@ -275,6 +327,7 @@ def test_jkn_ingest_picks_up_new_files_only(jkn_env):
     landing = jkn_env / "landing"
     shutil.copytree(FIXTURES / "landing_small", landing)
     runner = CliRunner()
+
     def statuses(output: str) -> list[str]:
         return re.findall(r"│ (staged|skipped|rejected) +│", output)
 
@@ -300,7 +353,8 @@ def test_every_row_carries_its_file_and_period(con, tmp_path):
     path = write(tmp_path, "participants_2022-09.csv", PARTICIPANTS)
     load(con, path)
     assert con.execute("select distinct file_name, period, month::varchar from raw.participants").fetchall() == [
-        ("participants_2022-09.csv", "2022-09", "2022-09-01")]
+        ("participants_2022-09.csv", "2022-09", "2022-09-01")
+    ]
 
 
 def test_header_aliases_are_unambiguous_within_each_kind():
@@ -318,5 +372,3 @@ def test_the_raw_views_have_the_columns_the_kinds_declare(con, tmp_path):
         expected = [(name, sql_type.upper().replace(", ", ",")) for name, sql_type in raw_schema(kind)]
         assert [(row[0], row[1]) for row in described] == expected, kind.name
         assert set(ingest.stored_columns(kind)) < {name for name, _ in expected}
-
-

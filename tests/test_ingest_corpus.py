@@ -66,8 +66,13 @@ CASES = {
     "nik_bad_month": Loaded(5, [(4, "nik", "birth month (digits 9-10) must be 01-12", "3326************")]),
     "nik_unknown_province": Loaded(5, [(4, "nik", "not a known province", "9926************")]),
     "nik_missing": Loaded(5, [(4, "nik", "NIK is missing", None)]),
-    "nik_in_card_column": Loaded(5, [(4, "card_no", "card_no must be 13 digits", "3326************"),
-                                     (4, "nik", "NIK must be 16 digits", "0001*********")]),
+    "nik_in_card_column": Loaded(
+        5,
+        [
+            (4, "card_no", "card_no must be 13 digits", "3326************"),
+            (4, "nik", "NIK must be 16 digits", "0001*********"),
+        ],
+    ),
     "card_12_digits": Loaded(5, [(4, "card_no", "card_no must be 13 digits", "0001********")]),
     "card_excel": Loaded(5, [(4, "card_no", "turned into a number by a spreadsheet", "1.00000E+09")]),
     "card_repeated": Loaded(5, [(6, "card_no", "repeats line 2", "0001000000001")]),
@@ -98,15 +103,18 @@ CASES = {
         ["line 3", "column 'periode'", "period '2022-02-30' in the content is not a valid period"]
     ),
     "period_column_not_a_period": Refused(["line 3", "column 'semester'", "period 'juni' in the content is not"]),
-    "no_header_row": Refused(["line 1", "missing required column(s) card_no, nik", "0001*********"],
-                             never_says=["0001000000001", "3326014507900001"]),
+    "no_header_row": Refused(
+        ["line 1", "missing required column(s) card_no, nik", "0001*********"],
+        never_says=["0001000000001", "3326014507900001"],
+    ),
     "whitespace_only": Refused(["the file is empty"]),
     "excel_workbook_named_csv": Refused(["line 1", "is not UTF-8"]),
     "utf16_text": Refused(["line 1", "is not UTF-8"]),
     "parquet_repeated_column": Refused(["line 1", "'region_code' appear more than once"]),
     "too_many_bad_rows_gzip": Refused(
         ["30000 of 30000 rows are bad", "line 2", "column 'region_code'", "unknown region code"],
-        keeps_rejects=True, stored=10_000,
+        keeps_rejects=True,
+        stored=10_000,
     ),
     "old_mac_line_ends": Loaded(6),
     "semicolon_header_with_commas": Loaded(2, says=["ignored column(s) nothing reads: catatan, keterangan"]),
@@ -117,9 +125,7 @@ CASES = {
         5, [(4, "card_no", "card_no must be 13 digits", "3326-****-****-****")]
     ),
     "nik_with_spaces": Loaded(5, [(4, "nik", "NIK must be 16 digits", "3326 **** **** ****")]),
-    "phone_number_as_business_id": Loaded(
-        3, [(5, "business_id", "business_id must be 13 digits", "0812-****-****")]
-    ),
+    "phone_number_as_business_id": Loaded(3, [(5, "business_id", "business_id must be 13 digits", "0812-****-****")]),
 }
 
 
@@ -207,8 +213,10 @@ def test_corpus_case(loaded, case):
     if path.suffix == ".csv":
         bad_lines = {line for _, line, *_ in rejects}
         first_column = ingest.KINDS[result.kind].key[0]
-        loaded_keys = [row[0] for row in con.execute(
-            f"select {first_column} from {table} where load_id = ?", [result.load_id]).fetchall()]
+        loaded_keys = [
+            row[0]
+            for row in con.execute(f"select {first_column} from {table} where load_id = ?", [result.load_id]).fetchall()
+        ]
         assert sorted(loaded_keys) == sorted(first_field_of_good_lines(path, bad_lines))
 
 

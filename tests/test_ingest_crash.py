@@ -79,13 +79,16 @@ def ingest_again(path) -> dict:
     return done
 
 
-@pytest.mark.parametrize("point, said", [("before rename", "part written, not renamed"),
-                                         ("in register", "registered, not committed")])
+@pytest.mark.parametrize(
+    "point, said", [("before rename", "part written, not renamed"), ("in register", "registered, not committed")]
+)
 def test_a_load_killed_before_its_commit_leaves_nothing_and_the_next_run_completes(jkn_env, tmp_path, point, said):
-    [extract] = [path for path in generate.generate(tmp_path, participants=30_000, employers=50, workforce=0,
-                                                    regions=5, seed=3) if path.name.startswith("participants")]
-    child = subprocess.run([sys.executable, "-c", KILLED_MID_LOAD, str(extract), point],
-                           capture_output=True, text=True)
+    [extract] = [
+        path
+        for path in generate.generate(tmp_path, participants=30_000, employers=50, workforce=0, regions=5, seed=3)
+        if path.name.startswith("participants")
+    ]
+    child = subprocess.run([sys.executable, "-c", KILLED_MID_LOAD, str(extract), point], capture_output=True, text=True)
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
     assert said in child.stdout and "not reached" not in child.stdout
 
@@ -106,8 +109,9 @@ def test_loads_after_a_crash_get_new_ids(jkn_env, tmp_path):
     files = generate.generate(tmp_path, participants=2_000, employers=20, workforce=20, regions=3, seed=5)
     first, *rest = sorted(files)
     ingest_again(first)
-    child = subprocess.run([sys.executable, "-c", KILLED_MID_LOAD, str(rest[0]), "in register"],
-                           capture_output=True, text=True)
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_LOAD, str(rest[0]), "in register"], capture_output=True, text=True
+    )
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
     for path in rest:
         ingest_again(path)
@@ -118,10 +122,16 @@ def test_loads_after_a_crash_get_new_ids(jkn_env, tmp_path):
 
 
 def test_a_load_killed_at_any_moment_is_all_or_nothing(jkn_env, tmp_path):
-    [extract] = [path for path in generate.generate(tmp_path, participants=60_000, employers=50, workforce=0,
-                                                    regions=5, seed=4) if path.name.startswith("participants")]
-    child = subprocess.Popen([sys.executable, "-m", "flows.cli", "ingest", str(extract)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    [extract] = [
+        path
+        for path in generate.generate(tmp_path, participants=60_000, employers=50, workforce=0, regions=5, seed=4)
+        if path.name.startswith("participants")
+    ]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "ingest", str(extract)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     lock = jkn_env / "jkn.duckdb.lock"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and child.poll() is None:

@@ -34,14 +34,18 @@ def test_twenty_megabytes_without_a_line_end_are_refused_and_the_batch_goes_on(c
     path.write_bytes(b"3325,PBPU,ACTIVE,1," * (20 * 2**20 // 19))
     bad = ingest_with_a_good_file(con, path)
     assert bad.status == "rejected"
-    assert bad.message == ("region_counts_2022-08.csv, line 1: no line end in its first 1 MB: not a CSV extract "
-                           "(or a header longer than that)")
+    assert bad.message == (
+        "region_counts_2022-08.csv, line 1: no line end in its first 1 MB: not a CSV extract "
+        "(or a header longer than that)"
+    )
 
 
 def test_a_field_of_five_megabytes_is_refused_naming_its_line(con, tmp_path):
     path = tmp_path / "region_counts_2022-08.csv"
-    path.write_text("region_code,segment,status,participants\n3325,PBPU,ACTIVE,5\n"
-                    f"3326,PBPU,{'A' * 5_000_000},5\n3327,PBPU,ACTIVE,5\n")
+    path.write_text(
+        "region_code,segment,status,participants\n3325,PBPU,ACTIVE,5\n"
+        f"3326,PBPU,{'A' * 5_000_000},5\n3327,PBPU,ACTIVE,5\n"
+    )
     bad = ingest_with_a_good_file(con, path)
     assert bad.status == "rejected"
     assert bad.message.startswith("region_counts_2022-08.csv, line 3: unreadable: a line longer than 2 MB"), bad.message
@@ -94,15 +98,17 @@ def test_a_file_still_being_written_is_not_loaded_until_it_is_complete(jkn_env, 
         while path.stat().st_size < 100_000:  # the upload is under way
             assert writer.poll() is None, "the writer died"
             time.sleep(0.05)
-        during = subprocess.run([sys.executable, "-m", "flows.cli", "ingest", str(path)], capture_output=True,
-                                text=True, timeout=120)
+        during = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "ingest", str(path)], capture_output=True, text=True, timeout=120
+        )
         assert writer.poll() is None, "the writer finished before the read: nothing was tested"
     finally:
         stop.touch()
         writer.wait(timeout=60)
     assert "changed while it was read" in during.stdout, during.stdout + during.stderr
-    after = subprocess.run([sys.executable, "-m", "flows.cli", "ingest", str(path)], capture_output=True, text=True,
-                           timeout=120)
+    after = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "ingest", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert after.returncode == 0, after.stdout + after.stderr
     con = duckdb.connect(str(jkn_env / "jkn.duckdb"), read_only=True)
     try:
@@ -112,7 +118,8 @@ def test_a_file_still_being_written_is_not_loaded_until_it_is_complete(jkn_env, 
     finally:
         con.close()
     assert [p.name for p in (jkn_env / "jkn.duckdb.parts").rglob("*") if p.is_file()] == [
-        f"{ingest.file_sha256(path)}.parquet"]
+        f"{ingest.file_sha256(path)}.parquet"
+    ]
 
 
 def test_a_full_disk_during_ingest_names_the_real_cause(jkn_env, small_disk, monkeypatch):  # noqa: F811
@@ -120,14 +127,17 @@ def test_a_full_disk_during_ingest_names_the_real_cause(jkn_env, small_disk, mon
     monkeypatch.setenv("JKN_HOME", str(home))
     landing = home / "landing"
     shutil.copytree(FIXTURES / "landing_small", landing)
-    first = subprocess.run([sys.executable, "-m", "flows.cli", "ingest"], env=dict(os.environ),
-                           capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "ingest"], env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
     assert first.returncode == 0, first.stderr
     (landing / "region_counts_2022-09.csv").write_text(
-        "region_code,segment,status,participants\n" + "".join(f"3325,PBPU,ACTIVE,{n}\n" for n in range(1)))
+        "region_code,segment,status,participants\n" + "".join(f"3325,PBPU,ACTIVE,{n}\n" for n in range(1))
+    )
     fill(small_disk)
-    full = subprocess.run([sys.executable, "-m", "flows.cli", "ingest"], env=dict(os.environ),
-                          capture_output=True, text=True, timeout=300)
+    full = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "ingest"], env=dict(os.environ), capture_output=True, text=True, timeout=300
+    )
     output = full.stdout + full.stderr
     assert full.returncode == 1, output
     assert "Traceback" not in output and "no transaction is active" not in output

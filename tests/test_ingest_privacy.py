@@ -63,7 +63,9 @@ def test_a_known_nik_is_nowhere_after_ingest(jkn_env, settings, caplog, tmp_path
     con.close()
     cli = subprocess.run(
         [sys.executable, "-m", "flows.cli", "ingest", str(refused)],
-        capture_output=True, text=True, env={**_environment(), "JKN_REJECT_THRESHOLD_PCT": "0"},
+        capture_output=True,
+        text=True,
+        env={**_environment(), "JKN_REJECT_THRESHOLD_PCT": "0"},
     )
     assert cli.returncode == 1 and "more than the 0% allowed" in cli.stdout, cli.stdout + cli.stderr
     con = database.connect(settings)

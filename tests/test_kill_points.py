@@ -63,8 +63,9 @@ print("not reached", flush=True)
 def published(home) -> dict:
     con = duckdb.connect(str(home / "jkn.published.duckdb"), read_only=True)
     try:
-        state = {name: con.execute(f"select * from mart.{name} order by all").fetchall()
-                 for name in metrics.mart_names()}
+        state = {
+            name: con.execute(f"select * from mart.{name} order by all").fetchall() for name in metrics.mart_names()
+        }
         state["load_log"] = con.execute("select file_name, status, rows_loaded from ops.load_log order by 1").fetchall()
         state["alerts"] = con.execute("select alert_key, state, severity from ops.alerts order by 1").fetchall()
         return state

@@ -57,8 +57,11 @@ def test_population_uses_latest_semester_not_after_the_month(con):
     for month in ("2022-05", "2022-06"):
         rows.region_counts(con, month, {"3325": (500, 0)})
     rows.build(con)
-    got = rows.query(con, "select strftime(month, '%Y-%m'), population, population_period from build.coverage "
-                          "where level = 'region' order by month")
+    got = rows.query(
+        con,
+        "select strftime(month, '%Y-%m'), population, population_period from build.coverage "
+        "where level = 'region' order by month",
+    )
     assert got == [("2022-05", 1000, "2021-S2"), ("2022-06", 1100, "2022-S1")]
     rows.build(con, lag=2)  # a two-month publication lag: June still uses 2021-S2
     got = rows.query(con, "select population_period from build.coverage where level = 'region' order by month")
@@ -72,8 +75,10 @@ def test_uhc_rule_in_force_by_month(con):
     rows.region_counts(con, "2023-01", {"3325": (700, 260)})
     rows.region_counts(con, "2025-01", {"3325": (900, 75)})  # 97.5% covered, 92% active
     rows.build(con)
-    got = rows.query(con, "select strftime(month, '%Y-%m'), is_uhc, uhc_rule from build.coverage "
-                          "where level = 'region' order by month")
+    got = rows.query(
+        con,
+        "select strftime(month, '%Y-%m'), is_uhc, uhc_rule from build.coverage where level = 'region' order by month",
+    )
     assert got == [
         ("2022-12", True, "coverage >= 95.0 (from 2014-01-01)"),
         ("2023-01", False, "coverage >= 95.0 and active rate >= 75.0 (from 2023-01-01)"),
@@ -137,15 +142,20 @@ def test_banten_june_2022_two_uhc_cities(con):
     rows.region_counts(con, "2022-02", {"3674": (1_315_000, 0)})  # 94.60% of 2021-S2: not yet UHC
     rows.region_counts(con, "2022-03", {"3674": (1_322_000, 0)})  # 95.11%: UHC from March
     rows.build(con)
-    province = rows.query(con, "select coverage_pct, population, participants from build.coverage "
-                               "where level = 'province' and code = '36' and month = '2022-06-01'")
+    province = rows.query(
+        con,
+        "select coverage_pct, population, participants from build.coverage "
+        "where level = 'province' and code = '36' and month = '2022-06-01'",
+    )
     assert province[0][0] == pytest.approx(90.28, abs=0.005)
     assert province[0][1:] == (12_174_560, 10_991_193)
-    uhc = rows.query(con, "select code from build.coverage where level = 'region' and month = '2022-06-01' "
-                          "and is_uhc order by code")
+    uhc = rows.query(
+        con, "select code from build.coverage where level = 'region' and month = '2022-06-01' and is_uhc order by code"
+    )
     assert uhc == [("3671",), ("3674",)]
-    tangsel = rows.query(con, "select strftime(month, '%Y-%m'), is_uhc, uhc_rule from build.coverage "
-                              "where code = '3674' order by month")
+    tangsel = rows.query(
+        con, "select strftime(month, '%Y-%m'), is_uhc, uhc_rule from build.coverage where code = '3674' order by month"
+    )
     assert tangsel == [
         ("2022-02", False, "coverage >= 95.0 (from 2014-01-01)"),
         ("2022-03", True, "coverage >= 95.0 (from 2014-01-01)"),
@@ -163,8 +173,11 @@ def test_national_coverage_end_of_2021_and_2023(con):
     rows.region_counts(con, "2021-12", {"3325": (100_000_000, 17_850_000), "3601": (100_000_000, 17_850_000)})
     rows.region_counts(con, "2023-12", {"3325": (110_000_000, 23_655_000), "3601": (110_000_000, 23_655_000)})
     rows.build(con)
-    got = rows.query(con, "select strftime(month, '%Y-%m'), population_period, population, participants, "
-                          "coverage_pct, is_uhc, uhc_rule from build.coverage where level = 'national' order by month")
+    got = rows.query(
+        con,
+        "select strftime(month, '%Y-%m'), population_period, population, participants, "
+        "coverage_pct, is_uhc, uhc_rule from build.coverage where level = 'national' order by month",
+    )
     assert [row[:4] for row in got] == [
         ("2021-12", "2021-S2", 273_529_000, 235_700_000),
         ("2023-12", "2023-S2", 279_120_000, 267_310_000),
@@ -178,16 +191,23 @@ def test_national_coverage_end_of_2021_and_2023(con):
 def test_coverage_from_participant_level_extract(con):
     """A region-month with a participant-level extract is counted from it, not from a pre-aggregated file."""
     rows.population(con, "2022-S1", {"3325": 10, "3326": 10})
-    rows.participants(con, "2022-08", [
-        ("0000000000001", "3325", "PBI_APBN", "ACTIVE", None, None),
-        ("0000000000002", "3325", "PBPU", "INACTIVE", None, None),
-        ("0000000000003", "3325", "PPU_BU", "ACTIVE", "E001", 3_000_000),
-    ])
+    rows.participants(
+        con,
+        "2022-08",
+        [
+            ("0000000000001", "3325", "PBI_APBN", "ACTIVE", None, None),
+            ("0000000000002", "3325", "PBPU", "INACTIVE", None, None),
+            ("0000000000003", "3325", "PPU_BU", "ACTIVE", "E001", 3_000_000),
+        ],
+    )
     # 3325 is also in the pre-aggregated file (ignored for that month); 3326 only there
     rows.region_counts(con, "2022-08", {"3325": (9, 1), "3326": (7, 1)})
     rows.build(con)
-    got = rows.query(con, "select code, participants, active_participants, round(coverage_pct, 4), "
-                          "round(active_rate_pct, 4) from build.coverage where level = 'region' order by code")
+    got = rows.query(
+        con,
+        "select code, participants, active_participants, round(coverage_pct, 4), "
+        "round(active_rate_pct, 4) from build.coverage where level = 'region' order by code",
+    )
     assert got == [("3325", 3, 2, 30.0, 66.6667), ("3326", 8, 7, 80.0, 87.5)]
 
 
@@ -196,8 +216,11 @@ def test_coverage_by_segment_given_rows_expect_rows(con):
     rows.region_counts(con, "2022-08", {"3325": (300, 100), "3601": (500, 0)}, segment="PBPU")
     rows.region_counts(con, "2022-08", {"3325": (600, 0)}, segment="PBI_APBN")  # a second file for the month
     rows.build(con)
-    got = rows.query(con, "select level, code, segment, participants, active_participants, round(share_pct, 4) "
-                          "from build.coverage_by_segment order by level, code, segment")
+    got = rows.query(
+        con,
+        "select level, code, segment, participants, active_participants, round(share_pct, 4) "
+        "from build.coverage_by_segment order by level, code, segment",
+    )
     # the newest file of a month is the month's data: only the PBI_APBN file counts
     assert got == [
         ("branch", "PEKALONGAN", "PBI_APBN", 600, 600, 100.0),
@@ -209,15 +232,23 @@ def test_coverage_by_segment_given_rows_expect_rows(con):
 
 def test_coverage_by_segment_shares(con):
     rows.population(con, "2022-S1", {"3325": 1000, "3601": 1000})
-    rows.stage(con, "region_counts", "2022-08", [
-        ("2022-08-01", "3325", "PBPU", "ACTIVE", 300),
-        ("2022-08-01", "3325", "PBPU", "INACTIVE", 100),
-        ("2022-08-01", "3325", "PBI_APBN", "ACTIVE", 600),
-        ("2022-08-01", "3601", "PBPU", "ACTIVE", 500),
-    ])
+    rows.stage(
+        con,
+        "region_counts",
+        "2022-08",
+        [
+            ("2022-08-01", "3325", "PBPU", "ACTIVE", 300),
+            ("2022-08-01", "3325", "PBPU", "INACTIVE", 100),
+            ("2022-08-01", "3325", "PBI_APBN", "ACTIVE", 600),
+            ("2022-08-01", "3601", "PBPU", "ACTIVE", 500),
+        ],
+    )
     rows.build(con)
-    got = rows.query(con, "select level, code, segment, participants, active_participants, round(share_pct, 4) "
-                          "from build.coverage_by_segment order by level, code, segment")
+    got = rows.query(
+        con,
+        "select level, code, segment, participants, active_participants, round(share_pct, 4) "
+        "from build.coverage_by_segment order by level, code, segment",
+    )
     assert got == [
         ("branch", "PEKALONGAN", "PBI_APBN", 600, 600, 60.0),
         ("branch", "PEKALONGAN", "PBPU", 400, 300, 40.0),
@@ -238,8 +269,11 @@ def test_scope_without_every_regions_population_has_no_coverage(con):
     rows.population(con, "2021-S2", {"3327": 1000})
     rows.region_counts(con, "2022-08", {"3325": (900, 0), "3326": (900, 0), "3327": (900, 0), "3375": (900, 0)})
     rows.build(con)
-    got = rows.query(con, "select level, code, population, population_period, participants, coverage_pct "
-                          "from build.coverage where level <> 'region' order by level, code")
+    got = rows.query(
+        con,
+        "select level, code, population, population_period, participants, coverage_pct "
+        "from build.coverage where level <> 'region' order by level, code",
+    )
     # Kota Pekalongan (3375) has no population figure: summing the other three would show 3,600 / 3,000
     assert got == [
         ("branch", "PEKALONGAN", None, "2021-S2", 3600, None),
@@ -248,6 +282,7 @@ def test_scope_without_every_regions_population_has_no_coverage(con):
     ]
     rows.population(con, "2022-S1", {"3325": 1000, "3326": 1000, "3327": 1000, "3375": 1000})  # a corrected file
     rows.build(con)
-    got = rows.query(con, "select population, population_period, coverage_pct from build.coverage "
-                          "where level = 'province'")
+    got = rows.query(
+        con, "select population, population_period, coverage_pct from build.coverage where level = 'province'"
+    )
     assert got == [(4000, "2022-S1", 90.0)]

@@ -37,16 +37,23 @@ def test_staging_reads_the_newest_live_file_of_each_period(con, kind):
 
 
 def test_region_month_counts_prefers_participant_level_rows(con):
-    rows.participants(con, "2022-08", [
-        ("0000000000001", "3325", "PBPU", "ACTIVE", None, None),
-        ("0000000000002", "3325", "PBPU", "ACTIVE", None, None),
-        ("0000000000003", "3325", "PBPU", "INACTIVE", None, None),
-    ])
+    rows.participants(
+        con,
+        "2022-08",
+        [
+            ("0000000000001", "3325", "PBPU", "ACTIVE", None, None),
+            ("0000000000002", "3325", "PBPU", "ACTIVE", None, None),
+            ("0000000000003", "3325", "PBPU", "INACTIVE", None, None),
+        ],
+    )
     rows.region_counts(con, "2022-08", {"3325": (50, 50), "3326": (7, 1)})
     rows.region_counts(con, "2022-09", {"3325": (60, 40)})
     rows.build(con, layers=("staging", "intermediate"))
-    got = rows.query(con, "select strftime(month, '%Y-%m'), region_code, segment, status, participants "
-                          "from build.region_month_counts order by all")
+    got = rows.query(
+        con,
+        "select strftime(month, '%Y-%m'), region_code, segment, status, participants "
+        "from build.region_month_counts order by all",
+    )
     assert got == [
         ("2022-08", "3325", "PBPU", "ACTIVE", 2),
         ("2022-08", "3325", "PBPU", "INACTIVE", 1),
@@ -63,8 +70,11 @@ def test_region_population_latest_semester_and_lag(con):
     for month in ("2022-06", "2022-12", "2023-01"):
         rows.region_counts(con, month, {"3325": (1, 0)})
     rows.build(con, layers=("staging", "intermediate"))
-    got = rows.query(con, "select strftime(month, '%Y-%m'), region_code, population, population_period "
-                          "from build.region_population order by all")
+    got = rows.query(
+        con,
+        "select strftime(month, '%Y-%m'), region_code, population, population_period "
+        "from build.region_population order by all",
+    )
     assert got == [
         ("2022-06", "3325", 1000, "2022-S1"),
         ("2022-06", "3326", 2000, "2022-S1"),
@@ -74,8 +84,11 @@ def test_region_population_latest_semester_and_lag(con):
         ("2023-01", "3326", 2000, "2022-S1"),
     ]
     rows.build(con, lag=1, layers=("staging", "intermediate"))
-    got = rows.query(con, "select strftime(month, '%Y-%m'), population_period from build.region_population "
-                          "where region_code = '3325' order by all")
+    got = rows.query(
+        con,
+        "select strftime(month, '%Y-%m'), population_period from build.region_population "
+        "where region_code = '3325' order by all",
+    )
     # June 30 + 1 month is after June's end; December 31 + 1 month is after December's end
     assert got == [("2022-12", "2022-S1"), ("2023-01", "2022-S2")]
 
@@ -85,8 +98,11 @@ def test_region_minimum_wages_year_or_latest_earlier(con):
     for month in ("2022-12", "2023-01"):
         rows.employers(con, month, [("E001", None, "PT Satu", "3325", 1, 1, 0, 0, 0)])
     rows.build(con, layers=("staging", "intermediate"))
-    got = rows.query(con, "select strftime(month, '%Y-%m'), region_code, monthly_minimum_wage, minimum_wage_year "
-                          "from build.region_minimum_wages order by all")
+    got = rows.query(
+        con,
+        "select strftime(month, '%Y-%m'), region_code, monthly_minimum_wage, minimum_wage_year "
+        "from build.region_minimum_wages order by all",
+    )
     d = Decimal
     assert got == [
         ("2022-12", "3325", d("2000000.00"), 2022),
@@ -98,38 +114,80 @@ def test_region_minimum_wages_year_or_latest_earlier(con):
 
 def test_employer_companies_merge_registrations_of_one_business_id(con):
     rows.minimum_wages(con, {("3325", 2022): 2_000_000})
-    rows.employers(con, "2022-12", [
-        ("E002", "9120000000001", "PT Satu Cabang", "3326", 5, 10_000_000, 500_000, 400_000, 1),
-        ("E001", "9120000000001", "PT Satu", "3325", 10, 30_000_000, 1_500_000, 1_500_000, 0),
-        ("E003", None, "Toko Tanpa NIB", "3325", 2, 4_000_000, 200_000, 0, 3),
-    ])
+    rows.employers(
+        con,
+        "2022-12",
+        [
+            ("E002", "9120000000001", "PT Satu Cabang", "3326", 5, 10_000_000, 500_000, 400_000, 1),
+            ("E001", "9120000000001", "PT Satu", "3325", 10, 30_000_000, 1_500_000, 1_500_000, 0),
+            ("E003", None, "Toko Tanpa NIB", "3325", 2, 4_000_000, 200_000, 0, 3),
+        ],
+    )
     rows.build(con, layers=("staging", "intermediate"))
-    got = rows.query(con, "select company_key, employer_id, employer_registrations, business_id, name, region_code, "
-                          "registered_workers, reported_wage_total, contribution_due, contribution_paid, "
-                          "months_in_arrears, minimum_wage from build.employer_companies order by company_key")
+    got = rows.query(
+        con,
+        "select company_key, employer_id, employer_registrations, business_id, name, region_code, "
+        "registered_workers, reported_wage_total, contribution_due, contribution_paid, "
+        "months_in_arrears, minimum_wage from build.employer_companies order by company_key",
+    )
     d = Decimal
     assert got == [
         # the lowest registration number names the company; region 3325's minimum wage applies
-        ("9120000000001", "E001", 2, "9120000000001", "PT Satu", "3325", 15, d("40000000.00"),
-         d("1500000.00") + d("500000.00"), d("1900000.00"), 1, d("2000000.00")),
-        ("NPP:E003", "E003", 1, None, "Toko Tanpa NIB", "3325", 2, d("4000000.00"), d("200000.00"), d("0.00"), 3,
-         d("2000000.00")),
+        (
+            "9120000000001",
+            "E001",
+            2,
+            "9120000000001",
+            "PT Satu",
+            "3325",
+            15,
+            d("40000000.00"),
+            d("1500000.00") + d("500000.00"),
+            d("1900000.00"),
+            1,
+            d("2000000.00"),
+        ),
+        (
+            "NPP:E003",
+            "E003",
+            1,
+            None,
+            "Toko Tanpa NIB",
+            "3325",
+            2,
+            d("4000000.00"),
+            d("200000.00"),
+            d("0.00"),
+            3,
+            d("2000000.00"),
+        ),
     ]
 
 
 def test_employer_worker_wages_given_rows_expect_rows(con):
     rows.minimum_wages(con, {("3325", 2022): 2_000_000})
-    rows.employers(con, "2022-12", [
-        ("E001", "9120000000001", "PT Satu", "3325", 2, 0, 0, 0, 0),
-        ("E002", "9120000000001", "PT Satu Cabang", "3325", 1, 0, 0, 0, 0),
-    ])
-    rows.participants(con, "2022-12", [
-        ("0000000000001", "3325", "PPU_BU", "ACTIVE", "E001", 20_000_000),  # capped: 12 M
-        ("0000000000002", "3325", "PPU_BU", "ACTIVE", "E001", 1_000_000),  # floored: 2 M
-        ("0000000000003", "3326", "PPU_BU", "ACTIVE", "E002", 5_000_000),  # the same company: 5 M
-        ("0000000000004", "3325", "PPU_BU", "ACTIVE", "E999", 5_000_000),  # no such employer: not counted
-    ])
+    rows.employers(
+        con,
+        "2022-12",
+        [
+            ("E001", "9120000000001", "PT Satu", "3325", 2, 0, 0, 0, 0),
+            ("E002", "9120000000001", "PT Satu Cabang", "3325", 1, 0, 0, 0, 0),
+        ],
+    )
+    rows.participants(
+        con,
+        "2022-12",
+        [
+            ("0000000000001", "3325", "PPU_BU", "ACTIVE", "E001", 20_000_000),  # capped: 12 M
+            ("0000000000002", "3325", "PPU_BU", "ACTIVE", "E001", 1_000_000),  # floored: 2 M
+            ("0000000000003", "3326", "PPU_BU", "ACTIVE", "E002", 5_000_000),  # the same company: 5 M
+            ("0000000000004", "3325", "PPU_BU", "ACTIVE", "E999", 5_000_000),  # no such employer: not counted
+        ],
+    )
     rows.build(con, layers=("staging", "intermediate"))
-    got = rows.query(con, "select company_key, workers_in_participant_extract, workers_with_wage, "
-                          "workers_below_minimum, contribution_base_idr from build.employer_worker_wages")
+    got = rows.query(
+        con,
+        "select company_key, workers_in_participant_extract, workers_with_wage, "
+        "workers_below_minimum, contribution_base_idr from build.employer_worker_wages",
+    )
     assert got == [("9120000000001", 3, 3, 1, Decimal("19000000.00"))]

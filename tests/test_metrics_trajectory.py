@@ -85,8 +85,13 @@ def test_pace_is_the_least_squares_slope_of_the_last_six_months(con):
     for index, count in enumerate(participants):
         rows.region_counts(con, f"2023-{index + 1:02d}", {"3325": (count, 0)})
     rows.build(con)
-    paces = dict(rows.query(con, "select strftime(month, '%Y-%m'), round(recent_pace, 4) from build.trajectory "
-                                 "where level = 'region' order by month"))
+    paces = dict(
+        rows.query(
+            con,
+            "select strftime(month, '%Y-%m'), round(recent_pace, 4) from build.trajectory "
+            "where level = 'region' order by month",
+        )
+    )
     # March: slope of (90000, 95000, 90100) over x = 0, 1, 2 is (90100 - 90000) / 2 = 50
     assert paces["2023-03"] == 50.0
     # August: the window is March..August, a straight line of +100 a month; January and February have left it
@@ -99,19 +104,25 @@ def test_target_moves_to_the_next_once_its_date_passes(con):
     for month, count in (("2023-01", 9000), ("2023-02", 9100), ("2023-03", 9200)):
         rows.region_counts(con, month, {"3325": (count, 0)})
     rows.build(con)
-    got = rows.query(con, "select strftime(month, '%Y-%m'), target_pct, strftime(target_date, '%Y-%m-%d') "
-                          "from build.trajectory where level = 'region' order by month")
+    got = rows.query(
+        con,
+        "select strftime(month, '%Y-%m'), target_pct, strftime(target_date, '%Y-%m-%d') "
+        "from build.trajectory where level = 'region' order by month",
+    )
     assert got == [("2023-01", 95.0, "2023-02-28"), ("2023-02", 95.0, "2023-02-28"), ("2023-03", 99.0, "2029-12-31")]
 
 
 def test_configured_baseline_and_province_target(con):
     """A province target applies to its regions (a region's own target would win); months before the
     configured baseline have no path and no row."""
-    set_targets(con, [
-        ("ID", 98.0, "2024-12-31", None, 1.0),
-        ("33", 97.0, "2023-06-30", "2023-02", 0.5),
-        ("3326", 96.0, "2023-06-30", None, 1.0),
-    ])
+    set_targets(
+        con,
+        [
+            ("ID", 98.0, "2024-12-31", None, 1.0),
+            ("33", 97.0, "2023-06-30", "2023-02", 0.5),
+            ("3326", 96.0, "2023-06-30", None, 1.0),
+        ],
+    )
     rows.population(con, "2022-S2", {"3325": POPULATION, "3326": POPULATION, "3601": POPULATION})
     for month, count in (("2023-01", 9000), ("2023-02", 9100), ("2023-03", 9250)):
         rows.region_counts(con, month, {"3325": (count, 0), "3326": (count, 0), "3601": (count, 0)})

@@ -24,17 +24,27 @@ def write_legacy_database(path) -> dict[str, list[tuple]]:
     try:
         con.execute((LEGACY / "database" / "schema.sql").read_text())
         con.execute((LEGACY / "database" / "load.sql").read_text().replace("{dir}", str(LEGACY / "database")))
-        return {kind.name: con.execute(f"select load_id, {', '.join(part_columns(kind))} from {kind.table} "
-                                       "order by all").fetchall() for kind in KINDS.values()}
+        return {
+            kind.name: con.execute(
+                f"select load_id, {', '.join(part_columns(kind))} from {kind.table} order by all"
+            ).fetchall()
+            for kind in KINDS.values()
+        }
     finally:
         con.close()
 
 
 def current_rows(con) -> dict[str, list[tuple]]:
-    shown = {kind.name: [("lower(hex(person_key))" if name == "person_key" else name) for name in part_columns(kind)]
-             for kind in KINDS.values()}
-    return {kind.name: con.execute(f"select load_id, {', '.join(shown[kind.name])} from {kind.table} "
-                                   "order by all").fetchall() for kind in KINDS.values()}
+    shown = {
+        kind.name: [("lower(hex(person_key))" if name == "person_key" else name) for name in part_columns(kind)]
+        for kind in KINDS.values()
+    }
+    return {
+        kind.name: con.execute(
+            f"select load_id, {', '.join(shown[kind.name])} from {kind.table} order by all"
+        ).fetchall()
+        for kind in KINDS.values()
+    }
 
 
 def marts(con) -> dict[str, list[tuple]]:
@@ -46,14 +56,16 @@ def test_raw_tables_become_registered_parts_with_the_same_rows(settings):
     con = database.connect(settings)
     try:
         assert current_rows(con) == before
-        tables = con.execute("select table_name, table_type from information_schema.tables "
-                             "where table_schema = 'raw' order by 1").fetchall()
+        tables = con.execute(
+            "select table_name, table_type from information_schema.tables where table_schema = 'raw' order by 1"
+        ).fetchall()
         assert tables == [(name, "VIEW") for name in sorted(KINDS)]
         registered = con.execute("select count(*), count(part) from ops.load_log").fetchone()
         assert registered == (10, 10)
         assert con.execute("select min(octet_length(person_key)) from raw.participants").fetchone()[0] == 32
         assert sorted(p.name for p in (settings.db_path.parent / "jkn.duckdb.parts").rglob("*.parquet")) == sorted(
-            f"{sha}.parquet" for (sha,) in con.execute("select sha256 from ops.load_log").fetchall())
+            f"{sha}.parquet" for (sha,) in con.execute("select sha256 from ops.load_log").fetchall()
+        )
     finally:
         con.close()
     con = database.connect(settings)  # a second open changes nothing
@@ -116,14 +128,21 @@ def test_the_upgraded_database_gets_the_participant_profile_and_fills_it_once(se
     con = database.connect(settings)
     try:
         assert con.execute("select count(*) from ops.participant_profile").fetchone()[0] == 0
-        live = con.execute("select count(*) from ops.load_log where kind = 'participants' "
-                           "and status in ('staged', 'published')").fetchone()[0]
+        live = con.execute(
+            "select count(*) from ops.load_log where kind = 'participants' and status in ('staged', 'published')"
+        ).fetchone()[0]
         assert live and participant_profile.profile_loads(con) == live
         assert participant_profile.profile_loads(con) == 0
-        assert con.execute("select load_id, month, region_code, segment, status, participants "
-                           "from ops.participant_profile order by all").fetchall() == con.execute(
-            "select load_id, month, region_code, segment, status, count(*) from raw.participants "
-            "group by all order by all").fetchall()
+        assert (
+            con.execute(
+                "select load_id, month, region_code, segment, status, participants "
+                "from ops.participant_profile order by all"
+            ).fetchall()
+            == con.execute(
+                "select load_id, month, region_code, segment, status, count(*) from raw.participants "
+                "group by all order by all"
+            ).fetchall()
+        )
     finally:
         con.close()
 
@@ -138,10 +157,12 @@ def test_columns_renamed_for_their_unit_are_renamed_in_place_and_in_the_snapshot
     write_legacy_database(settings.db_path)
     old = duckdb.connect(str(settings.db_path))
     try:
-        before = old.execute("select code, month, unpaid_contributions from mart.compliance_by_region "
-                             "order by all").fetchall()
-        flagged = old.execute("select company_key, wage_below_minimum from mart.employer_compliance order by all"
-                              ).fetchall()
+        before = old.execute(
+            "select code, month, unpaid_contributions from mart.compliance_by_region order by all"
+        ).fetchall()
+        flagged = old.execute(
+            "select company_key, wage_below_minimum from mart.employer_compliance order by all"
+        ).fetchall()
     finally:
         old.close()
     assert before and any(value is not None for _, value in flagged)
@@ -149,17 +170,29 @@ def test_columns_renamed_for_their_unit_are_renamed_in_place_and_in_the_snapshot
     try:
         for schema in ("build", "mart"):
             for table, old_name, new_name in RENAMED_COLUMNS:
-                columns = {row[0] for row in con.execute(
-                    "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-                    [schema, table]).fetchall()}
+                columns = {
+                    row[0]
+                    for row in con.execute(
+                        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                        [schema, table],
+                    ).fetchall()
+                }
                 assert new_name in columns and old_name not in columns, (schema, table)
-        assert con.execute("select code, month, unpaid_contributions_idr from mart.compliance_by_region "
-                           "order by all").fetchall() == before
+        assert (
+            con.execute(
+                "select code, month, unpaid_contributions_idr from mart.compliance_by_region order by all"
+            ).fetchall()
+            == before
+        )
     finally:
         con.close()
     reader = snapshot.connect(settings)
     try:
-        assert reader.execute("select company_key, is_wage_below_minimum from mart.employer_compliance "
-                              "order by all").fetchall() == flagged
+        assert (
+            reader.execute(
+                "select company_key, is_wage_below_minimum from mart.employer_compliance order by all"
+            ).fetchall()
+            == flagged
+        )
     finally:
         reader.close()

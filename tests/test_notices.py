@@ -76,8 +76,9 @@ def ops_webhook(jkn_env, tmp_path, httpserver, monkeypatch):
     return httpserver
 
 
-def test_a_refused_file_exits_5_publishes_the_rest_and_tells_ops(jkn_env, prefect_server, ops_webhook,
-                                                                  monkeypatch, capsys):
+def test_a_refused_file_exits_5_publishes_the_rest_and_tells_ops(
+    jkn_env, prefect_server, ops_webhook, monkeypatch, capsys
+):
     landing = jkn_env / "landing"
     shutil.copytree(LANDING, landing)
     # September without its counts column: refused whole.
@@ -118,7 +119,8 @@ def test_a_refused_file_exits_5_publishes_the_rest_and_tells_ops(jkn_env, prefec
 
 
 def test_a_failed_critical_check_tells_ops_the_batch_month_files_and_retry_in_their_language(
-        jkn_env, prefect_server, httpserver, tmp_path, monkeypatch, capsys):
+    jkn_env, prefect_server, httpserver, tmp_path, monkeypatch, capsys
+):
     httpserver.expect_request("/ops", method="POST").respond_with_data("ok")
     monkeypatch.setenv("JKN_RECIPIENTS", _routing(tmp_path, httpserver, "id"))
     landing = jkn_env / "landing"
@@ -148,8 +150,9 @@ def test_a_failed_critical_check_tells_ops_the_batch_month_files_and_retry_in_th
     assert "\n  staging.employers:" in lines  # the log shows the checks as lines
 
 
-def test_a_crash_tells_ops_even_when_the_database_is_what_failed(jkn_env, prefect_server, ops_webhook,
-                                                                   monkeypatch, capsys):
+def test_a_crash_tells_ops_even_when_the_database_is_what_failed(
+    jkn_env, prefect_server, ops_webhook, monkeypatch, capsys
+):
     shutil.copytree(LANDING, jkn_env / "landing")
     (jkn_env / "jkn.duckdb").write_text("not a database\n")
 
@@ -166,8 +169,9 @@ def test_a_crash_tells_ops_even_when_the_database_is_what_failed(jkn_env, prefec
     assert any("not a valid DuckDB database" in line for line in logs)
 
 
-def test_a_configuration_error_in_a_run_reaches_ops_on_one_line(jkn_env, prefect_server, ops_webhook, tmp_path,
-                                                               monkeypatch, capsys):
+def test_a_configuration_error_in_a_run_reaches_ops_on_one_line(
+    jkn_env, prefect_server, ops_webhook, tmp_path, monkeypatch, capsys
+):
     shutil.copytree(LANDING, jkn_env / "landing")
     seeds = tmp_path / "seeds"
     shutil.copytree(FIXTURES.parent.parent / "seeds", seeds)
@@ -183,13 +187,16 @@ def test_a_configuration_error_in_a_run_reaches_ops_on_one_line(jkn_env, prefect
     assert flow_run.state.is_failed() and "\\n" not in flow_run.state.message  # DuckDB's lines joined
 
 
-def test_a_delivery_pending_too_long_reaches_ops_once(jkn_env, prefect_server, httpserver, tmp_path,
-                                                      monkeypatch, capsys):
+def test_a_delivery_pending_too_long_reaches_ops_once(
+    jkn_env, prefect_server, httpserver, tmp_path, monkeypatch, capsys
+):
     # The nation's webhook keeps answering 503; ops reads its outbox.
     httpserver.expect_request("/national", method="POST").respond_with_data("busy", status=503)
     routing = tmp_path / "recipients.csv"
-    routing.write_text("scope_code,channel,address,language,digest\n"
-                       f"ID,webhook,{httpserver.url_for('/national')},en,true\nops,outbox,,en,true\n")
+    routing.write_text(
+        "scope_code,channel,address,language,digest\n"
+        f"ID,webhook,{httpserver.url_for('/national')},en,true\nops,outbox,,en,true\n"
+    )
     monkeypatch.setenv("JKN_RECIPIENTS", str(routing))
     monkeypatch.setenv("JKN_DELIVERY_RETRIES", "0")
     monkeypatch.setenv("JKN_PENDING_ALERT_HOURS", "0.0005")  # 1.8 s

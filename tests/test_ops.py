@@ -75,8 +75,9 @@ with database.writer_lock(load_settings(), sys.argv[1]):
 @contextmanager
 def held_elsewhere(purpose: str):
     """The writer lock held by another process until the block ends; yields its pid."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, purpose], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, purpose], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         yield holder.pid
@@ -96,9 +97,14 @@ def test_second_writer_is_refused_or_waits_with_the_holder_named(settings, monke
         message = str(refused.value)
         assert f"pid {pid} on {socket.gethostname()} (jkn run 1234abcd), since 20" in message
         assert "JKN_LOCK_TIMEOUT" in message
-        waiting = subprocess.Popen([sys.executable, "-c", HOLDER, "waiter"], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "JKN_LOCK_TIMEOUT": "60"})
+        waiting = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, "waiter"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "JKN_LOCK_TIMEOUT": "60"},
+        )
         line = waiting.stderr.readline()
         assert "waiting up to 60 s" in line and f"pid {pid}" in line and "jkn run 1234abcd" in line
     # the holder is gone: the waiting writer gets the lock
@@ -176,7 +182,8 @@ def test_prefect_yaml_deployments_and_serve_read_the_same_schedules():
         assert deployment.parameters == spec["parameters"]
         assert deployment.concurrency_limit == 1
         assert deployment.concurrency_options.collision_strategy == ConcurrencyLimitStrategy(
-            spec["concurrency_limit"]["collision_strategy"])
+            spec["concurrency_limit"]["collision_strategy"]
+        )
         [schedule] = [item.schedule for item in deployment.schedules]
         assert schedule.timezone == "Asia/Jakarta"
     assert served["monthly"].schedules[0].schedule.cron == "0 6 5 * *"
@@ -252,8 +259,12 @@ def test_landing_watch_works_only_when_there_is_work(jkn_env, published_home):
     assert set(artifacts) == {"jkn-run-summary", "jkn-coverage-by-region", "jkn-report"}
     summary = artifacts["jkn-run-summary"].data
     assert ": nothing new" in summary and "regions behind in 2022-08" in summary
-    published = dict(_query(home, "select code, round(coverage_pct, 2) from mart.coverage "
-                                  "where level = 'region' and month = '2022-08-01'"))
+    published = dict(
+        _query(
+            home,
+            "select code, round(coverage_pct, 2) from mart.coverage where level = 'region' and month = '2022-08-01'",
+        )
+    )
     table = json.loads(artifacts["jkn-coverage-by-region"].data)
     assert {row["region_code"]: row["coverage_pct"] for row in table} == published
     assert (home / "report" / "index.html").resolve().as_uri() in artifacts["jkn-report"].data
@@ -270,9 +281,12 @@ def test_landing_watch_works_only_when_there_is_work(jkn_env, published_home):
     assert worked["pending"]["staged_files"] == [AUGUST] and worked["pending"]["new_files"] == []
     assert {item["status"] for item in worked["files"]} == {"skipped"}  # not loaded twice
     assert _query(home, "select status from ops.load_log where file_name = ? order by load_id", [AUGUST]) == [
-        ("superseded",), ("published",)]
-    [(participants,)] = _query(home, "select participants from mart.coverage "
-                                     "where code = '3326' and month = '2022-08-01'")
+        ("superseded",),
+        ("published",),
+    ]
+    [(participants,)] = _query(
+        home, "select participants from mart.coverage where code = '3326' and month = '2022-08-01'"
+    )
     assert participants == 827_100 + 10_000
     summary = _artifacts(state.state_details.flow_run_id)["jkn-run-summary"].data
     assert ": completed" in summary and "0 loaded, 3 already loaded, 0 refused" in summary
@@ -281,8 +295,9 @@ def test_landing_watch_works_only_when_there_is_work(jkn_env, published_home):
     # A run that started and never finished (it crashed after publishing) is work too.
     con = database.connect(load_settings())
     try:
-        con.execute("insert into ops.runs (run_id, command, started_at, status) "
-                    "values ('dead', 'run', now(), 'running')")
+        con.execute(
+            "insert into ops.runs (run_id, command, started_at, status) values ('dead', 'run', now(), 'running')"
+        )
     finally:
         con.close()
     assert runs.pending_work(load_settings())["unfinished_runs"] == ["dead"]
@@ -322,14 +337,19 @@ def test_backfill_recomputes_only_its_months_and_sends_nothing(jkn_env, publishe
     after = _query(home, "select * from mart.trajectory order by all")
     august_before = [row for row in before["trajectory"] if row[0].month == 8]
     assert [row for row in after if row[0].month == 8] == august_before  # outside the window: as published
-    july_targets = {row[0] for row in _query(
-        home, "select target_pct from mart.trajectory where month = '2022-07-01' and level = 'region'")}
+    july_targets = {
+        row[0]
+        for row in _query(
+            home, "select target_pct from mart.trajectory where month = '2022-07-01' and level = 'region'"
+        )
+    }
     assert july_targets == {99.5}
     assert _query(home, "select count(*) from ops.alert_events") == before["events"]
     assert sorted(path.name for path in (home / "outbox").glob("*")) == before["outbox"]
     assert _query(home, "select load_id, status from ops.load_log order by all") == before["load_log"]
     assert _query(home, "select command, status from ops.runs order by started_at desc limit 1") == [
-        ("backfill", "completed")]
+        ("backfill", "completed")
+    ]
 
 
 def test_exit_codes_and_one_line_errors(jkn_env, prefect_server, monkeypatch, capsys):
@@ -365,16 +385,19 @@ def test_runs_are_recorded_and_an_unfinished_one_is_marked_crashed(settings):
     first = runs.Run("first-run")
     with pytest.raises(DataQualityError):
         with runs.recorded(settings, first, "run"):
-            raise DataQualityError("critical data-quality checks failed: build.coverage ...",
-                                   failures=[{"suite": "build.coverage", "expectation": "at most 110%"}],
-                                   details=["build.coverage ..."])
+            raise DataQualityError(
+                "critical data-quality checks failed: build.coverage ...",
+                failures=[{"suite": "build.coverage", "expectation": "at most 110%"}],
+                details=["build.coverage ..."],
+            )
     assert (first.status, first.exit_code, first.failures[0]["suite"]) == ("failed", 3, "build.coverage")
     assert first.error == "critical data-quality checks failed"
 
     con = database.connect(settings)
     try:
-        con.execute("insert into ops.runs (run_id, command, started_at, status) "
-                    "values ('killed-run', 'run', now(), 'running')")
+        con.execute(
+            "insert into ops.runs (run_id, command, started_at, status) values ('killed-run', 'run', now(), 'running')"
+        )
     finally:
         con.close()
     second = runs.Run("second-run")
@@ -382,8 +405,9 @@ def test_runs_are_recorded_and_an_unfinished_one_is_marked_crashed(settings):
         pass
     con = database.connect(settings, read_only=True)
     try:
-        rows = con.execute("select run_id, command, status, finished_at is not null, summary->>'error' "
-                           "from ops.runs order by run_id").fetchall()
+        rows = con.execute(
+            "select run_id, command, status, finished_at is not null, summary->>'error' from ops.runs order by run_id"
+        ).fetchall()
     finally:
         con.close()
     assert rows == [
@@ -410,7 +434,8 @@ def test_only_network_steps_retry_and_time_out():
 
 
 def test_a_download_that_keeps_failing_is_retried_by_prefect_but_a_bad_request_is_not(
-        jkn_env, prefect_server, httpserver):
+    jkn_env, prefect_server, httpserver
+):
     from werkzeug import Response
 
     from flows.errors import ConfigError

@@ -44,8 +44,7 @@ def _free_port() -> int:
 
 
 def _clean_environment() -> dict:
-    return {name: value for name, value in os.environ.items()
-            if not name.upper().startswith(("PREFECT_", "JKN_"))}
+    return {name: value for name, value in os.environ.items() if not name.upper().startswith(("PREFECT_", "JKN_"))}
 
 
 def _wait_for(condition, what: str, timeout: float = WAIT, process: subprocess.Popen | None = None):
@@ -89,11 +88,21 @@ def server(tmp_path_factory):
     scheduler is off so no scheduled run appears while the tests trigger theirs."""
     home = tmp_path_factory.mktemp("prefect")
     port = _free_port()
-    env = {**_clean_environment(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
+    env = {
+        **_clean_environment(),
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+    }
     log = (home / "server.log").open("w")
-    process = subprocess.Popen([BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/api"
 
     def healthy():
@@ -117,8 +126,14 @@ def server(tmp_path_factory):
 
 
 def _prefect(server: Server, *args: str, env: dict | None = None) -> str:
-    result = subprocess.run([BIN / "prefect", "--no-prompt", *args], cwd=PROJECT_ROOT, env=env or server.environment(),
-                            capture_output=True, text=True, timeout=WAIT)
+    result = subprocess.run(
+        [BIN / "prefect", "--no-prompt", *args],
+        cwd=PROJECT_ROOT,
+        env=env or server.environment(),
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
     assert result.returncode == 0, f"prefect {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -144,14 +159,28 @@ OFFICE_UMASK = 0o022
 
 
 def _jkn(server: Server, home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([BIN / "jkn", *args], env=server.environment(home, **extra), cwd=home.parent,
-                          capture_output=True, text=True, timeout=WAIT, umask=OFFICE_UMASK)
+    return subprocess.run(
+        [BIN / "jkn", *args],
+        env=server.environment(home, **extra),
+        cwd=home.parent,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        umask=OFFICE_UMASK,
+    )
 
 
 def _start_jkn(server: Server, home: Path, *args: str, argv=None, **extra: str) -> subprocess.Popen:
     out = (home.parent / f"jkn-{time.monotonic_ns()}.log").open("w")
-    process = subprocess.Popen(argv or [BIN / "jkn", *args], env=server.environment(home, **extra), cwd=home.parent,
-                               stdout=out, stderr=subprocess.STDOUT, text=True, umask=OFFICE_UMASK)
+    process = subprocess.Popen(
+        argv or [BIN / "jkn", *args],
+        env=server.environment(home, **extra),
+        cwd=home.parent,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+        umask=OFFICE_UMASK,
+    )
     process.log_path = Path(out.name)
     return process
 
@@ -166,8 +195,10 @@ def _flow_run_id(stdout: str) -> str:
 
 def _final_state(server: Server, flow_run_id: str):
     with server.client() as client:
-        return _wait_for(lambda: (state := client.read_flow_run(flow_run_id).state) and state.is_final() and state,
-                         f"flow run {flow_run_id} to finish")
+        return _wait_for(
+            lambda: (state := client.read_flow_run(flow_run_id).state) and state.is_final() and state,
+            f"flow run {flow_run_id} to finish",
+        )
 
 
 def _artifacts(server: Server, flow_run_id: str) -> dict:
@@ -208,8 +239,14 @@ def test_deploy_from_prefect_yaml_run_by_worker_and_by_serve(server, tmp_path):
 
     # The monthly deployment, triggered by hand and executed by a process worker.
     flow_run_id = _flow_run_id(_prefect(server, "deployment", "run", "jkn-pipeline/monthly", env=env))
-    worker = subprocess.run([BIN / "prefect", "worker", "start", "--pool", "jkn", "--run-once"], env=env,
-                            cwd=tmp_path, capture_output=True, text=True, timeout=WAIT)
+    worker = subprocess.run(
+        [BIN / "prefect", "worker", "start", "--pool", "jkn", "--run-once"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
     assert worker.returncode == 0, worker.stdout + worker.stderr
     state = _final_state(server, flow_run_id)
     assert state.is_completed(), f"{state}\n{worker.stdout}\n{worker.stderr}"
@@ -277,11 +314,14 @@ def test_two_runs_at_once_one_waits_or_is_refused(contended):
 
     # The data is intact: each file loaded once, every row once, the published figures.
     assert _query(home, "select file_name, status from ops.load_log order by file_name") == [
-        (name, "published") for name in sorted(path.name for path in LANDING.iterdir())]
+        (name, "published") for name in sorted(path.name for path in LANDING.iterdir())
+    ]
     assert _query(home, "select count(*) from raw.region_counts") == _query(
-        home, "select sum(rows_loaded) from ops.load_log where kind = 'region_counts'")
-    coverage = dict(_query(home, "select code, coverage_pct from mart.coverage "
-                                 "where level = 'region' and month = '2022-08-01'"))
+        home, "select sum(rows_loaded) from ops.load_log where kind = 'region_counts'"
+    )
+    coverage = dict(
+        _query(home, "select code, coverage_pct from mart.coverage where level = 'region' and month = '2022-08-01'")
+    )
     assert coverage == pytest.approx(PUBLISHED_AUGUST, abs=0.01)
 
 
@@ -292,8 +332,11 @@ def test_what_the_runs_created_is_readable_by_the_owner_only(contended):
     created = [path for path in home.rglob("*") if "landing" not in path.relative_to(home).parts]
     names = {path.relative_to(home).parts[0] for path in created}
     assert {"jkn.duckdb", "jkn.duckdb.lock", "outbox", "report", "tmp"} <= names, names
-    readable = [f"{path.relative_to(home)} {stat.S_IMODE(path.stat().st_mode):o}" for path in created
-                if path.stat().st_mode & 0o077]
+    readable = [
+        f"{path.relative_to(home)} {stat.S_IMODE(path.stat().st_mode):o}"
+        for path in created
+        if path.stat().st_mode & 0o077
+    ]
     assert readable == []
 
 
@@ -330,10 +373,17 @@ def _marts(home: Path) -> dict:
 
     con = duckdb.connect(str(home / "jkn.duckdb"), read_only=True)
     try:
-        present = {row[0] for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'mart'").fetchall()}
-        return {name: con.execute(f"select * from mart.{name} order by all").fetchall()
-                for name in mart_names() if name in present}
+        present = {
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'mart'"
+            ).fetchall()
+        }
+        return {
+            name: con.execute(f"select * from mart.{name} order by all").fetchall()
+            for name in mart_names()
+            if name in present
+        }
     finally:
         con.close()
 
@@ -352,19 +402,28 @@ def test_run_killed_in_the_metrics_stage_is_finished_by_the_next_run(server, con
 
     shutil.copy2(LANDING / AUGUST, landing / AUGUST)
     crashing = _start_jkn(server, home, argv=[sys.executable, "-c", HALF_WAY])
-    _wait_for(lambda: "PAUSED IN THE METRICS STAGE" in _output(crashing), "the run to reach the metrics stage",
-              process=crashing)
+    _wait_for(
+        lambda: "PAUSED IN THE METRICS STAGE" in _output(crashing),
+        "the run to reach the metrics stage",
+        process=crashing,
+    )
     crashing.send_signal(signal.SIGKILL)
     crashing.wait(timeout=WAIT)
 
     # Killed: August is staged, built into the intermediate tables, but nothing reached `mart`.
     assert _query(home, "select status from ops.load_log where file_name = ?", [AUGUST]) == [("staged",)]
     august_load = _query(home, "select load_id, rows_loaded from ops.load_log where file_name = ?", [AUGUST])
-    built_with_month = [row[0] for row in _query(
-        home, "select table_name from information_schema.columns where table_schema = 'build' "
-              "and column_name = 'month' and table_name <> 'coverage'")]
-    assert any(_query(home, f"select count(*) from build.{name} where month = '2022-08-01'")[0][0]
-               for name in built_with_month)
+    built_with_month = [
+        row[0]
+        for row in _query(
+            home,
+            "select table_name from information_schema.columns where table_schema = 'build' "
+            "and column_name = 'month' and table_name <> 'coverage'",
+        )
+    ]
+    assert any(
+        _query(home, f"select count(*) from build.{name} where month = '2022-08-01'")[0][0] for name in built_with_month
+    )
     assert _query(home, "select count(*) from build.coverage where month = '2022-08-01'") == [(0,)]
     assert _marts(home) == published_before
     assert _query(home, "select status from ops.runs order by started_at") == [("completed",), ("running",)]
@@ -375,7 +434,10 @@ def test_run_killed_in_the_metrics_stage_is_finished_by_the_next_run(server, con
     assert _query(home, "select load_id, rows_loaded from ops.load_log where file_name = ?", [AUGUST]) == august_load
     assert _query(home, "select distinct status from ops.load_log") == [("published",)]
     assert _query(home, "select status from ops.runs order by started_at") == [
-        ("completed",), ("crashed",), ("completed",)]
+        ("completed",),
+        ("crashed",),
+        ("completed",),
+    ]
 
     assert _marts(home) == _marts(reference_home)
 

@@ -70,16 +70,21 @@ def test_demo_twice_loads_once_and_alerts_once(jkn_env, prefect_server):
 
     con = duckdb.connect(str(jkn_env / "jkn.duckdb"), read_only=True)
     try:
-        august = dict(con.execute(
-            "select code, coverage_pct from mart.coverage where level = 'region' and month = '2022-08-01'"
-        ).fetchall())
+        august = dict(
+            con.execute(
+                "select code, coverage_pct from mart.coverage where level = 'region' and month = '2022-08-01'"
+            ).fetchall()
+        )
         june_banten = con.execute(
             "select coverage_pct from mart.coverage where level = 'province' and code = '36' and month = '2022-06-01'"
         ).fetchone()[0]
-        uhc_june = {row[0] for row in con.execute(
-            "select code from mart.coverage where level = 'region' and code like '36%' "
-            "and month = '2022-06-01' and is_uhc"
-        ).fetchall()}
+        uhc_june = {
+            row[0]
+            for row in con.execute(
+                "select code from mart.coverage where level = 'region' and code like '36%' "
+                "and month = '2022-06-01' and is_uhc"
+            ).fetchall()
+        }
         tangsel = con.execute(
             "select strftime(month, '%Y-%m'), is_uhc from mart.coverage where code = '3674' "
             "and month between '2022-01-01' and '2022-04-01' order by month"

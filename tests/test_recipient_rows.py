@@ -27,25 +27,34 @@ ROUTING = (
 )
 
 
-@pytest.mark.parametrize(("channel", "address", "problem"), [
-    ("email", "kc@example.org\r\nBcc: x@evil.test", "line break"),
-    ("email", 'evil"><script>alert(1)</script>@x.test', "not an email address"),
-    ("email", "no-at-sign.example.org", "not an email address"),
-    ("email", "two@@example.org", "not an email address"),
-    ("email", "Name <kc@example.org>", "not an email address"),
-    ("email", "kc@exa mple.org", "not an email address"),
-    ("webhook", "ftp://127.0.0.1/hook", "not an http(s) URL"),
-    ("webhook", "http:///no-host", "not an http(s) URL"),
-    ("outbox", "label\nwith a break", "line break"),
-])
+@pytest.mark.parametrize(
+    ("channel", "address", "problem"),
+    [
+        ("email", "kc@example.org\r\nBcc: x@evil.test", "line break"),
+        ("email", 'evil"><script>alert(1)</script>@x.test', "not an email address"),
+        ("email", "no-at-sign.example.org", "not an email address"),
+        ("email", "two@@example.org", "not an email address"),
+        ("email", "Name <kc@example.org>", "not an email address"),
+        ("email", "kc@exa mple.org", "not an email address"),
+        ("webhook", "ftp://127.0.0.1/hook", "not an http(s) URL"),
+        ("webhook", "http:///no-host", "not an http(s) URL"),
+        ("outbox", "label\nwith a break", "line break"),
+    ],
+)
 def test_addresses_that_cannot_be_right_are_named(channel, address, problem):
     assert problem in address_problem(channel, address)
 
 
-@pytest.mark.parametrize(("channel", "address"), [
-    ("email", "kc.pekalongan@bpjs-kesehatan.example"), ("email", "o'brien+jkn@example.org"),
-    ("email", "ops@localhost"), ("webhook", "https://chat.example/hooks/T0/B0/xyz?x=1"), ("outbox", "batang"),
-])
+@pytest.mark.parametrize(
+    ("channel", "address"),
+    [
+        ("email", "kc.pekalongan@bpjs-kesehatan.example"),
+        ("email", "o'brien+jkn@example.org"),
+        ("email", "ops@localhost"),
+        ("webhook", "https://chat.example/hooks/T0/B0/xyz?x=1"),
+        ("outbox", "batang"),
+    ],
+)
 def test_real_addresses_pass(channel, address):
     assert address_problem(channel, address) is None
 
@@ -61,11 +70,24 @@ def test_a_bad_row_is_refused_with_line_and_column_and_the_others_get_their_mail
     create_marts(con, compliance=False)
     put_trajectory(con, "2022-08", {"3325": (85.73, 89.35, "BEHIND"), "3326": (83.70, 90.12, "CRITICAL")})
     con.close()
-    environment = {**os.environ, "JKN_RECIPIENTS": str(routing), "JKN_SMTP_HOST": "127.0.0.1",
-                   "JKN_SMTP_PORT": str(controller.port), "JKN_DELIVERY_BACKOFF_SECONDS": "0.01"}
+    environment = {
+        **os.environ,
+        "JKN_RECIPIENTS": str(routing),
+        "JKN_SMTP_HOST": "127.0.0.1",
+        "JKN_SMTP_PORT": str(controller.port),
+        "JKN_DELIVERY_BACKOFF_SECONDS": "0.01",
+    }
     try:
-        runs = [subprocess.run([sys.executable, "-m", "flows.cli", "alerts"], env=environment,
-                               capture_output=True, text=True, timeout=120) for _ in range(2)]
+        runs = [
+            subprocess.run(
+                [sys.executable, "-m", "flows.cli", "alerts"],
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            for _ in range(2)
+        ]
     finally:
         controller.stop()
     first, second = runs
@@ -87,15 +109,18 @@ def test_a_bad_row_is_refused_with_line_and_column_and_the_others_get_their_mail
 
 
 def test_a_message_that_cannot_be_composed_fails_alone(con, jkn_env, tmp_path):
-    routing = recipients_file(tmp_path / "r.csv", [("3325", "outbox", "", "id", "true"),
-                                                   ("ID", "outbox", "", "en", "true")])
+    routing = recipients_file(
+        tmp_path / "r.csv", [("3325", "outbox", "", "id", "true"), ("ID", "outbox", "", "en", "true")]
+    )
     settings = load_settings(recipients=routing)
     create_marts(con, compliance=False)
     put_trajectory(con, "2022-08", {"3325": (85.73, 89.35, "BEHIND")})
     alerts.send(con, settings, "run-1", now=T0, dry_run=False)
     # a pending message an older version wrote, which this one cannot make an envelope of
-    con.execute("insert into ops.outgoing values ('broken-1', 'run-0', 'outbox:3325', 'outbox', '3325', 'id', "
-                "['k'], '{\"no\": \"alerts\"}', 'pending', 0, '2022-01-01', null)")
+    con.execute(
+        "insert into ops.outgoing values ('broken-1', 'run-0', 'outbox:3325', 'outbox', '3325', 'id', "
+        "['k'], '{\"no\": \"alerts\"}', 'pending', 0, '2022-01-01', null)"
+    )
     con.execute("update ops.outgoing set status = 'pending' where message_id <> 'broken-1'")
     summary = alerts.deliver_pending(con, settings, alerts.read_recipients(settings), "run-2")
     assert (summary["delivered"], summary["failed"]) == (2, 1)

@@ -55,8 +55,9 @@ def test_scopes_without_a_region_are_marked_partial_not_silently_low(con):
         ("province", "36", 924, 0, False),
     ]
     # every scope was complete in August
-    assert rows.query(con, "select bool_or(is_partial), max(regions_not_reported) from build.coverage "
-                           "where month = '2022-08-01'") == [(False, 0)]
+    assert rows.query(
+        con, "select bool_or(is_partial), max(regions_not_reported) from build.coverage where month = '2022-08-01'"
+    ) == [(False, 0)]
 
 
 def test_months_not_reported_counts_the_months_in_a_row_and_resets_when_it_reports(con):
@@ -78,8 +79,9 @@ def test_months_not_reported_counts_the_months_in_a_row_and_resets_when_it_repor
         ("2022-09", "3375", False, "2022-08", 1),
         ("2022-10", "3375", True, "2022-10", 0),
     ]
-    assert rows.query(con, "select regions_not_reported from build.coverage "
-                           "where month = '2022-09-01' and code = 'PEKALONGAN'") == [(2,)]
+    assert rows.query(
+        con, "select regions_not_reported from build.coverage where month = '2022-09-01' and code = 'PEKALONGAN'"
+    ) == [(2,)]
 
 
 def _published_september_without_pemalang(con):
@@ -118,8 +120,10 @@ def test_the_report_shows_the_missing_region_as_not_reported_in_both_languages(c
 
     _published_september_without_pemalang(con)
     data = report.collect(con)
-    assert [(row["code"], row["reported_month"], row["months_not_reported"], row["is_escalated"])
-            for row in data["not_reported"]] == [("3327", "2022-08", 1, False)]
+    assert [
+        (row["code"], row["reported_month"], row["months_not_reported"], row["is_escalated"])
+        for row in data["not_reported"]
+    ] == [("3327", "2022-08", 1, False)]
     assert "3327" not in {row["code"] for row in data["regions"]}  # not among September's figures
     assert data["national"]["regions_not_reported"] == 1
     indonesian, english = report.render(data, "id"), report.render(data, "en")

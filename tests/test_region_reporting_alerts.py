@@ -63,8 +63,10 @@ def test_a_late_region_is_told_then_escalated_then_cleared(con, jkn_env, tmp_pat
     last_figures = (alert["previous_month"], alert["previous_value"], alert["value"], alert["count"])
     assert last_figures == ("2022-08", 94.0, 1, 940)
     assert alert["actual_pct"] is None  # no trajectory figure of September is made up for it
-    assert alert["message"].startswith("Kab. Pemalang: belum melapor untuk September 2022; angka terakhir dari "
-                                       "Agustus 2022 (cakupan 94,00%, 940 orang), bukan angka bulan ini.")
+    assert alert["message"].startswith(
+        "Kab. Pemalang: belum melapor untuk September 2022; angka terakhir dari "
+        "Agustus 2022 (cakupan 94,00%, 940 orang), bukan angka bulan ini."
+    )
     assert "dieskalasi" not in alert["message"]
     [in_english] = september["ops"]
     assert "not reported for September 2022; last figures from August 2022 (coverage 94.00%" in in_english["message"]
@@ -74,7 +76,11 @@ def test_a_late_region_is_told_then_escalated_then_cleared(con, jkn_env, tmp_pat
     alerts.send(con, settings, "run-oct", now=T0)
     [alert] = _sent(con, "run-oct")["ops"]
     assert (alert["state"], alert["severity"], alert["value"], alert["previous_month"]) == (
-        "worsened", "critical", 2, "2022-08")
+        "worsened",
+        "critical",
+        2,
+        "2022-08",
+    )
     assert "Not reported for 2 months in a row: escalated." in alert["message"]
     assert set(_sent(con, "run-oct")) == {"3327", "33", "ops"}
 
@@ -84,9 +90,9 @@ def test_a_late_region_is_told_then_escalated_then_cleared(con, jkn_env, tmp_pat
     november = _sent(con, "run-nov")
     assert set(november) == {"3327", "33", "ops"}
     assert [alert["state"] for alert in november["3327"]] == ["resolved"]
-    assert november["3327"][0]["message"] == ("Kab. Pemalang: sudah melapor lagi untuk November 2022; "
-                                             "angkanya kembali angka bulan berjalan.")
+    assert november["3327"][0]["message"] == (
+        "Kab. Pemalang: sudah melapor lagi untuk November 2022; angkanya kembali angka bulan berjalan."
+    )
     assert con.execute("select state from ops.alerts where alert_key = ?", [KEY]).fetchall() == [("resolved",)]
     alerts.send(con, settings, "run-nov-again", now=T0 + timedelta(days=31))
     assert _sent(con, "run-nov-again") == {}
-

@@ -14,10 +14,34 @@ import pytest
 from tests import rows
 from tests.conftest import TEST_KEY
 
-MONTHS_ID = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
-             "November", "Desember"]
-MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-             "November", "December"]
+MONTHS_ID = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+]
+MONTHS_EN = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
@@ -244,8 +268,13 @@ def test_locale_option_makes_english_the_main_page(demo_con, settings):
 def test_status_reads_without_colour(demo_con, settings):
     _, html = _write(demo_con, settings)
     statuses = {row[0] for row in demo_con.execute("select distinct status from mart.trajectory").fetchall()}
-    labels = {"CRITICAL": "✖ Kritis", "BEHIND": "▼ Tertinggal", "AT_RISK": "▲ Berisiko",
-              "ON_TRACK": "● Sesuai lintasan", "ACHIEVED": "✔ Tercapai"}
+    labels = {
+        "CRITICAL": "✖ Kritis",
+        "BEHIND": "▼ Tertinggal",
+        "AT_RISK": "▲ Berisiko",
+        "ON_TRACK": "● Sesuai lintasan",
+        "ACHIEVED": "✔ Tercapai",
+    }
     for status in statuses:
         badge = re.search(
             rf'<span class="status status-{status}"[^>]*><span class="icon"[^>]*>(.)</span>\s*([^<]+)</span>', html
@@ -275,13 +304,21 @@ def test_no_employer_data_when_the_compliance_marts_are_missing_or_empty(demo_co
 
 def test_employer_compliance_and_worklist(demo_con, settings):
     # Kab. Batang: one registered employer under-registering its workers, one company never registered
-    rows.employers(demo_con, "2022-12", [
-        ("E1", "9120001234567", "PT Batik Maju", "3325", 40, 120_000_000, 10_000_000, 6_000_000, 2),
-    ])
-    rows.workforce(demo_con, "2022-12", [
-        ("9120001234567", "PT Batik Maju", "3325", 100),
-        ("9120007654321", "CV Tenun Jaya", "3325", 25),
-    ])
+    rows.employers(
+        demo_con,
+        "2022-12",
+        [
+            ("E1", "9120001234567", "PT Batik Maju", "3325", 40, 120_000_000, 10_000_000, 6_000_000, 2),
+        ],
+    )
+    rows.workforce(
+        demo_con,
+        "2022-12",
+        [
+            ("9120001234567", "PT Batik Maju", "3325", 100),
+            ("9120007654321", "CV Tenun Jaya", "3325", 25),
+        ],
+    )
     rows.build(demo_con)
     from flows import metrics
 
@@ -293,8 +330,14 @@ def test_employer_compliance_and_worklist(demo_con, settings):
     assert compliance
     checked = 0
     for row in compliance:
-        for field in ("employers_reported", "employers_not_registered", "workers_reported", "workers_registered",
-                      "unpaid_contributions_idr", "worker_registration_pct"):
+        for field in (
+            "employers_reported",
+            "employers_not_registered",
+            "workers_reported",
+            "workers_registered",
+            "unpaid_contributions_idr",
+            "worker_registration_pct",
+        ):
             if field not in row:
                 continue
             texts = page.values[("compliance", row["level"], row["code"], None, field)]
@@ -377,7 +420,9 @@ def test_cli_report_usage_errors_exit_2(demo_con, settings):
     ):
         result = subprocess.run(
             [sys.executable, "-c", "from flows.cli import main; main()", "report", *arguments],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 2, result.stdout + result.stderr
         assert message in " ".join((result.stdout + result.stderr).split())

@@ -50,8 +50,13 @@ def chromium_path() -> str | None:
 class Browser:
     def __init__(self, profile: Path, width: int = 1280, height: int = 900):
         self.process = subprocess.Popen(
-            [chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-             "about:blank"],
+            [
+                chromium_path(),
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -65,10 +70,22 @@ class Browser:
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable", session=True)
-        self.call("Network.emulateNetworkConditions", session=True, offline=True, latency=0,
-                  downloadThroughput=-1, uploadThroughput=-1)
-        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
-                  deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Network.emulateNetworkConditions",
+            session=True,
+            offline=True,
+            latency=0,
+            downloadThroughput=-1,
+            uploadThroughput=-1,
+        )
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
 
     def _devtools_url(self) -> str:
         deadline = time.monotonic() + 60
@@ -124,8 +141,12 @@ class Browser:
 
     def evaluate(self, expression: str, timeout: float = 60):
         result = self.call(
-            "Runtime.evaluate", session=True, timeout=timeout, expression=expression,
-            awaitPromise=True, returnByValue=True,
+            "Runtime.evaluate",
+            session=True,
+            timeout=timeout,
+            expression=expression,
+            awaitPromise=True,
+            returnByValue=True,
         )
         if "exceptionDetails" in result:
             raise RuntimeError(result["exceptionDetails"].get("exception", {}).get("description"))
@@ -134,8 +155,13 @@ class Browser:
     def screenshot(self, scale: float = 1.0) -> bytes:
         """The visible part of the page as PNG (scaled down, it is quicker to check)."""
         viewport = self.call("Page.getLayoutMetrics", session=True)["cssVisualViewport"]
-        clip = {"x": viewport["pageX"], "y": viewport["pageY"], "width": viewport["clientWidth"],
-                "height": viewport["clientHeight"], "scale": scale}
+        clip = {
+            "x": viewport["pageX"],
+            "y": viewport["pageY"],
+            "width": viewport["clientWidth"],
+            "height": viewport["clientHeight"],
+            "scale": scale,
+        }
         return base64.b64decode(self.call("Page.captureScreenshot", session=True, format="png", clip=clip)["data"])
 
     def close(self) -> None:
@@ -176,8 +202,8 @@ def png_pixels(png: bytes) -> tuple[int, int, list[bytes]]:
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     position, idat, header = 8, b"", None
     while position < len(png):
-        length, kind = struct.unpack(">I4s", png[position:position + 8])
-        body = png[position + 8:position + 8 + length]
+        length, kind = struct.unpack(">I4s", png[position : position + 8])
+        body = png[position + 8 : position + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -191,7 +217,7 @@ def png_pixels(png: bytes) -> tuple[int, int, list[bytes]]:
     rows, previous = [], bytearray(stride)
     for y in range(height):
         kind = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for x in range(stride):
             left = line[x - channels] if x >= channels else 0
             up = previous[x]
@@ -218,7 +244,7 @@ def distinct_colours(png: bytes, step: int = 4) -> int:
     colours = set()
     for row in rows[::step]:
         for x in range(0, width, step):
-            colours.add(row[x * channels:x * channels + 3])
+            colours.add(row[x * channels : x * channels + 3])
     return len(colours)
 
 
@@ -315,9 +341,9 @@ def national_report(tmp_path_factory) -> tuple[Path, dict]:
             ).fetchone()[0],
             "province_33": con.execute(count + "province_code = '33'").fetchone()[0],
             "branch_serang": con.execute(count + "branch_office = 'SERANG'").fetchone()[0],
-            "named_kota": con.execute(
-                count + "province_code = '33' and lower(region_name) like '%kota%'"
-            ).fetchone()[0],
+            "named_kota": con.execute(count + "province_code = '33' and lower(region_name) like '%kota%'").fetchone()[
+                0
+            ],
         }
     finally:
         con.close()
@@ -368,8 +394,10 @@ def test_national_report_filters_to_a_province_a_branch_and_a_name(browser, nati
     drawn_at_load = browser.evaluate("document.querySelectorAll('.card .chart svg').length")
     assert drawn_at_load < 50
 
-    choose = "(id, value) => { const el = document.getElementById(id); el.value = value; " \
-             "el.dispatchEvent(new Event('change')); }"
+    choose = (
+        "(id, value) => { const el = document.getElementById(id); el.value = value; "
+        "el.dispatchEvent(new Event('change')); }"
+    )
     browser.evaluate(f"({choose})('f-province', '33')")
     assert browser.evaluate(visible_rows) == layout["province_33"]
     assert browser.evaluate("document.querySelectorAll('.card:not([hidden])').length") == layout["province_33"]
@@ -386,13 +414,17 @@ def test_national_report_filters_to_a_province_a_branch_and_a_name(browser, nati
     ]
 
     browser.evaluate(f"({choose})('f-search', '')")
-    browser.evaluate("(() => { const el = document.getElementById('f-search'); el.value = 'kota'; "
-                     "el.dispatchEvent(new Event('input')); })()")
+    browser.evaluate(
+        "(() => { const el = document.getElementById('f-search'); el.value = 'kota'; "
+        "el.dispatchEvent(new Event('input')); })()"
+    )
     browser.evaluate("new Promise(resolve => setTimeout(resolve, 400))")
     assert browser.evaluate(visible_rows) == layout["named_kota"]
 
-    browser.evaluate("(() => { const el = document.getElementById('f-search'); el.value = ''; "
-                     "el.dispatchEvent(new Event('input')); })()")
+    browser.evaluate(
+        "(() => { const el = document.getElementById('f-search'); el.value = ''; "
+        "el.dispatchEvent(new Event('input')); })()"
+    )
     browser.evaluate("new Promise(resolve => setTimeout(resolve, 400))")
     browser.evaluate(f"({choose})('f-province', '')")
     browser.evaluate(f"({choose})('f-branch', 'SERANG')")
@@ -428,8 +460,14 @@ if __name__ == "__main__":
         height = 2350 if width >= 600 else 2600
         shot = Browser(Path(scratch) / "profile", width=width, height=height)
         try:
-            shot.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
-                      deviceScaleFactor=1, mobile=width < 600)
+            shot.call(
+                "Emulation.setDeviceMetricsOverride",
+                session=True,
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=width < 600,
+            )
             shot.open((folder / "index.html").resolve().as_uri() + fragment)
             shot.evaluate(DRAW_EVERY_CHART, timeout=300)
             target.parent.mkdir(parents=True, exist_ok=True)

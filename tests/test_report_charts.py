@@ -66,9 +66,12 @@ def test_trajectory_chart_data_comes_from_the_marts(demo_con):
     assert actual == pytest.approx(expected)
     assert max(actual) == month.strftime("%Y-%m-01")  # nothing after the chosen month
     target = data["target"][0]
-    assert target["target_pct"] == demo_con.execute(
-        "select target_pct from mart.trajectory where level = 'region' and code = '3375' and month = ?", [month]
-    ).fetchone()[0]
+    assert (
+        target["target_pct"]
+        == demo_con.execute(
+            "select target_pct from mart.trajectory where level = 'region' and code = '3375' and month = ?", [month]
+        ).fetchone()[0]
+    )
     # the projection starts at the month's coverage
     projection = sorted((row["month"], row["value"]) for row in data["series"] if row["series"] == "projection")
     assert projection[0] == (month.strftime("%Y-%m-01"), pytest.approx(actual[month.strftime("%Y-%m-01")]))

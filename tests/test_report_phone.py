@@ -36,8 +36,14 @@ def fully_visible(box: dict) -> bool:
 @pytest.fixture(params=[1280, 390], ids=["desktop", "phone"])
 def sized(request, chromium, tmp_path):  # noqa: F811
     started = Browser(tmp_path / "profile", width=request.param, height=900)
-    started.call("Emulation.setDeviceMetricsOverride", session=True, width=request.param, height=900,
-                 deviceScaleFactor=1, mobile=request.param < 600)
+    started.call(
+        "Emulation.setDeviceMetricsOverride",
+        session=True,
+        width=request.param,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=request.param < 600,
+    )
     yield started, request.param
     started.close()
 
@@ -83,9 +89,11 @@ def test_branch_report_at_desktop_and_phone_width(sized, demo_report):  # noqa: 
     status = "tr.region-row:not([hidden]) td.key"
     assert fully_visible(in_view(page, status))
     page.evaluate("document.querySelector('table.regions').parentElement.scrollLeft = 10000")
-    box = page.evaluate(f"(() => {{ const b = document.querySelector({json.dumps(status)})"
-                           ".getBoundingClientRect(); return {left: b.left, right: b.right, width: b.width, "
-                           "viewport: window.innerWidth}; })()")
+    box = page.evaluate(
+        f"(() => {{ const b = document.querySelector({json.dumps(status)})"
+        ".getBoundingClientRect(); return {left: b.left, right: b.right, width: b.width, "
+        "viewport: window.innerWidth}; })()"
+    )
     assert fully_visible(box), box
     assert page.evaluate(
         "document.querySelector('tr.region-row:not([hidden]) td.key .status').textContent"

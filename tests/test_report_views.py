@@ -16,7 +16,7 @@ def _text(html: str) -> str:
 
 def test_this_month_comes_first_ranked_by_the_gap_that_grew_most(demo_con, settings):  # noqa: F811
     _, html = _write(demo_con, settings)
-    main = html[html.index("<main>"):]
+    main = html[html.index("<main>") :]
     assert main.index('id="this-month"') < main.index('id="headline"') < main.index('id="regions"')
     grown = _query(
         demo_con,
@@ -25,15 +25,18 @@ def test_this_month_comes_first_ranked_by_the_gap_that_grew_most(demo_con, setti
         "where month = (select max(month) from t) and status in ('CRITICAL', 'BEHIND', 'AT_RISK') "
         "order by change desc nulls last, code limit 3",
     )
-    section = html[html.index('id="this-month"'):html.index('id="headline"')]
+    section = html[html.index('id="this-month"') : html.index('id="headline"')]
     shown_items = re.findall(r'<li class="f action action-(\w+)"[^>]*?(hidden)?>\s*(.*?)</li>', section, re.S)
     visible = [(kind, _text(body)) for kind, hidden, body in shown_items if not hidden]
     assert [kind for kind, _ in visible] == ["region"] * 3 + ["employer"] * 3
     for (_, sentence), row in zip(visible, grown, strict=False):
         assert row["name"] in sentence and "peserta baru per bulan" in sentence
-    top = _query(demo_con, "select name, unregistered_workers from mart.enforcement_worklist "
-                           "where month = (select max(month) from mart.enforcement_worklist) "
-                           "order by unregistered_workers desc, unpaid_contributions_idr desc limit 1")[0]
+    top = _query(
+        demo_con,
+        "select name, unregistered_workers from mart.enforcement_worklist "
+        "where month = (select max(month) from mart.enforcement_worklist) "
+        "order by unregistered_workers desc, unpaid_contributions_idr desc limit 1",
+    )[0]
     employer = visible[3][1]
     assert top["name"] in employer and "Teguran tertulis pertama" in employer
     assert f"{top['unregistered_workers']} pekerja belum terdaftar" in employer.replace(".", "")
@@ -43,21 +46,40 @@ def test_forecast_says_not_at_the_current_pace_or_gives_a_range(demo_con, settin
     _, html = _write(demo_con, settings)
     rows = {
         row["code"]: row
-        for row in _query(demo_con, "select * from mart.trajectory where level = 'region' "
-                                    "and month = (select max(month) from mart.trajectory)")
+        for row in _query(
+            demo_con,
+            "select * from mart.trajectory where level = 'region' and month = (select max(month) from mart.trajectory)",
+        )
     }
     cells = dict(re.findall(r'data-code="(\d{4})"[^>]*>.*?<td class="forecast">(.*?)</td>', html, re.S))
     # Kab. Lebak gains ~109 people a month out of ~1.4 M: the old forecast said December 2146
     assert rows["3602"]["projected_target_month"] is None and rows["3602"]["recent_pace"] > 0
     assert _text(cells["3602"]) == "tidak tercapai pada laju kini"
-    months = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
-              "November", "Desember"]
+    months = [
+        "Januari",
+        "Februari",
+        "Maret",
+        "April",
+        "Mei",
+        "Juni",
+        "Juli",
+        "Agustus",
+        "September",
+        "Oktober",
+        "November",
+        "Desember",
+    ]
 
     def name(value):
         return f"{months[int(value[5:7]) - 1]} {value[:4]}"
 
-    ranged = [code for code, row in rows.items() if row["projected_latest_month"] and
-              row["projected_earliest_month"] != row["projected_latest_month"] and row["status"] != "ACHIEVED"]
+    ranged = [
+        code
+        for code, row in rows.items()
+        if row["projected_latest_month"]
+        and row["projected_earliest_month"] != row["projected_latest_month"]
+        and row["status"] != "ACHIEVED"
+    ]
     assert ranged
     for code in ranged:
         row = rows[code]
@@ -67,7 +89,7 @@ def test_forecast_says_not_at_the_current_pace_or_gives_a_range(demo_con, settin
 
 def test_names_not_codes(demo_con, settings):  # noqa: F811
     _, html = _write(demo_con, settings)
-    segments = html[html.index('<section id="segments">'):html.index('<section id="compliance">')]
+    segments = html[html.index('<section id="segments">') : html.index('<section id="compliance">')]
     assert "PBI_APBN" not in _text(segments) and "Pekerja badan usaha" in segments
     english = (settings.report_dir / "index.en.html").read_text(encoding="utf-8")
     assert "Company employees (PPU BU)" in english and "First written warning" in english
@@ -77,10 +99,17 @@ def test_names_not_codes(demo_con, settings):  # noqa: F811
 def test_worklist_in_groups_with_counts_and_its_download(demo_con, settings):  # noqa: F811
     written = worklist.export(demo_con, settings.report_dir, "ID")
     _, html = _write(demo_con, settings)
-    counts = _query(demo_con, "select next_sanction_step, region_code, count(*) as n from mart.enforcement_worklist "
-                              "where month = (select max(month) from mart.enforcement_worklist) group by all")
-    groups = re.findall(r'<details class="f wl-group" id="wl-(\w+)-(\d{4})"[^>]*>\s*<summary>.*?'
-                        r'data-field="group_employers">([\d.]+)</span>', html, re.S)
+    counts = _query(
+        demo_con,
+        "select next_sanction_step, region_code, count(*) as n from mart.enforcement_worklist "
+        "where month = (select max(month) from mart.enforcement_worklist) group by all",
+    )
+    groups = re.findall(
+        r'<details class="f wl-group" id="wl-(\w+)-(\d{4})"[^>]*>\s*<summary>.*?'
+        r'data-field="group_employers">([\d.]+)</span>',
+        html,
+        re.S,
+    )
     assert {(step, code): int(n.replace(".", "")) for step, code, n in groups} == {
         (row["next_sanction_step"], row["region_code"]): row["n"] for row in counts
     }
@@ -95,10 +124,10 @@ def test_worklist_in_groups_with_counts_and_its_download(demo_con, settings):  #
 
 def test_headline_cards_for_every_scope_the_filter_can_pick(demo_con, settings):  # noqa: F811
     _, html = _write(demo_con, settings)
-    scopes = re.findall(r'<div class="kpis" data-level="(\w+)" data-code="(\w+)" data-scope="([\w:]+)"( hidden)?',
-                        html)
-    expected = _query(demo_con, "select level, code from mart.coverage "
-                                "where month = (select max(month) from mart.coverage)")
+    scopes = re.findall(r'<div class="kpis" data-level="(\w+)" data-code="(\w+)" data-scope="([\w:]+)"( hidden)?', html)
+    expected = _query(
+        demo_con, "select level, code from mart.coverage where month = (select max(month) from mart.coverage)"
+    )
     assert {(level, code) for level, code, _, _ in scopes} == {(row["level"], row["code"]) for row in expected}
     assert [scope for _, _, scope, hidden in scopes if not hidden] == ["national:ID"]
     assert report_views.TEXT["id"].keys() == report_views.TEXT["en"].keys()
@@ -115,6 +144,7 @@ def test_failed_checks_are_told_apart_from_warnings_in_both_languages():
     assert "1 critical: that batch was not published" in actions.sentence(critical, "en")
     assert actions.sentence(warning, "en").startswith("Data-quality warnings: 1 of the latest 57 checks warned")
     assert "published" in actions.sentence(warning, "en") and "Check the data first" not in actions.sentence(
-        warning, "en")
+        warning, "en"
+    )
     assert actions.sentence(critical, "id").startswith("Periksa data dulu: 2 dari 57")
     assert actions.sentence(warning, "id").startswith("Peringatan kualitas data: 1 dari 57")

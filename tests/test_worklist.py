@@ -50,11 +50,10 @@ def test_export_has_only_the_companies_fields_its_checksum_and_an_ops_row(three_
         "select strftime(month, '%Y-%m'), scope_code, file_format, file_name, rows_exported, sha256 "
         "from ops.worklist_exports order by file_format desc"
     ).fetchall()
-    assert recorded == [
-        ("2022-12", "33", item["format"], item["path"].name, 3, item["sha256"]) for item in written
-    ]
+    assert recorded == [("2022-12", "33", item["format"], item["path"].name, 3, item["sha256"]) for item in written]
     assert [e["file_name"] for e in worklist.latest_exports(three_months, tmp_path, "33")] == [
-        "worklist_33_2022-12.xlsx", "worklist_33_2022-12.csv",
+        "worklist_33_2022-12.xlsx",
+        "worklist_33_2022-12.csv",
     ]
     # a file changed after the export is not offered as the exported one
     (tmp_path / "worklist_33_2022-12.csv").write_text("edited", encoding="utf-8")
@@ -72,6 +71,7 @@ def test_cli_exports_a_branch_and_refuses_an_unknown_format(three_months, settin
     assert result.exit_code == 0, result.output
     path = settings.report_dir / "worklist_PEKALONGAN_2022-12.csv"
     assert f"{path}: 3 employer(s), sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}" in " ".join(
-        result.output.split())
+        result.output.split()
+    )
     result = CliRunner().invoke(app, ["worklist", "--format", "pdf"])
     assert result.exit_code == 2 and "expected xlsx or csv" in result.output

@@ -43,9 +43,26 @@ from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, mask_nik, redact
 from flows.ingest.slices import province_of
 
 __all__ = [
-    "FILE_NAME", "KINDS", "PERSON_KEY_FUNCTION", "SEGMENTS", "ExtractKind", "LoadResult", "discover",
-    "Plan", "ReadOptions", "file_sha256", "ingest_files", "mask_nik", "period_date", "plan", "previous_load",
-    "read_here", "redact", "register_all", "seen_before", "stored_columns",
+    "FILE_NAME",
+    "KINDS",
+    "PERSON_KEY_FUNCTION",
+    "SEGMENTS",
+    "ExtractKind",
+    "LoadResult",
+    "discover",
+    "Plan",
+    "ReadOptions",
+    "file_sha256",
+    "ingest_files",
+    "mask_nik",
+    "period_date",
+    "plan",
+    "previous_load",
+    "read_here",
+    "redact",
+    "register_all",
+    "seen_before",
+    "stored_columns",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,8 +111,15 @@ class ReadOptions:
     config: dict
 
     def read(self, path: Path, sha256: str) -> FileOutcome:
-        return read_file(path, sha256, self.parts_root, self.reference, pseudonym_key=_secret(self.pseudonym_key),
-                         threshold_pct=self.threshold_pct, config=self.config)
+        return read_file(
+            path,
+            sha256,
+            self.parts_root,
+            self.reference,
+            pseudonym_key=_secret(self.pseudonym_key),
+            threshold_pct=self.threshold_pct,
+            config=self.config,
+        )
 
 
 # How the files of a plan are read: given the files and the options, the outcomes in the same order.
@@ -134,8 +158,13 @@ def ingest_files(
     return register_all(con, work, read_many(work.to_read, options), run_id)
 
 
-def plan(con: duckdb.DuckDBPyConnection, paths: list[Path], *, pseudonym_key: SecretStr | str | None = None,
-         retry_rejected: bool = False) -> Plan:
+def plan(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[Path],
+    *,
+    pseudonym_key: SecretStr | str | None = None,
+    retry_rejected: bool = False,
+) -> Plan:
     """Which of `paths` are new (see `ingest_files`); raise ConfigError before anything is read when
     a participants file is new and there is no key. Removes what a crashed run left in the parts folder."""
     steps: list[LoadResult | tuple[Path, str]] = []
@@ -147,12 +176,30 @@ def plan(con: duckdb.DuckDBPyConnection, paths: list[Path], *, pseudonym_key: Se
             # never followed, not even hashed: it could name anything on the machine
             sha256 = hashlib.sha256(f"link {path.name} -> {outside}".encode()).hexdigest()
             previous = previous_load(con, sha256)
-            steps.append(register(con, FileOutcome(
-                path.name, sha256, None, None, "rejected",
-                message=f"{path.name}: is a link to a file outside the landing folder; not followed "
-                        "(copy the file into the folder instead)"), None) if previous is None else
-                LoadResult(path.name, None, None, "skipped", message=f"refused before (load {previous[0]}): "
-                           f"{previous[3]}", load_id=previous[0]))
+            steps.append(
+                register(
+                    con,
+                    FileOutcome(
+                        path.name,
+                        sha256,
+                        None,
+                        None,
+                        "rejected",
+                        message=f"{path.name}: is a link to a file outside the landing folder; not followed "
+                        "(copy the file into the folder instead)",
+                    ),
+                    None,
+                )
+                if previous is None
+                else LoadResult(
+                    path.name,
+                    None,
+                    None,
+                    "skipped",
+                    message=f"refused before (load {previous[0]}): {previous[3]}",
+                    load_id=previous[0],
+                )
+            )
             continue
         stamps[path] = _stamp(path)
         sha256 = file_sha256(path)
@@ -186,9 +233,14 @@ def _still_being_written(con: duckdb.DuckDBPyConnection, path: Path, outcome: Fi
     file, so nothing is registered and its part is removed; the next run loads it once it is still."""
     if outcome.part:
         (parts.root_of(con) / outcome.part).unlink(missing_ok=True)
-    result = LoadResult(path.name, outcome.kind, outcome.period, "skipped",
-                        message=f"{path.name}: changed while it was read (still being written?); "
-                                "not loaded, the next run loads it once it stops changing")
+    result = LoadResult(
+        path.name,
+        outcome.kind,
+        outcome.period,
+        "skipped",
+        message=f"{path.name}: changed while it was read (still being written?); "
+        "not loaded, the next run loads it once it stops changing",
+    )
     log.warning("%s", result.message)
     return result
 
@@ -207,15 +259,22 @@ def _link_outside(path: Path) -> str | None:
     return None if target.is_relative_to(folder) else "another folder"
 
 
-def read_options(con: duckdb.DuckDBPyConnection, reject_threshold_pct: float,
-                 pseudonym_key: SecretStr | str | None) -> ReadOptions:
+def read_options(
+    con: duckdb.DuckDBPyConnection, reject_threshold_pct: float, pseudonym_key: SecretStr | str | None
+) -> ReadOptions:
     key = _secret(pseudonym_key)
-    return ReadOptions(parts.root_of(con).resolve(), reference_of(con), SecretStr(key) if key else None,
-                       reject_threshold_pct, duckdb_limits(con))
+    return ReadOptions(
+        parts.root_of(con).resolve(),
+        reference_of(con),
+        SecretStr(key) if key else None,
+        reject_threshold_pct,
+        duckdb_limits(con),
+    )
 
 
-def register_all(con: duckdb.DuckDBPyConnection, work: Plan, outcomes: Iterable[FileOutcome],
-                 run_id: str | None) -> list[LoadResult]:
+def register_all(
+    con: duckdb.DuckDBPyConnection, work: Plan, outcomes: Iterable[FileOutcome], run_id: str | None
+) -> list[LoadResult]:
     """Register the outcomes of `work.to_read` (given in that order), one transaction per file, in
     plan order; the skipped files' results in their places."""
     outcomes = iter(outcomes)
@@ -264,18 +323,33 @@ def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str |
             "insert into ops.load_log (load_id, file_name, sha256, kind, period, rows_loaded, rows_rejected, "
             "status, message, loaded_at, run_id, part, province_code) "
             "values (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?)",
-            [load_id, outcome.file_name, outcome.sha256, outcome.kind, outcome.period, outcome.rows_loaded,
-             outcome.rows_rejected, outcome.status, outcome.message, run_id, outcome.part,
-             province_of(outcome.file_name)],
+            [
+                load_id,
+                outcome.file_name,
+                outcome.sha256,
+                outcome.kind,
+                outcome.period,
+                outcome.rows_loaded,
+                outcome.rows_rejected,
+                outcome.status,
+                outcome.message,
+                run_id,
+                outcome.part,
+                province_of(outcome.file_name),
+            ],
         )
         if outcome.rejects:
             import pyarrow as pa
 
             columns = list(zip(*outcome.rejects, strict=True))
-            rejects = pa.table({  # noqa: F841 - read by the query below
-                "line": pa.array(columns[0], pa.int64()), "column_name": pa.array(columns[1], pa.string()),
-                "value": pa.array(columns[2], pa.string()), "reason": pa.array(columns[3], pa.string()),
-            })
+            rejects = pa.table(  # noqa: F841 - read by the query below
+                {
+                    "line": pa.array(columns[0], pa.int64()),
+                    "column_name": pa.array(columns[1], pa.string()),
+                    "value": pa.array(columns[2], pa.string()),
+                    "reason": pa.array(columns[3], pa.string()),
+                }
+            )
             con.execute(
                 "insert into ops.rejects (load_id, file_name, line, column_name, value, reason) "
                 "select ?, ?, line, column_name, value, reason from rejects",
@@ -292,8 +366,16 @@ def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str |
         raise
     if outcome.part:
         parts.refresh_views(con)
-    result = LoadResult(outcome.file_name, outcome.kind, outcome.period, outcome.status, outcome.rows_loaded,
-                        outcome.rows_rejected, outcome.message, load_id)
+    result = LoadResult(
+        outcome.file_name,
+        outcome.kind,
+        outcome.period,
+        outcome.status,
+        outcome.rows_loaded,
+        outcome.rows_rejected,
+        outcome.message,
+        load_id,
+    )
     if result.status == "rejected":
         log.warning("refused %s", result.message)
     else:

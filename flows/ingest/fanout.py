@@ -69,9 +69,11 @@ def reader(address: str, threads: int | None = None, batch_size: int | None = No
         with DaskTaskRunner(address=address) as runner:
             for start in range(0, len(files), size):
                 futures = [
-                    runner.submit(read_file_task, {"file_name": path.name, "path": str(path.resolve()),
-                                                   "sha256": sha256, "options": options})
-                    for path, sha256 in files[start:start + size]
+                    runner.submit(
+                        read_file_task,
+                        {"file_name": path.name, "path": str(path.resolve()), "sha256": sha256, "options": options},
+                    )
+                    for path, sha256 in files[start : start + size]
                 ]
                 for future in futures:
                     yield future.result()

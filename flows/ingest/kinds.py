@@ -13,14 +13,21 @@ SEGMENTS = ("PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP")
 # Values after upper-casing and turning spaces and hyphens into underscores.
 SEGMENT_ALIASES = {
     **{segment: segment for segment in SEGMENTS},
-    "PBI_JK": "PBI_APBN", "PBI_PUSAT": "PBI_APBN", "PD_PEMDA": "PBI_APBD", "PBI_DAERAH": "PBI_APBD",
-    "MANDIRI": "PBPU", "BUKAN_PEKERJA": "BP",
+    "PBI_JK": "PBI_APBN",
+    "PBI_PUSAT": "PBI_APBN",
+    "PD_PEMDA": "PBI_APBD",
+    "PBI_DAERAH": "PBI_APBD",
+    "MANDIRI": "PBPU",
+    "BUKAN_PEKERJA": "BP",
 }
 STATUS_ALIASES = {
-    "ACTIVE": "ACTIVE", "AKTIF": "ACTIVE",
-    "INACTIVE": "INACTIVE", "NONAKTIF": "INACTIVE", "NON_AKTIF": "INACTIVE", "TIDAK_AKTIF": "INACTIVE",
+    "ACTIVE": "ACTIVE",
+    "AKTIF": "ACTIVE",
+    "INACTIVE": "INACTIVE",
+    "NONAKTIF": "INACTIVE",
+    "NON_AKTIF": "INACTIVE",
+    "TIDAK_AKTIF": "INACTIVE",
 }
-
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,9 @@ class Column:
         return (self.name, *self.aliases)
 
 
-REGION = Column("region_code", "region", ("kode_wilayah", "kode_kabkota", "kode_kab_kota", "kd_wilayah",
-                                          "kode_daerah", "kode_kab"))
+REGION = Column(
+    "region_code", "region", ("kode_wilayah", "kode_kabkota", "kode_kab_kota", "kd_wilayah", "kode_daerah", "kode_kab")
+)
 SEGMENT = Column("segment", "segment", ("segmen", "segmen_peserta", "jenis_kepesertaan"))
 STATUS = Column("status", "status", ("status_peserta", "status_kepesertaan"))
 PERIOD = Column("period", "period", ("periode", "bulan", "month", "semester"), required=False, nullable=True)
@@ -73,8 +81,13 @@ KINDS = {
     "region_counts": ExtractKind(
         "region_counts",
         "raw.region_counts",
-        (REGION, SEGMENT, STATUS, Column("participants", "count", ("jumlah_peserta", "peserta", "jml_peserta")),
-         PERIOD),
+        (
+            REGION,
+            SEGMENT,
+            STATUS,
+            Column("participants", "count", ("jumlah_peserta", "peserta", "jml_peserta")),
+            PERIOD,
+        ),
         key=("region_code", "segment", "status"),
     ),
     "population": ExtractKind(
@@ -101,8 +114,11 @@ KINDS = {
         ),
         key=("card_no",),
         row_checks=(
-            ("employer_id", "segment = 'PPU_BU' and employer_id is null",
-             "employer_id (NPP) is required for segment PPU_BU"),
+            (
+                "employer_id",
+                "segment = 'PPU_BU' and employer_id is null",
+                "employer_id (NPP) is required for segment PPU_BU",
+            ),
         ),
     ),
     "employers": ExtractKind(
@@ -113,15 +129,28 @@ KINDS = {
             Column("business_id", "digits", ("nib", "no_nib"), nullable=True, digits=13),
             Column("name", "text", ("nama", "nama_perusahaan", "nama_badan_usaha"), nullable=True),
             REGION,
-            Column("registered_workers", "count",
-                   ("jumlah_pekerja_terdaftar", "pekerja_terdaftar", "jumlah_pekerja", "jml_pekerja")),
+            Column(
+                "registered_workers",
+                "count",
+                ("jumlah_pekerja_terdaftar", "pekerja_terdaftar", "jumlah_pekerja", "jml_pekerja"),
+            ),
             Column("reported_wage_total", "money", ("total_upah", "jumlah_upah", "upah", "gaji"), nullable=True),
-            Column("contribution_due", "money", ("iuran_tagihan", "tagihan_iuran", "iuran_terutang", "iuran"),
-                   nullable=True),
-            Column("contribution_paid", "money", ("iuran_dibayar", "pembayaran_iuran", "iuran_terbayar"),
-                   nullable=True),
-            Column("months_in_arrears", "count", ("bulan_tunggakan", "jumlah_bulan_tunggakan", "lama_tunggakan"),
-                   nullable=True, sql_type="integer"),
+            Column(
+                "contribution_due",
+                "money",
+                ("iuran_tagihan", "tagihan_iuran", "iuran_terutang", "iuran"),
+                nullable=True,
+            ),
+            Column(
+                "contribution_paid", "money", ("iuran_dibayar", "pembayaran_iuran", "iuran_terbayar"), nullable=True
+            ),
+            Column(
+                "months_in_arrears",
+                "count",
+                ("bulan_tunggakan", "jumlah_bulan_tunggakan", "lama_tunggakan"),
+                nullable=True,
+                sql_type="integer",
+            ),
             PERIOD,
         ),
         key=("employer_id",),
@@ -144,8 +173,16 @@ KINDS = {
 
 
 # The SQL type a stored column has, by column type (identifiers are text, counts whole numbers).
-SQL_TYPES = {"region": "varchar", "segment": "varchar", "status": "varchar", "count": "bigint",
-             "money": "decimal(20, 2)", "digits": "varchar", "code": "varchar", "text": "varchar"}
+SQL_TYPES = {
+    "region": "varchar",
+    "segment": "varchar",
+    "status": "varchar",
+    "count": "bigint",
+    "money": "decimal(20, 2)",
+    "digits": "varchar",
+    "code": "varchar",
+    "text": "varchar",
+}
 # Columns of every raw view that come from the load, not from the file.
 LOAD_COLUMNS = (("load_id", "integer"), ("file_name", "varchar"), ("period", "varchar"))
 

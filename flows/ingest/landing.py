@@ -54,12 +54,10 @@ def _period_of(name: str) -> str:
 def previous_load(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple | None:
     """(load_id, file_name, status, message) of the last load of these bytes, or None."""
     return con.execute(
-        "select load_id, file_name, status, message from ops.load_log where sha256 = ? "
-        "order by load_id desc limit 1",
+        "select load_id, file_name, status, message from ops.load_log where sha256 = ? order by load_id desc limit 1",
         [sha256],
     ).fetchone()
 
 
 def seen_before(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
     return previous_load(con, sha256) is not None
-

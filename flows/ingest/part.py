@@ -113,8 +113,14 @@ def read_file(
                 "and run again (nothing of this file was registered; files before it were)"
             ) from error
         problem = redact(str(error).replace(str(path), "the file").strip().splitlines()[0][:300])
-        return FileOutcome(path.name, sha256, kind_name, period, "rejected",
-                           message=f"{path.name}: unreadable ({type(error).__name__}): {problem}")
+        return FileOutcome(
+            path.name,
+            sha256,
+            kind_name,
+            period,
+            "rejected",
+            message=f"{path.name}: unreadable ({type(error).__name__}): {problem}",
+        )
 
 
 def no_space_left(error: BaseException) -> bool:
@@ -157,15 +163,29 @@ def check_period_is_possible(file_name: str, period: str, today: date | None = N
         raise FileRejected(file_name, f"period {period!r} in the name is before JKN began (January 2014)")
     if starts > latest:
         what = "its as-of date" if "S" in period else "the month"
-        raise FileRejected(file_name, f"period {period!r} in the name is in the future ({what} has not begun "
-                                      f"on {latest - timedelta(days=1):%Y-%m-%d}); check the file's name")
+        raise FileRejected(
+            file_name,
+            f"period {period!r} in the name is in the future ({what} has not begun "
+            f"on {latest - timedelta(days=1):%Y-%m-%d}); check the file's name",
+        )
 
 
-def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_root: Path,
-          reference: Reference, pseudonym_key: str | None, threshold_pct: float) -> FileOutcome:
+def _read(
+    con,
+    path: Path,
+    sha256: str,
+    kind: ExtractKind,
+    period: str,
+    parts_root: Path,
+    reference: Reference,
+    pseudonym_key: str | None,
+    threshold_pct: float,
+) -> FileOutcome:
     con.execute("create schema ref")
-    con.execute("create table ref.regions as select unnest($codes::varchar[]) as region_code",
-                {"codes": list(reference.region_codes)})
+    con.execute(
+        "create table ref.regions as select unnest($codes::varchar[]) as region_code",
+        {"codes": list(reference.region_codes)},
+    )
     source = open_source(con, path)
     positions, unused = map_columns(path.name, source, kind)
     final = parts_root / part_name(kind.name, period, sha256)
@@ -184,9 +204,15 @@ def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_ro
         if "period" in positions:
             _check_period_column(con, path, source, rows, period, source.header[positions["period"]])
         if province := province_of(path.name):  # one province's slice of the period (flows.ingest.slices)
-            check_rows_in_province(con, path.name, rows, province, reference.province_codes,
-                                   source.header[positions["region_code"]],
-                                   lambda line: _as_written(path, source, [(line, None, None, None)])[0][0])
+            check_rows_in_province(
+                con,
+                path.name,
+                rows,
+                province,
+                reference.province_codes,
+                source.header[positions["region_code"]],
+                lambda line: _as_written(path, source, [(line, None, None, None)])[0][0],
+            )
         con.execute(f"create temp table rejects as {rejects_select(kind, bad_rows(kind, rows))}")
         _reject_repeats(con, kind, rows, "temp.rejects")
         rejected = con.execute("select count(distinct line) from temp.rejects").fetchone()[0]
@@ -195,8 +221,9 @@ def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_ro
             [MAX_REJECTS_STORED],
         ).fetchall()
         rejects = _as_written(path, source, rejects)
-        outcome = FileOutcome(path.name, sha256, kind.name, period, "staged", total - rejected, rejected,
-                              rejects=rejects)
+        outcome = FileOutcome(
+            path.name, sha256, kind.name, period, "staged", total - rejected, rejected, rejects=rejects
+        )
         notes = [f"ignored column(s) nothing reads: {', '.join(unused)}"] if unused else []
         if rejected * 100.0 > threshold_pct * total:
             line, column, value, reason = rejects[0]
@@ -224,8 +251,17 @@ def _read(con, path: Path, sha256: str, kind: ExtractKind, period: str, parts_ro
         written.unlink(missing_ok=True)
 
 
-def _write_part(con, path: Path, source, kind: ExtractKind, period: str, positions: dict[str, int],
-                reference: Reference, pseudonym_key: str | None, written: Path) -> None:
+def _write_part(
+    con,
+    path: Path,
+    source,
+    kind: ExtractKind,
+    period: str,
+    positions: dict[str, int],
+    reference: Reference,
+    pseudonym_key: str | None,
+    written: Path,
+) -> None:
     """The one pass: the file, read, typed, checked and pseudonymised, into the part."""
     parameters = _parameters(kind, period, pseudonym_key, reference)
     person_key = register_person_key(con, parameters)
@@ -251,8 +287,12 @@ def _parameters(kind: ExtractKind, period: str, pseudonym_key: str | None, refer
         raise ConfigError("JKN_PSEUDONYM_KEY is not set; it is needed to pseudonymise NIKs")
     ipad, opad = hmac_pads(pseudonym_key)
     year, month = period.split("-")
-    return {"ipad": ipad, "opad": opad, "period_month": int(year) * 100 + int(month),
-            "period_date": period_date(period)}
+    return {
+        "ipad": ipad,
+        "opad": opad,
+        "period_month": int(year) * 100 + int(month),
+        "period_date": period_date(period),
+    }
 
 
 def _as_written(path: Path, source, rejects: list[tuple]) -> list[tuple]:
@@ -265,9 +305,14 @@ def _as_written(path: Path, source, rejects: list[tuple]) -> list[tuple]:
     wanted |= {int(n) - first for *_, reason in rejects for n in re.findall(r"^repeats line (\d+)", reason or "")}
     lines = {row + first: line for row, line in physical_lines(path, source.delimiter, wanted).items()}
     return [
-        (lines.get(line, line), column, value,
-         re.sub(r"^repeats line (\d+)", lambda m: f"repeats line {lines.get(int(m.group(1)), m.group(1))}", reason)
-         if reason else reason)
+        (
+            lines.get(line, line),
+            column,
+            value,
+            re.sub(r"^repeats line (\d+)", lambda m: f"repeats line {lines.get(int(m.group(1)), m.group(1))}", reason)
+            if reason
+            else reason,
+        )
         for line, column, value, reason in rejects
     ]
 
@@ -283,16 +328,19 @@ def _check_period_column(con, path: Path, source, rows: str, period: str, header
     if wrong:
         line, value = wrong
         line = _as_written(path, source, [(line, None, None, None)])[0][0]
-        problem = (f"period {value!r} in the content is not a valid period (YYYY-MM, a date, or YYYY-S1/S2)"
-                   if not _parses(con, value) else
-                   f"period {value!r} in the content differs from {period!r} in the file name")
+        problem = (
+            f"period {value!r} in the content is not a valid period (YYYY-MM, a date, or YYYY-S1/S2)"
+            if not _parses(con, value)
+            else f"period {value!r} in the content differs from {period!r} in the file name"
+        )
         raise FileRejected(file_name, problem, line=line, column=header_name)
 
 
 def _parses(con, value: str) -> bool:
     """Whether `value` names a period at all (a month or a semester)."""
-    return con.execute(f"select coalesce({period_sql('$value', False)}, {period_sql('$value', True)}) is not null",
-                       {"value": value}).fetchone()[0]
+    return con.execute(
+        f"select coalesce({period_sql('$value', False)}, {period_sql('$value', True)}) is not null", {"value": value}
+    ).fetchone()[0]
 
 
 def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str) -> None:

@@ -43,8 +43,10 @@ def redact(text: str) -> str:
 
 def mask_identifier(expression: str) -> str:
     """SQL: `expression` masked (`mask_nik`) when it holds an identifier-like value, else as it is."""
-    return (f"case when length(regexp_replace({expression}, '[^0-9]', '', 'g')) >= {IDENTIFIER_DIGITS} "
-            f"then {mask_nik(expression)} else {expression} end")
+    return (
+        f"case when length(regexp_replace({expression}, '[^0-9]', '', 'g')) >= {IDENTIFIER_DIGITS} "
+        f"then {mask_nik(expression)} else {expression} end"
+    )
 
 
 def hmac_pads(key: str) -> tuple[bytes, bytes]:
@@ -120,13 +122,20 @@ def register_person_key(con: duckdb.DuckDBPyConnection, parameters: dict) -> str
         digests = _pseudonym.digests(ipad, opad, offsets, data or b"", width, values.offset, count)
         validity = pc.is_valid(values).buffers()[1] if values.null_count else None
         return pa.BinaryArray.from_buffers(
-            pa.binary(), count, [validity, pa.py_buffer(_digest_offsets(count)), pa.py_buffer(digests)],
+            pa.binary(),
+            count,
+            [validity, pa.py_buffer(_digest_offsets(count)), pa.py_buffer(digests)],
             values.null_count,
         )
 
     con.create_function(
-        PERSON_KEY_FUNCTION, person_keys, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("BLOB"),
-        type="arrow", null_handling="special", side_effects=False,
+        PERSON_KEY_FUNCTION,
+        person_keys,
+        [duckdb.sqltype("VARCHAR")],
+        duckdb.sqltype("BLOB"),
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
     )
     return PERSON_KEY_FUNCTION
 

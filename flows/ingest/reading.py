@@ -27,8 +27,18 @@ from flows.ingest.pseudonym import redact
 
 HEADER_BYTES = 1 << 20  # a header line longer than this is not a header
 # SQL types a Parquet column may have, by column type; identifiers must be text.
-INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                 "UBIGINT", "UHUGEINT")
+INTEGER_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+)
 NUMBER_TYPES = (*INTEGER_TYPES, "FLOAT", "DOUBLE", "DECIMAL")
 PARQUET_TYPES = {
     "count": ("VARCHAR", *NUMBER_TYPES),
@@ -150,14 +160,15 @@ def header_line(path: Path, compressed: bool) -> tuple[str, str]:
         raise FileRejected(path.name, "the file is empty (no header, no rows)")
     newline = b"\n" if b"\n" in start or b"\r" not in start else b"\r"
     if newline not in start and len(start) == HEADER_BYTES:
-        raise FileRejected(path.name, f"no line end in its first {HEADER_BYTES >> 20} MB: not a CSV extract "
-                                      "(or a header longer than that)", line=1)
+        raise FileRejected(
+            path.name,
+            f"no line end in its first {HEADER_BYTES >> 20} MB: not a CSV extract (or a header longer than that)",
+            line=1,
+        )
     try:
         line = start.split(newline, 1)[0].decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise FileRejected(
-            path.name, "is not UTF-8 text; save it as UTF-8 (in Excel: CSV UTF-8)", line=1
-        ) from None
+        raise FileRejected(path.name, "is not UTF-8 text; save it as UTF-8 (in Excel: CSV UTF-8)", line=1) from None
     return line.rstrip("\r\n"), newline.decode()
 
 
@@ -171,13 +182,17 @@ def open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
     types = [row[1] for row in described]
     # DuckDB renames a repeated column (`nik`, `nik_1`): a file that names one column twice is refused,
     # as a CSV header that does is (`map_columns`)
-    written = [row[0] for row in con.execute(
-        f"select name from parquet_schema('{quote(path)}') where num_children is null or num_children = 0"
-    ).fetchall()]
+    written = [
+        row[0]
+        for row in con.execute(
+            f"select name from parquet_schema('{quote(path)}') where num_children is null or num_children = 0"
+        ).fetchall()
+    ]
     repeated = sorted({name for name in written if [normal_name(n) for n in written].count(normal_name(name)) > 1})
     if repeated:
-        raise FileRejected(path.name, f"column(s) {', '.join(map(repr, repeated))} appear more than once; keep one",
-                           line=1)
+        raise FileRejected(
+            path.name, f"column(s) {', '.join(map(repr, repeated))} appear more than once; keep one", line=1
+        )
     return Source(relation, header, types, 1, ",")
 
 
@@ -251,8 +266,10 @@ def column_text(source: Source, position: int | None) -> str:
     sql_type = source.types[position].split("(")[0]
     if sql_type in ("FLOAT", "DOUBLE", "DECIMAL"):
         # 600000.0 is the whole number 600000; 85.5 stays 85.5 and is rejected where a count is due
-        column = (f"case when {column} = trunc({column}) then cast({column}::hugeint as varchar) "
-                  f"else cast({column} as varchar) end")
+        column = (
+            f"case when {column} = trunc({column}) then cast({column}::hugeint as varchar) "
+            f"else cast({column} as varchar) end"
+        )
     return f"nullif(trim(cast({column} as varchar)), '')"
 
 

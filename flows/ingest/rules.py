@@ -14,9 +14,14 @@ from flows.ingest.pseudonym import mask_identifier, mask_nik, nik_problem, sql_p
 from flows.ingest.reading import Source, column_text
 
 
-def reading_select(source: Source, kind: ExtractKind, positions: dict[str, int],
-                   checks: list[tuple[str, str, str, str]], person_key: str = "sql",
-                   provinces: tuple[str, ...] = ()) -> str:
+def reading_select(
+    source: Source,
+    kind: ExtractKind,
+    positions: dict[str, int],
+    checks: list[tuple[str, str, str, str]],
+    person_key: str = "sql",
+    provinces: tuple[str, ...] = (),
+) -> str:
     """One SELECT that reads the file and returns, per line, each column's typed value and
     `bad`: whether any of `checks` fails. The text a column was typed from is kept only on bad
     rows (for `ops.rejects`): on a good row it is null, so a national extract's landing table
@@ -52,7 +57,8 @@ def _texts_of_bad_rows(kind: ExtractKind) -> list[str]:
     compared with the file name on every row (`_check_period_column`); nor the NIK's: its
     masked value and problem are null on good rows already."""
     return [
-        f"{column.name}_value" for column in kind.columns
+        f"{column.name}_value"
+        for column in kind.columns
         if value_column(column) == f"{column.name}_value" and column.type not in ("period", "nik")
     ]
 
@@ -108,14 +114,15 @@ def value_column(column: Column) -> str:
     return column.name if column.type in ("digits", "code", "text") else f"{column.name}_value"
 
 
-
 def _lookup(text: str, aliases: dict[str, str]) -> str:
     """The canonical value of an alias; a value written canonically (nearly all of them) skips the
     normalising string functions."""
     canonical = ", ".join(f"'{value}'" for value in sorted(set(aliases.values())))
     cases = " ".join(f"when '{alias}' then '{value}'" for alias, value in aliases.items())
-    return (f"case when {text} in ({canonical}) then {text} "
-            f"else case replace(replace(upper({text}), ' ', '_'), '-', '_') {cases} end end")
+    return (
+        f"case when {text} in ({canonical}) then {text} "
+        f"else case replace(replace(upper({text}), ' ', '_'), '-', '_') {cases} end end"
+    )
 
 
 def _integer(text: str, delimiter: str) -> str:
@@ -140,9 +147,7 @@ def _decimal(text: str, delimiter: str) -> str:
     # (hugeint-backed) ~200x slower (~50 us a value: 12 s per million wages, bench/ issue 9);
     # only a value of 10^16 or more takes the slow path.
     typed = f"coalesce(try_cast({number} as decimal(18, 2))::decimal(20, 2), try_cast({number} as decimal(20, 2)))"
-    return (
-        f"case when regexp_full_match({text}, '{plain}') or regexp_full_match({text}, '{grouped}') then {typed} end"
-    )
+    return f"case when regexp_full_match({text}, '{plain}') or regexp_full_match({text}, '{grouped}') then {typed} end"
 
 
 MONTH_FORMATS = (  # (pattern, replacement giving YYYY-MM)
@@ -174,7 +179,6 @@ def period_sql(text: str, semester: bool) -> str:
     return f"case {' '.join(cases)} end"
 
 
-
 def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
     """(column, value column, condition that makes a row bad, reason as SQL) for every check of the kind."""
     checks = []
@@ -187,14 +191,32 @@ def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
         if not column.nullable:
             checks.append((name, value, f"{value} is null", f"'{name} is missing'"))
         if column.type == "region":
-            checks.append((name, value, f"{value} is not null and not regexp_full_match({name}, '[0-9]{{4}}')",
-                           "'region code must be 4 digits (3326 or 33.26)'"))
-            checks.append((name, value, f"regexp_full_match({name}, '[0-9]{{4}}') and {name} not in "
-                           "(select region_code from ref.regions)", "'unknown region code (not in seeds/regions.csv)'"))
+            checks.append(
+                (
+                    name,
+                    value,
+                    f"{value} is not null and not regexp_full_match({name}, '[0-9]{{4}}')",
+                    "'region code must be 4 digits (3326 or 33.26)'",
+                )
+            )
+            checks.append(
+                (
+                    name,
+                    value,
+                    f"regexp_full_match({name}, '[0-9]{{4}}') and {name} not in (select region_code from ref.regions)",
+                    "'unknown region code (not in seeds/regions.csv)'",
+                )
+            )
         elif column.type in ("segment", "status"):
             expected = ", ".join(SEGMENTS) if column.type == "segment" else "ACTIVE/AKTIF or INACTIVE/NONAKTIF"
-            checks.append((name, value, f"{value} is not null and {name} is null",
-                           f"'unknown {column.type}; expected {expected}'"))
+            checks.append(
+                (
+                    name,
+                    value,
+                    f"{value} is not null and {name} is null",
+                    f"'unknown {column.type}; expected {expected}'",
+                )
+            )
         elif column.type == "count":
             checks.append((name, value, f"{value} is not null and {name} is null", "'not a whole number'"))
             checks.append((name, value, f"{name} < 0", "'negative count'"))
@@ -202,13 +224,16 @@ def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
             checks.append((name, value, f"{value} is not null and {name} is null", "'not a number'"))
             checks.append((name, value, f"{name} < 0", "'negative amount'"))
         elif column.type == "digits":
-            checks.append((
-                name, value,
-                f"{value} is not null and not regexp_full_match({name}, '[0-9]{{{column.digits}}}')",
-                f"case when regexp_full_match({name}, '[0-9]+([.,][0-9]+)?[eE][+]?[0-9]+') then "
-                f"'{name} was turned into a number by a spreadsheet and lost digits; export the column as text' "
-                f"else '{name} must be {column.digits} digits (text, leading zeros kept)' end",
-            ))
+            checks.append(
+                (
+                    name,
+                    value,
+                    f"{value} is not null and not regexp_full_match({name}, '[0-9]{{{column.digits}}}')",
+                    f"case when regexp_full_match({name}, '[0-9]+([.,][0-9]+)?[eE][+]?[0-9]+') then "
+                    f"'{name} was turned into a number by a spreadsheet and lost digits; export the column as text' "
+                    f"else '{name} must be {column.digits} digits (text, leading zeros kept)' end",
+                )
+            )
     for name, condition, reason in kind.row_checks:
         checks.append((name, value_column(kind.column(name)), condition, f"'{reason}'"))
     return checks
@@ -223,4 +248,3 @@ def rejects_select(kind: ExtractKind, landing: str) -> str:
             f"from {landing} where {condition}"
         )
     return " union all ".join(parts)
-

@@ -36,21 +36,28 @@ def province_of(file_name: str) -> str | None:
     return match.group("province") if match else None
 
 
-def check_rows_in_province(con, file_name: str, rows: str, province: str, province_codes: tuple[str, ...],
-                           header_name: str, as_written) -> None:
+def check_rows_in_province(
+    con, file_name: str, rows: str, province: str, province_codes: tuple[str, ...], header_name: str, as_written
+) -> None:
     """Refuse a province file whose name names no province, or that holds a region of another one.
 
     `rows` is the part being written (with `line` and `bad`); rows already flagged bad (an unknown
     region code) go to `ops.rejects` as usual. `as_written` turns a row's line into the file's."""
     if province not in province_codes:
-        raise FileRejected(file_name, f"province {province!r} in the name (_p{province}) is not a province code "
-                                      "in seeds/regions.csv")
+        raise FileRejected(
+            file_name, f"province {province!r} in the name (_p{province}) is not a province code in seeds/regions.csv"
+        )
     outside = con.execute(
         f"select line, region_code from {rows} where not bad and left(region_code, 2) <> ? order by line limit 1",
         [province],
     ).fetchone()
     if outside:
         line, region = outside
-        raise FileRejected(file_name, f"region {region!r} is in province {region[:2]!r}, not in province "
-                                      f"{province!r} of the file name (_p{province}); a province file holds "
-                                      "that province's regions only", line=as_written(line), column=header_name)
+        raise FileRejected(
+            file_name,
+            f"region {region!r} is in province {region[:2]!r}, not in province "
+            f"{province!r} of the file name (_p{province}); a province file holds "
+            "that province's regions only",
+            line=as_written(line),
+            column=header_name,
+        )
