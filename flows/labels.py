@@ -7,46 +7,11 @@ digests, the worklist file for the manpower office) shows these names instead.
 
 from __future__ import annotations
 
-SEGMENTS = ("PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP")
+from flows import codes
 
-SEGMENT_NAMES = {
-    "id": {
-        "PBI_APBN": "PBI APBN (iuran dibayar pemerintah pusat)",
-        "PBI_APBD": "PBI APBD (didaftarkan pemerintah daerah)",
-        "PPU_PN": "Pekerja penyelenggara negara (ASN, TNI, Polri)",
-        "PPU_BU": "Pekerja badan usaha",
-        "PBPU": "Pekerja bukan penerima upah (mandiri)",
-        "BP": "Bukan pekerja (investor, pensiunan, veteran)",
-    },
-    "en": {
-        "PBI_APBN": "Subsidised, central budget (PBI APBN)",
-        "PBI_APBD": "Subsidised, local budget (PBI APBD)",
-        "PPU_PN": "Civil servants, military, police (PPU PN)",
-        "PPU_BU": "Company employees (PPU BU)",
-        "PBPU": "Informal workers (PBPU, mandiri)",
-        "BP": "Non-workers: investors, pensioners, veterans (BP)",
-    },
-}
-
-# Short forms for chart legends, where a long name would squeeze the bars on a phone.
-SEGMENT_SHORT_NAMES = {
-    "id": {
-        "PBI_APBN": "PBI APBN",
-        "PBI_APBD": "PBI APBD",
-        "PPU_PN": "Penyelenggara negara",
-        "PPU_BU": "Badan usaha",
-        "PBPU": "Mandiri",
-        "BP": "Bukan pekerja",
-    },
-    "en": {
-        "PBI_APBN": "Subsidised (central)",
-        "PBI_APBD": "Subsidised (local)",
-        "PPU_PN": "Civil servants",
-        "PPU_BU": "Company employees",
-        "PBPU": "Informal workers",
-        "BP": "Non-workers",
-    },
-}
+# Segment codes and their names, long and short (for chart legends, where a long name would squeeze
+# the bars on a phone): seeds/segments.csv (flows/codes.py).
+SEGMENTS, SEGMENT_NAMES, SEGMENT_SHORT_NAMES = codes.SEGMENTS, codes.SEGMENT_NAMES, codes.SEGMENT_SHORT_NAMES
 
 # PP 86/2013's steps, the most urgent (furthest along) first.
 SANCTION_STEPS = ("NO_PUBLIC_SERVICES", "FINE", "WRITTEN_WARNING_2", "WRITTEN_WARNING_1")

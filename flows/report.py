@@ -23,7 +23,7 @@ import duckdb
 import vl_convert
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
-from flows import actions, charts, database, labels, missing_regions, report_views
+from flows import actions, charts, codes, database, labels, missing_regions, report_views
 from flows.errors import ConfigError
 from flows.formats import MONTH_NAMES, grouped
 from flows.settings import Settings
@@ -32,7 +32,7 @@ LOCALES = ("id", "en")
 STATUS_ORDER = ("CRITICAL", "BEHIND", "AT_RISK", "ON_TRACK", "ACHIEVED")
 # A shape per status as well as a colour, so the status reads in greyscale and for colour-blind readers.
 STATUS_ICONS = {"CRITICAL": "✖", "BEHIND": "▼", "AT_RISK": "▲", "ON_TRACK": "●", "ACHIEVED": "✔"}
-SEGMENTS = ("PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP")
+SEGMENTS = codes.SEGMENTS  # seeds/segments.csv
 # Enough for a manager to act on; the whole list stays in mart.enforcement_worklist.
 WORKLIST_ROWS_PER_REGION = 10
 

@@ -70,3 +70,39 @@ def test_seeds_load_into_duckdb(con):
     assert con.execute("select count(*) from ref.regions").fetchone()[0] == 514
     assert con.execute("select typeof(region_code) from ref.regions limit 1").fetchone()[0] == "VARCHAR"
     assert con.execute("select count(*) from ref.uhc_rules").fetchone()[0] == 3
+
+
+def test_segments_and_statuses_have_one_source_the_seeds():
+    """seeds/segments.csv and seeds/statuses.csv are the one list: ingest's accepted spellings, the
+    labels, the report, and every suite's and the benchmark's value sets say the same."""
+    import json
+
+    from bench import run as bench_run
+    from bench import workloads as bench_workloads
+    from flows import codes, demo, generate, labels, report
+    from flows.ingest import kinds
+
+    assert codes.SEGMENTS == ("PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP")  # the six of Perpres 82/2018
+    assert codes.STATUSES == ("ACTIVE", "INACTIVE")
+    assert kinds.SEGMENTS == labels.SEGMENTS == report.SEGMENTS == codes.SEGMENTS
+    assert set(kinds.SEGMENT_ALIASES.values()) == set(codes.SEGMENTS)
+    assert set(kinds.STATUS_ALIASES.values()) == set(codes.STATUSES)
+    for language in ("id", "en"):
+        assert set(labels.SEGMENT_NAMES[language]) == set(labels.SEGMENT_SHORT_NAMES[language]) == set(codes.SEGMENTS)
+        assert all(labels.SEGMENT_NAMES[language].values()) and all(labels.SEGMENT_SHORT_NAMES[language].values())
+    assert set(demo.SEGMENT_SHARES) == set(generate.SEGMENT_SHARES) == set(codes.SEGMENTS)
+    expectations = Path(__file__).parent.parent / "expectations"
+    suites = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(expectations.glob("*.json"))]
+    suites.append(bench_run.STAND_IN_SUITE)
+    suites.append({"name": "bench pandas equivalents", "expectations": bench_workloads.pandas_equivalents([])})
+    sets = {"segment": set(codes.SEGMENTS), "status": set(codes.STATUSES)}
+    seen = set()
+    for suite in suites:
+        for expectation in suite["expectations"]:
+            column = expectation["kwargs"].get("column")
+            values = set(expectation["kwargs"].get("value_set") or ())
+            # (a trajectory's `status`, ON_TRACK and the like, is another list)
+            if expectation["type"] == "expect_column_values_to_be_in_set" and column in sets and values & sets[column]:
+                assert set(expectation["kwargs"]["value_set"]) == sets[column], (suite.get("name"), column)
+                seen.add(column)
+    assert seen == {"segment", "status"}

@@ -9,25 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SEGMENTS = ("PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP")
-# Values after upper-casing and turning spaces and hyphens into underscores.
-SEGMENT_ALIASES = {
-    **{segment: segment for segment in SEGMENTS},
-    "PBI_JK": "PBI_APBN",
-    "PBI_PUSAT": "PBI_APBN",
-    "PD_PEMDA": "PBI_APBD",
-    "PBI_DAERAH": "PBI_APBD",
-    "MANDIRI": "PBPU",
-    "BUKAN_PEKERJA": "BP",
-}
-STATUS_ALIASES = {
-    "ACTIVE": "ACTIVE",
-    "AKTIF": "ACTIVE",
-    "INACTIVE": "INACTIVE",
-    "NONAKTIF": "INACTIVE",
-    "NON_AKTIF": "INACTIVE",
-    "TIDAK_AKTIF": "INACTIVE",
-}
+from flows import codes
+
+# The segment and status codes and the spellings accepted for them: seeds/segments.csv and
+# seeds/statuses.csv (flows/codes.py).
+SEGMENTS, SEGMENT_ALIASES, STATUS_ALIASES = codes.SEGMENTS, codes.SEGMENT_ALIASES, codes.STATUS_ALIASES
 
 
 @dataclass(frozen=True)
