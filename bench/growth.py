@@ -27,6 +27,8 @@ def steps(results: dict) -> dict[str, tuple[float, float]]:
     out["ours: whole flow"] = (pipeline["flow_seconds"], pipeline["peak_rss_mb"])
     out["Prefect overhead"] = (pipeline["prefect_overhead_seconds"], float("nan"))
     out["baseline: pandas + GX"] = (results["baseline"]["seconds"], results["baseline"]["peak_rss_mb"])
+    if "peer" in results:  # runs before the polars peer existed have none
+        out["peer: polars"] = (results["peer"]["seconds"], results["peer"]["peak_rss_mb"])
     return out
 
 
