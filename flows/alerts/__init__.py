@@ -3,23 +3,23 @@
 Reads only `mart.*`, `ref.*` and `ops.*`; every step over regions is one SQL
 statement over all of them:
 
-1. evaluate   each enabled rule of `ref.alert_rules` whose source table exists
+1. evaluate   (rules.py, sql/alerts/) each enabled rule of `ref.alert_rules` whose source table exists
               is one query giving every region of its latest month a row that
               says whether the rule fires there (temp table `alert_findings`).
-2. lifecycle  compare with `ops.alerts`: an alert is `new` the first time it
+2. lifecycle  (lifecycle.py) compare with `ops.alerts`: an alert is `new` the first time it
               fires, `worsened` when its severity rises or its gap grows by at
               least the rule's `worsened_step` over what was last sent,
               `reminder` when it stayed open `reminder_days` since it was last
               sent, `resolved` once when it clears; otherwise it is not sent
               (temp table `alert_changes`).
-3. route      a region's alerts go to the recipients of the region, its branch,
+3. route      (routing.py, messages.py) a region's alerts go to the recipients of the region, its branch,
               its province and the nation (`ID`); `data_quality_failed` goes to
               scope `ops` only. One digest per recipient, or one message per
               alert where the recipient's `digest` is false.
-4. store      the new alert states, their history (`ops.alert_events`) and the
+4. store      (lifecycle.py) the new alert states, their history (`ops.alert_events`) and the
               messages to send (`ops.outgoing`, with their Idempotency-Key) in
               one transaction.
-5. deliver    every pending message in `ops.outgoing` (this run's and any an
+5. deliver    (delivery.py) every pending message in `ops.outgoing` (this run's and any an
               earlier run could not deliver) through its channel; every attempt
               goes to `ops.deliveries`. A delivered message is never sent again.
 
