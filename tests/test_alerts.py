@@ -475,7 +475,8 @@ def test_a_514_region_digest_text_stays_within_3000_characters_and_counts_what_i
     assert len(codes) == 514
     con.execute(
         """
-        insert into mart.trajectory (month, level, code, name, target_pct, target_date, baseline_month, baseline_pct, expected_pct, actual_pct,
+        insert into mart.trajectory (
+            month, level, code, name, target_pct, target_date, baseline_month, baseline_pct, expected_pct, actual_pct,
             gap_pp, people_needed, monthly_pace_needed, recent_pace, projected_target_month, status)
         select '2022-08-01', 'region', region_code, region_name, 98.0, '2024-12-31', '2022-01', 80.0,
                90.0, 85.0 - (row_number() over (order by region_code)) / 100.0, 0, 12345, 1000.0, 500.0,
