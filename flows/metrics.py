@@ -99,6 +99,16 @@ def set_parameters(con: duckdb.DuckDBPyConnection, population_lag_months: int = 
         con.execute(f"set variable {name} = ?", [value])
 
 
+def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> str:
+    """Create one model from its file as its materialization; an error names the file. Returns the relation."""
+    sql = model.path.read_text(encoding="utf-8")
+    try:
+        con.execute(f"create or replace {model.materialization} {model.relation} as\n{sql}")
+    except duckdb.Error as error:
+        raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
+    return model.relation
+
+
 def build(
     con: duckdb.DuckDBPyConnection,
     population_lag_months: int = 0,
@@ -108,12 +118,7 @@ def build(
     set_parameters(con, population_lag_months)
     built = []
     for model in (model for model in models() if model.layer in layers):
-        sql = model.path.read_text(encoding="utf-8")
-        try:
-            con.execute(f"create or replace {model.materialization} {model.relation} as\n{sql}")
-        except duckdb.Error as error:
-            raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
-        built.append(model.relation)
+        built.append(run_model(con, model))
         log.debug("built %s", model.relation)
     if {"intermediate", "marts"} <= set(layers):
         con.execute(f"create or replace table build.built_from as select ({CURRENT_LOADS_LIST}) as current_loads")

@@ -2,9 +2,9 @@
 last figures and the month those are of, never passed off as this month's.
 
 `mart.region_reporting` (sql/marts/region_reporting.sql) holds one row per month x region that reported
-before; this module holds what reads it: the alert rule that tells the region's recipients and `ops`
-(a warning the first month, escalated to critical from `threshold` months in a row), and the rows that
-`jkn status` and the report show.
+before; sql/alerts/region_not_reported.sql is the alert rule that tells the region's recipients and `ops`
+(a warning the first month, escalated to critical from `threshold` months in a row); this module holds
+the rows that `jkn status` and the report show.
 """
 
 from __future__ import annotations
@@ -15,30 +15,7 @@ RULE = "region_not_reported"
 MEASURE = "months_not_reported"
 SOURCE = "mart.region_reporting"
 
-# One row per region that reported before, in the latest month: fires where it did not report this month;
-# `previous_month` / `previous_value` / `count` are its last figures (month, coverage, participants).
-ALERT_SQL = """
-select
-    'region_not_reported' as rule,
-    'region' as level,
-    reporting.code,
-    reporting.month,
-    not reporting.is_reported as fires,
-    case
-        when reporting.months_not_reported >= coalesce(config.threshold, 2) then 'critical'
-        else config.severity
-    end as severity,
-    reporting.months_not_reported::double as gap,
-    'months_not_reported' as measure,
-    reporting.months_not_reported::double as value,
-    reporting.coverage_pct as previous_value,
-    reporting.reported_month as previous_month,
-    coalesce(config.threshold, 2) as threshold,
-    reporting.participants as count
-from mart.region_reporting as reporting
-cross join (select * from ref.alert_rules where rule = 'region_not_reported') as config
-where reporting.month = (select max(month) from mart.region_reporting)
-"""
+# Its alert rule is sql/alerts/region_not_reported.sql.
 
 # What status and the report show of each region missing from `month`: its last figures and their month.
 NOT_REPORTED = """

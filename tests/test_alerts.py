@@ -1,7 +1,7 @@
 """Alert rules, lifecycle, routing, wording and dry run, on mart tables given row by row.
 
-The marts are created here with CONTRACT.md section 3's columns, so these tests
-depend only on the contract, not on how sql/marts builds them.
+The marts have the columns the real models in sql/marts build (create_marts); their rows are
+given here, so each rule is tested on exactly the figures it fires on.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import alerts
+from flows import alerts, metrics
 from flows.errors import DataQualityError
 from flows.settings import load_settings
 
@@ -20,46 +20,16 @@ T0 = datetime(2022, 9, 5, 8, 0, tzinfo=UTC)
 RUN = "run-{}".format
 
 
-# --- marts with the contract's columns ------------------------------------------------------
+# --- marts with the real models' columns, rows given here -----------------------------------
 
 
 def create_marts(con, compliance: bool = True) -> None:
-    con.execute(
-        """
-        create or replace table mart.trajectory (
-            month date, level varchar, code varchar, name varchar, target_pct double, target_date date,
-            baseline_month varchar, baseline_pct double, expected_pct double, actual_pct double, gap_pp double,
-            people_needed bigint, monthly_pace_needed double, recent_pace double,
-            projected_target_month varchar, status varchar)
-        """
-    )
-    con.execute(
-        """
-        create or replace table mart.coverage (
-            month date, level varchar, code varchar, name varchar, population bigint,
-            population_period varchar, participants bigint, active_participants bigint,
-            coverage_pct double, active_rate_pct double, is_uhc boolean, uhc_rule varchar)
-        """
-    )
-    con.execute(
-        """
-        create or replace table mart.region_reporting (
-            month date, code varchar, name varchar, province_code varchar, is_reported boolean,
-            reported_month date, months_not_reported bigint, population bigint, participants bigint,
-            active_participants bigint, coverage_pct double, active_rate_pct double, is_uhc boolean,
-            expected_pct double, gap_pp double, trajectory_status varchar, branch_office varchar)
-        """
-    )
-    if compliance:
-        con.execute(
-            """
-            create or replace table mart.compliance_by_region (
-                month date, level varchar, code varchar, employers_reported bigint,
-                employers_registered bigint, employers_not_registered bigint, workers_reported bigint,
-                workers_registered bigint, worker_registration_pct double, underreporting_employers bigint,
-                arrears_employers bigint, unpaid_contributions_idr double)
-            """
-        )
+    """Empty marts shaped as sql/marts builds them (built over no data), so a renamed or dropped
+    mart column fails these tests; the rows are then given here, row by row."""
+    metrics.build(con)
+    marts = ["trajectory", "coverage", "region_reporting"] + (["compliance_by_region"] if compliance else [])
+    for name in marts:
+        con.execute(f"create or replace table mart.{name} as select * from build.{name} where false")
 
 
 def put_trajectory(con, month: str, rows: dict, level: str = "region") -> None:
@@ -71,8 +41,10 @@ def put_trajectory(con, month: str, rows: dict, level: str = "region") -> None:
         people = rest[1] if len(rest) > 1 else 10_000
         name = con.execute("select region_name from ref.regions where region_code = ?", [code]).fetchone()
         con.execute(
-            "insert into mart.trajectory values (?, ?, ?, ?, 98.0, '2024-12-31', '2022-01', 80.0, ?, ?, ?, ?, "
-            "1000.0, 500.0, ?, ?)",
+            "insert into mart.trajectory by name select ? as month, ? as level, ? as code, ? as name, "
+            "98.0 as target_pct, '2024-12-31'::date as target_date, '2022-01' as baseline_month, "
+            "80.0 as baseline_pct, ? as expected_pct, ? as actual_pct, ? as gap_pp, ? as people_needed, "
+            "1000.0 as monthly_pace_needed, 500.0 as recent_pace, ? as projected_target_month, ? as status",
             [
                 f"{month}-01",
                 level,
@@ -93,7 +65,14 @@ def put_coverage(con, month: str, rows: dict) -> None:
     con.execute("delete from mart.coverage where month = ?", [f"{month}-01"])
     for code, (participants, population, active, is_uhc) in rows.items():
         con.execute(
-            "insert into mart.coverage values (?, 'region', ?, ?, ?, '2022-S1', ?, ?, ?, ?, ?, 'test rule')",
+            # the UHC rule in force as sql/marts/coverage.sql gives it: the latest not after the month
+            "insert into mart.coverage by name select ?::date as month, 'region' as level, ? as code, ? as name, "
+            "? as population, '2022-S1' as population_period, ? as participants, ? as active_participants, "
+            "? as coverage_pct, ? as active_rate_pct, ? as is_uhc, 'test rule' as uhc_rule, "
+            "rules.min_coverage_pct as uhc_min_coverage_pct, rules.min_active_rate_pct as uhc_min_active_rate_pct, "
+            "0 as regions_not_reported, false as is_partial "
+            "from ref.uhc_rules as rules where rules.effective_from <= ?::date "
+            "order by rules.effective_from desc limit 1",
             [
                 f"{month}-01",
                 code,
@@ -104,6 +83,7 @@ def put_coverage(con, month: str, rows: dict) -> None:
                 participants * 100.0 / population,
                 active * 100.0 / participants,
                 is_uhc,
+                f"{month}-01",
             ],
         )
 
@@ -113,7 +93,10 @@ def put_compliance(con, month: str, rows: dict) -> None:
     con.execute("delete from mart.compliance_by_region where month = ?", [f"{month}-01"])
     for code, (reported, pct, unpaid, arrears) in rows.items():
         con.execute(
-            "insert into mart.compliance_by_region values (?, 'region', ?, 10, 8, 2, ?, ?, ?, 1, ?, ?)",
+            "insert into mart.compliance_by_region by name select ?::date as month, 'region' as level, ? as code, "
+            "10 as employers_reported, 8 as employers_registered, 2 as employers_not_registered, "
+            "? as workers_reported, ? as workers_registered, ? as worker_registration_pct, "
+            "1 as underreporting_employers, ? as arrears_employers, ? as unpaid_contributions_idr",
             [f"{month}-01", code, reported, round(reported * pct / 100), pct, arrears, unpaid],
         )
 
@@ -492,7 +475,9 @@ def test_a_514_region_digest_text_stays_within_3000_characters_and_counts_what_i
     assert len(codes) == 514
     con.execute(
         """
-        insert into mart.trajectory
+        insert into mart.trajectory (
+            month, level, code, name, target_pct, target_date, baseline_month, baseline_pct, expected_pct, actual_pct,
+            gap_pp, people_needed, monthly_pace_needed, recent_pace, projected_target_month, status)
         select '2022-08-01', 'region', region_code, region_name, 98.0, '2024-12-31', '2022-01', 80.0,
                90.0, 85.0 - (row_number() over (order by region_code)) / 100.0, 0, 12345, 1000.0, 500.0,
                '2026-05', 'BEHIND'

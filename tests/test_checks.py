@@ -327,6 +327,8 @@ SCENARIOS = {
                     "active_rate_pct",
                     "is_uhc",
                     "uhc_rule",
+                    "uhc_min_coverage_pct",
+                    "uhc_min_active_rate_pct",
                     "regions_not_reported",
                     "is_partial",
                 ]

@@ -19,7 +19,9 @@ def _national_514(con) -> None:
     # every region behind, the gap growing with the code; a few critical
     con.execute(
         """
-        insert into mart.trajectory
+        insert into mart.trajectory (
+            month, level, code, name, target_pct, target_date, baseline_month, baseline_pct, expected_pct, actual_pct,
+            gap_pp, people_needed, monthly_pace_needed, recent_pace, projected_target_month, status)
         select '2022-08-01', 'region', region_code, region_name, 98.0, '2024-12-31', '2022-01', 80.0,
                90.0, 85.0 - (row_number() over (order by region_code)) / 100.0, 0, 12345, 1000.0 + row_number()
                over (order by region_code), 500.0, '2026-05',

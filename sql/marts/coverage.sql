@@ -151,6 +151,9 @@ select
     with_pct.active_participants,
     with_pct.coverage_pct,
     with_pct.active_rate_pct,
+    -- the thresholds of that rule, so a reader (the uhc_lost alert) can say how far a scope is below them
+    rule_in_force.min_coverage_pct as uhc_min_coverage_pct,
+    rule_in_force.min_active_rate_pct as uhc_min_active_rate_pct,
     coalesce(
         with_pct.coverage_pct >= rule_in_force.min_coverage_pct
         and (

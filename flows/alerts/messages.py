@@ -1,0 +1,268 @@
+"""Alert messages: each alert's payload and sentence, and each recipient's digest (one per recipient,
+or one per alert where its `digest` is false), in the recipient's language (Jinja2 templates in
+flows/templates/alert_*).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+
+import duckdb
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from flows import digests, missing_regions
+from flows.alerts.routing import OPS_SCOPE, ROUTE, SCOPE_NAMES, Recipient
+from flows.alerts.rules import RULE_NAMES
+from flows.formats import MONTH_NAMES, grouped
+from flows.settings import Settings
+
+TEXT_LIMIT = 3000
+STATE_ORDER = ("new", "worsened", "reminder", "resolved")
+# Keys of one alert in a payload: CONTRACT.md section 6, then what the rule
+# itself measured (`measure` names it: gap_pp, months_late, participants,
+# coverage_pct, active_rate_pct, worker_registration_pct,
+# unpaid_contributions_idr, failed_checks, months_not_reported).
+PAYLOAD_KEYS = (
+    "alert_key",
+    "rule",
+    "state",
+    "severity",
+    "level",
+    "code",
+    "name",
+    "month",
+    "actual_pct",
+    "expected_pct",
+    "target_pct",
+    "target_date",
+    "gap_pp",
+    "people_needed",
+    "projected_target_month",
+    "message",
+    "measure",
+    "value",
+    "previous_value",
+    "previous_month",
+    "threshold",
+    "count",
+    "detail",
+)
+WHOLE_NUMBER_MEASURES = (
+    "participants",
+    "unpaid_contributions_idr",
+    "months_late",
+    "failed_checks",
+    "months_not_reported",
+)
+
+
+SENT_ALERTS = """
+select * exclude (worsened_step)
+from alert_changes
+where state is not null
+order by
+    state = 'resolved',
+    list_position(['info', 'warning', 'critical'], severity) desc,
+    list_position(['new', 'worsened', 'reminder', 'resolved'], state),
+    list_position($rules, rule),
+    gap desc nulls last,
+    name,
+    alert_key
+"""
+
+
+# Wording: Jinja2 templates per language, Indonesian number format by default
+# ---------------------------------------------------------------------------
+
+
+def format_number(value: float | int | None, decimals: int = 0, language: str = "id") -> str:
+    """1313212 -> '1.313.212' (id) or '1,313,212' (en); 86.176 -> '86,18' with 2 decimals."""
+    return "-" if value is None else grouped(value, decimals, language)
+
+
+def _month_name(value: str | date | None, language: str) -> str:
+    if not value:
+        return "-"
+    text = value.strftime("%Y-%m") if isinstance(value, date) else str(value)
+    year, month = text[:7].split("-")
+    return f"{MONTH_NAMES[language][int(month) - 1]} {year}"
+
+
+def _long_date(value: str | date | None, language: str) -> str:
+    if not value:
+        return "-"
+    day = date.fromisoformat(str(value)[:10])
+    return f"{day.day} {MONTH_NAMES[language][day.month - 1]} {day.year}"
+
+
+@cache
+def environment(language: str) -> Environment:
+    """Templates of one language: the number and date filters write that language's way."""
+    env = Environment(
+        loader=PackageLoader("flows", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    people = "orang" if language == "id" else "people"
+    env.filters.update(
+        num=lambda value, decimals=0: format_number(value, decimals, language),
+        pct=lambda value, decimals=2: "-" if value is None else f"{format_number(value, decimals, language)}%",
+        pp=lambda value: "-" if value is None else format_number(value, 2, language),
+        people=lambda value: "-" if value is None else f"{format_number(value, 0, language)} {people}",
+        idr=lambda value: "-" if value is None else f"Rp {format_number(value, 0, language)}",
+        month_name=lambda value: _month_name(value, language),
+        long_date=lambda value: _long_date(value, language),
+    )
+    env.globals["language"] = language
+    return env
+
+
+def words(language: str):
+    """The language's wording module: macros `sentence`, `line`, `header`, `omitted`, `subject`
+    and the dict `labels`."""
+    return environment(language).get_template(f"alert_words_{language}.j2").module
+
+
+def scope_display(scope_name: str, language: str) -> str:
+    return words(language).labels["ops"] if scope_name == OPS_SCOPE else scope_name
+
+
+def _round(value, digits: int = 2):
+    return None if value is None else round(float(value), digits)
+
+
+def _whole(value):
+    return None if value is None else int(round(value))
+
+
+def alert_payload(row: dict, language: str) -> dict:
+    """One alert as it goes into a payload, its `message` in `language`."""
+    measured = _whole if row["measure"] in WHOLE_NUMBER_MEASURES else _round
+    # a late region's previous_value is its last coverage (%), not a count of months
+    previous = _round if row["measure"] == missing_regions.MEASURE else measured
+    values = {
+        **row,
+        "actual_pct": _round(row["actual_pct"]),
+        "expected_pct": _round(row["expected_pct"]),
+        "target_pct": _round(row["target_pct"]),
+        "target_date": str(row["target_date"]) if row["target_date"] else None,
+        "gap_pp": _round(row["gap_pp"]),
+        "people_needed": _whole(row["people_needed"]),
+        "value": measured(row["value"]),
+        "previous_value": previous(row["previous_value"]),
+        "threshold": _round(row["threshold"]),
+        "count": _whole(row["count"]),
+        "message": str(words(language).sentence(row)).strip(),
+    }
+    return {key: values[key] for key in PAYLOAD_KEYS}
+
+
+def digest_text(
+    alerts: list[dict], scope_name: str, month: str, language: str, preface: tuple[str, ...] = (), footer: str = ""
+) -> str:
+    """The chat summary: a header, this month's actions (`preface`), one line per alert while they fit in
+    TEXT_LIMIT characters, how many were left out, and the report link (`footer`)."""
+    module = words(language)
+    counts = Counter(alert["state"] for alert in alerts)
+    header = "\n".join(
+        [str(module.header(scope_display(scope_name, language), month, len(alerts), counts)).strip(), *preface]
+    )
+    lines = [str(module.line(alert)).strip() for alert in alerts]
+    shown: list[str] = []
+    # Room for the "N more" line at its longest and the footer, so the total never passes the limit.
+    reserve = len(str(module.omitted(len(alerts))).strip()) + 1 + (len(footer) + 1 if footer else 0)
+    used = len(header)
+    for number, line in enumerate(lines):
+        last = number == len(lines) - 1
+        if used + 1 + len(line) + (0 if last else reserve) > TEXT_LIMIT:
+            break
+        shown.append(line)
+        used += 1 + len(line)
+    omitted = len(lines) - len(shown)
+    parts = (
+        [header, *shown] + ([str(module.omitted(omitted)).strip()] if omitted else []) + ([footer] if footer else [])
+    )
+    return "\n".join(parts)[:TEXT_LIMIT]
+
+
+@dataclass
+class Message:
+    message_id: str
+    recipient: Recipient
+    payload: dict
+
+    @property
+    def alert_keys(self) -> list[str]:
+        return [alert["alert_key"] for alert in self.payload["alerts"]]
+
+
+def _message_id(run_id: str, recipient: Recipient, alerts: list[dict]) -> str:
+    """The Idempotency-Key: the same for the same run, recipient and alerts. Written as a UUID so no
+    run of 13 or more digits (what a privacy scan flags as a card number or NIK) can appear in it."""
+    content = "|".join([run_id, recipient.label, *(f"{a['alert_key']}:{a['state']}" for a in alerts)])
+    return str(uuid.UUID(bytes=hashlib.sha256(content.encode("utf-8")).digest()[:16]))
+
+
+def compose(
+    con: duckdb.DuckDBPyConnection,
+    recipients: list[Recipient],
+    run_id: str,
+    month: str,
+    settings: Settings | None = None,
+) -> list[Message]:
+    """This run's messages: one digest per recipient (or one per alert where digest is false). With
+    `settings`, each also carries this month's actions, a summary and the report link (flows/digests.py)."""
+    rows = _dicts(con.execute(SENT_ALERTS, {"rules": list(RULE_NAMES)}))
+    routes: dict[str, set[str]] = {}
+    for label, alert_key in con.execute(ROUTE).fetchall():
+        routes.setdefault(label, set()).add(alert_key)
+    names = dict(con.execute(SCOPE_NAMES).fetchall())
+    rendered: dict[tuple[str, str], dict] = {}
+    messages = []
+    for recipient in recipients:
+        mine = routes.get(recipient.label)
+        if not mine:
+            continue
+        alerts = []
+        for row in rows:
+            if row["alert_key"] in mine:
+                key = (row["alert_key"], recipient.language)
+                if key not in rendered:
+                    rendered[key] = alert_payload(row, recipient.language)
+                alerts.append(rendered[key])
+        batches = [alerts] if recipient.digest else [[alert] for alert in alerts]
+        scope_name = names.get(recipient.scope_code, recipient.scope_code)
+        extra = _digest_extra(con, settings, recipient) if settings else {}
+        for batch in batches:
+            preface, footer = digests.text_parts(extra, recipient.language)
+            payload = {
+                "source": "jkn",
+                "run_id": run_id,
+                "month": month,
+                "recipient": recipient.scope_code,
+                "text": digest_text(batch, scope_name, month, recipient.language, preface, footer),
+                "alerts": batch,
+            }
+            if extra:
+                payload.update(summary=digests.summary(batch), **extra)
+            messages.append(Message(_message_id(run_id, recipient, batch), recipient, payload))
+    return messages
+
+
+def _digest_extra(con: duckdb.DuckDBPyConnection, settings: Settings, recipient: Recipient) -> dict:
+    return {
+        "this_month": digests.this_month(con, settings, recipient.scope_code, recipient.language),
+        "report_url": digests.report_url(settings, recipient.language, recipient.scope_code),
+    }
+
+
+def _dicts(cursor) -> list[dict]:
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
