@@ -25,7 +25,7 @@ from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
 from flows import actions, charts, database, labels, missing_regions, report_views
 from flows.errors import ConfigError
-from flows.formats import MONTH_NAMES, grouped
+from flows.formats import EMPTY, month_name, number, percent, points, rupiah, timestamp
 from flows.settings import Settings
 
 LOCALES = ("id", "en")
@@ -36,198 +36,6 @@ SEGMENTS = ("PBI_APBN", "PBI_APBD", "PPU_PN", "PPU_BU", "PBPU", "BP")
 # Enough for a manager to act on; the whole list stays in mart.enforcement_worklist.
 WORKLIST_ROWS_PER_REGION = 10
 
-TEXT = {
-    "id": {
-        "lang_name": "Bahasa Indonesia",
-        "title": "Cakupan JKN",
-        "subtitle": "Cakupan kepesertaan dan kepatuhan pemberi kerja terhadap target UHC",
-        "month": "Bulan data",
-        "generated": "Dibuat",
-        "no_data": (
-            "Belum ada data yang dipublikasikan. Jalankan `jkn run` setelah berkas ekstrak masuk ke folder landing."
-        ),
-        "filter": "Saring",
-        "province": "Provinsi",
-        "branch": "Kantor cabang",
-        "region": "Kabupaten/kota",
-        "all_provinces": "Semua provinsi",
-        "all_branches": "Semua kantor cabang",
-        "search": "Cari kabupaten/kota",
-        "showing": "Menampilkan",
-        "of": "dari",
-        "regions_word": "kabupaten/kota",
-        "national": "Nasional",
-        "coverage": "Cakupan",
-        "active_rate": "Tingkat keaktifan",
-        "participants": "Peserta",
-        "active_participants": "Peserta aktif",
-        "population": "Penduduk",
-        "uhc": "UHC",
-        "uhc_regions": "Kab/kota UHC",
-        "yes": "ya",
-        "no": "tidak",
-        "headline": "Ringkasan",
-        "provinces": "Provinsi",
-        "branches": "Kantor cabang",
-        "scope_chart": "Lintasan cakupan",
-        "regions": "Kabupaten/kota menurut kesenjangan terhadap lintasan",
-        "regions_note": (
-            "Diurutkan dari yang paling tertinggal dari lintasan ke target. "
-            "Kesenjangan positif berarti di bawah lintasan."
-        ),
-        "expected": "Lintasan",
-        "gap": "Kesenjangan",
-        "people_needed": "Kekurangan peserta",
-        "projected": "Proyeksi capai target",
-        "target": "Target",
-        "status": "Status",
-        "never": "tidak tercapai pada laju kini",
-        "charts": "Grafik per kabupaten/kota",
-        "charts_note": (
-            "Garis biru: cakupan aktual; abu-abu putus-putus: lintasan lurus ke "
-            "target; oranye titik-titik: proyeksi pada laju 6 bulan terakhir; hijau: target."
-        ),
-        "segments": "Komposisi segmen peserta",
-        "segment": "Segmen",
-        "share": "Porsi",
-        "compliance": "Kepatuhan pemberi kerja",
-        "no_employer_data": "Belum ada data pemberi kerja (ekstrak employers dan workforce) untuk laporan ini.",
-        "level": "Tingkat",
-        "worklist": "Daftar tindak lanjut penegakan kepatuhan",
-        "worklist_note": (
-            "Paling banyak {n} pemberi kerja teratas per kabupaten/kota; daftar "
-            "lengkap ada di tabel mart.enforcement_worklist."
-        ),
-        "dq": "Peringatan kualitas data",
-        "dq_run": "Pemeriksaan terakhir",
-        "dq_none": "Belum ada hasil pemeriksaan kualitas data.",
-        "dq_all_passed": "Semua {n} pemeriksaan lolos.",
-        "dq_some_failed": "{failed} dari {n} pemeriksaan tidak lolos.",
-        "suite": "Tabel",
-        "expectation": "Pemeriksaan",
-        "severity": "Tingkat",
-        "observed": "Teramati",
-        "loads": "Data dan berkas sumber",
-        "last_loaded": "Data terakhir dimuat",
-        "file": "Berkas",
-        "kind": "Jenis",
-        "period": "Periode",
-        "rows_loaded": "Baris dimuat",
-        "rows_rejected": "Baris ditolak",
-        "loaded_at": "Dimuat",
-        "message": "Keterangan",
-        "no_files": "Belum ada berkas yang dimuat.",
-        "other_language": "English",
-        "status_labels": {
-            "CRITICAL": "Kritis",
-            "BEHIND": "Tertinggal",
-            "AT_RISK": "Berisiko",
-            "ON_TRACK": "Sesuai lintasan",
-            "ACHIEVED": "Tercapai",
-        },
-        "load_status": {
-            "staged": "dimuat",
-            "published": "dipublikasikan",
-            "quarantined": "dikarantina",
-            "superseded": "digantikan",
-            "rejected": "ditolak",
-        },
-        "levels": {"national": "nasional", "province": "provinsi", "branch": "cabang", "region": "kab/kota"},
-        "noscript": "Grafik memerlukan JavaScript; tabel tetap lengkap tanpa JavaScript.",
-    },
-    "en": {
-        "lang_name": "English",
-        "title": "JKN coverage",
-        "subtitle": "Enrolment coverage and employer compliance against the UHC targets",
-        "month": "Data month",
-        "generated": "Generated",
-        "no_data": ("Nothing has been published yet. Run `jkn run` once extract files are in the landing folder."),
-        "filter": "Filter",
-        "province": "Province",
-        "branch": "Branch office",
-        "region": "Regency/city",
-        "all_provinces": "All provinces",
-        "all_branches": "All branch offices",
-        "search": "Find a regency/city",
-        "showing": "Showing",
-        "of": "of",
-        "regions_word": "regencies/cities",
-        "national": "National",
-        "coverage": "Coverage",
-        "active_rate": "Active rate",
-        "participants": "Participants",
-        "active_participants": "Active participants",
-        "population": "Population",
-        "uhc": "UHC",
-        "uhc_regions": "UHC regions",
-        "yes": "yes",
-        "no": "no",
-        "headline": "Headline",
-        "provinces": "Provinces",
-        "branches": "Branch offices",
-        "scope_chart": "Coverage trajectory",
-        "regions": "Regencies/cities by gap to trajectory",
-        "regions_note": ("Sorted from furthest behind the path to the target. A positive gap means below the path."),
-        "expected": "Trajectory",
-        "gap": "Gap",
-        "people_needed": "People short",
-        "projected": "Projected to reach target",
-        "target": "Target",
-        "status": "Status",
-        "never": "not at the current pace",
-        "charts": "Chart per regency/city",
-        "charts_note": (
-            "Blue: actual coverage; grey dashed: straight path to the target; "
-            "orange dotted: projection at the last 6 months' pace; green: target."
-        ),
-        "segments": "Participant segment mix",
-        "segment": "Segment",
-        "share": "Share",
-        "compliance": "Employer compliance",
-        "no_employer_data": "No employer data (employers and workforce extracts) for this report yet.",
-        "level": "Level",
-        "worklist": "Enforcement worklist",
-        "worklist_note": (
-            "At most the top {n} employers per regency/city; the whole list is in the table mart.enforcement_worklist."
-        ),
-        "dq": "Data-quality warnings",
-        "dq_run": "Latest checks",
-        "dq_none": "No data-quality results yet.",
-        "dq_all_passed": "All {n} checks passed.",
-        "dq_some_failed": "{failed} of {n} checks failed.",
-        "suite": "Table",
-        "expectation": "Check",
-        "severity": "Severity",
-        "observed": "Observed",
-        "loads": "Data and source files",
-        "last_loaded": "Data last loaded",
-        "file": "File",
-        "kind": "Kind",
-        "period": "Period",
-        "rows_loaded": "Rows loaded",
-        "rows_rejected": "Rows rejected",
-        "loaded_at": "Loaded",
-        "message": "Note",
-        "no_files": "No file has been loaded yet.",
-        "other_language": "Bahasa Indonesia",
-        "status_labels": {
-            "CRITICAL": "Critical",
-            "BEHIND": "Behind",
-            "AT_RISK": "At risk",
-            "ON_TRACK": "On track",
-            "ACHIEVED": "Achieved",
-        },
-        "load_status": {
-            "staged": "staged",
-            "published": "published",
-            "quarantined": "quarantined",
-            "superseded": "superseded",
-            "rejected": "rejected",
-        },
-        "levels": {"national": "national", "province": "province", "branch": "branch", "region": "regency/city"},
-        "noscript": "Charts need JavaScript; the tables are complete without it.",
-    },
-}
 
 # The columns shown, in this order, of those the compliance marts have (CONTRACT.md section 3);
 # the metrics model owns the tables, so a column it drops is simply not shown.
@@ -256,125 +64,27 @@ WORKLIST_COLUMNS = (
     "reasons",
     "next_sanction_step",
 )
-COLUMN_LABELS = {
-    "id": {
-        "employers_reported": "Perusahaan (Disnaker)",
-        "employers_registered": "Terdaftar JKN",
-        "employers_not_registered": "Belum terdaftar",
-        "workers_reported": "Pekerja (Disnaker)",
-        "workers_registered": "Pekerja terdaftar",
-        "unregistered_workers": "Pekerja belum terdaftar",
-        "worker_registration_pct": "Pekerja terdaftar (%)",
-        "underreporting_employers": "Upah di bawah UMK",
-        "arrears_employers": "Menunggak",
-        "unpaid_contributions_idr": "Iuran belum dibayar",
-        "payment_ratio_pct": "Rasio pembayaran",
-        "estimated_contributions_lost_idr": "Perkiraan iuran hilang/bulan",
-        "priority": "Urutan",
-        "name": "Perusahaan",
-        "business_id": "NIB",
-        "employer_id": "Kode badan usaha",
-        "months_in_arrears": "Bulan menunggak",
-        "months_non_compliant": "Bulan tidak patuh",
-        "non_compliant_since": "Tidak patuh sejak",
-        "reasons": "Masalah",
-        "next_sanction_step": "Sanksi berikutnya (PP 86/2013)",
-    },
-    "en": {
-        "employers_reported": "Companies (manpower office)",
-        "employers_registered": "Registered in JKN",
-        "employers_not_registered": "Not registered",
-        "workers_reported": "Workers (manpower office)",
-        "workers_registered": "Workers registered",
-        "unregistered_workers": "Unregistered workers",
-        "worker_registration_pct": "Workers registered (%)",
-        "underreporting_employers": "Wage below minimum",
-        "arrears_employers": "In arrears",
-        "unpaid_contributions_idr": "Unpaid contributions",
-        "payment_ratio_pct": "Payment ratio",
-        "estimated_contributions_lost_idr": "Est. contributions lost/month",
-        "priority": "Rank",
-        "name": "Company",
-        "business_id": "NIB",
-        "employer_id": "Employer id",
-        "months_in_arrears": "Months in arrears",
-        "months_non_compliant": "Months non-compliant",
-        "non_compliant_since": "Non-compliant since",
-        "reasons": "Problems",
-        "next_sanction_step": "Next sanction (PP 86/2013)",
-    },
-}
-# Codes and phrases the worklist model writes, in the report's language.
-VALUE_LABELS = {
-    "id": {
-        "WRITTEN_WARNING_1": "Teguran tertulis pertama (10 hari kerja)",
-        "WRITTEN_WARNING_2": "Teguran tertulis kedua (10 hari kerja)",
-        "FINE": "Denda 0,1% per bulan dari iuran terutang",
-        "NO_PUBLIC_SERVICES": "Tidak mendapat pelayanan publik tertentu (izin, tender)",
-        "employer not registered": "perusahaan belum terdaftar",
-        "workers not registered": "pekerja belum terdaftar",
-        "wage below minimum": "upah di bawah UMK",
-        "arrears": "menunggak iuran",
-    },
-    "en": {
-        "WRITTEN_WARNING_1": "First written warning (10 working days)",
-        "WRITTEN_WARNING_2": "Second written warning (10 working days)",
-        "FINE": "Fine of 0.1% a month of the contributions owed",
-        "NO_PUBLIC_SERVICES": "Withhold certain public services (permits, tenders)",
-    },
-}
+
+
+def _words(locale: str):
+    """The report's words in one language, from templates/report_words_<locale>.j2 (as alerts reads alert_words_*)."""
+    environment = Environment(loader=PackageLoader("flows", "templates"))
+    return environment.get_template(f"report_words_{locale}.j2").module
+
+
+TEXT = {locale: _words(locale).text for locale in LOCALES}
+COLUMN_LABELS = {locale: _words(locale).column_labels for locale in LOCALES}
+# Codes and phrases the worklist model writes, in the report's language (a code without one is shown as is).
+VALUE_LABELS = {locale: _words(locale).value_labels for locale in LOCALES}
 
 
 # ---------------------------------------------------------------- formatting
 
 
-def number(value, locale: str = "id", digits: int = 0) -> str:
-    """1.313.212 and 86,18 in Indonesian; 1,313,212 and 86.18 in English; a dash for nothing."""
-    if value is None:
-        return "–"
-    text = grouped(float(value), digits, locale) if digits else grouped(round(float(value)), 0, locale)
-    if text in {"-0", "-0.00", "-0.0"}:
-        text = text[1:]
-    return text.replace("-", "−")
-
-
-def percent(value, locale: str = "id", digits: int = 2) -> str:
-    return "–" if value is None else number(value, locale, digits) + "%"
-
-
-def points(value, locale: str = "id") -> str:
-    """A gap in percentage points, signed so 'above the path' reads differently from 'below'."""
-    if value is None:
-        return "–"
-    sign = "+" if value > 0.005 else ""
-    return sign + number(value, locale, 2) + " pp"
-
-
-def rupiah(value, locale: str = "id") -> str:
-    return "–" if value is None else "Rp " + number(value, locale)
-
-
-def month_name(value, locale: str = "id") -> str:
-    """'Agustus 2022' from a date or 'YYYY-MM'."""
-    if value is None:
-        return "–"
-    if isinstance(value, str):
-        year, month = value[:7].split("-")
-        value = date(int(year), int(month), 1)
-    return f"{MONTH_NAMES[locale][value.month - 1]} {value.year}"
-
-
-def timestamp(value, locale: str = "id") -> str:
-    if value is None:
-        return "–"
-    value = value.astimezone(UTC)
-    return f"{value.day} {MONTH_NAMES[locale][value.month - 1]} {value.year} {value:%H:%M} UTC"
-
-
 def cell(value, column: str, locale: str) -> str:
     """A worklist or compliance value, formatted by what its column name says it holds."""
     if value is None:
-        return "–"
+        return EMPTY
     if isinstance(value, bool):
         return TEXT[locale]["yes"] if value else TEXT[locale]["no"]
     if isinstance(value, str):
