@@ -26,6 +26,7 @@ from flows import database, notices, progress, runs, stages
 from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
 from flows.settings import Settings, load_settings
 
+
 def _not_a_usage_error(task, task_run, state) -> bool:
     """Retry a network step unless the request itself was wrong (not an http(s) URL, not an extract
     file name, a malformed checksum): asking again would not change that."""

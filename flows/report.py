@@ -15,7 +15,7 @@ import functools
 import hashlib
 import json
 import os
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -23,11 +23,11 @@ import duckdb
 import vl_convert
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
-from flows import actions, charts, database, labels, missing_regions, report_views
-from flows.errors import ConfigError
+from flows import actions, charts, labels, missing_regions, report_views
 from flows.formats import EMPTY, month_name, number, percent, points, rupiah, timestamp
+
 # What the page shows is read by report_data; COMPLIANCE_COLUMNS, WORKLIST_COLUMNS stay importable from here.
-from flows.report_data import COMPLIANCE_COLUMNS, SEGMENTS, WORKLIST_COLUMNS, collect  # noqa: F401
+from flows.report_data import COMPLIANCE_COLUMNS, SEGMENTS, WORKLIST_COLUMNS, WORKLIST_ROWS_PER_REGION, collect  # noqa: F401
 from flows.settings import Settings
 
 LOCALES = ("id", "en")

@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 
 from flows import alerts as alert_rules
-from flows import checks, database, ingest as loading, metrics, notices, snapshot
+from flows import checks, database, metrics, notices, snapshot
+from flows import ingest as loading
 from flows.backfill import build_window
 from flows.errors import DataQualityError
 from flows.ingest import LoadResult
@@ -121,7 +122,8 @@ def alerts_dry_run(settings: Settings, run_id: str) -> dict:
 
 def report(settings: Settings) -> str:
     """The flow's report, with the manpower office's worklist beside it (CSV; recorded in ops.worklist_exports)."""
-    from flows import report as reporting, worklist  # the report's modules bring Jinja and the charts
+    from flows import report as reporting  # the report's modules bring Jinja and the charts
+    from flows import worklist
 
     with database.connected(settings) as con:
         # CSV only on every run: openpyxl writes a national .xlsx (~250,000 companies) in over a minute,
