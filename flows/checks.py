@@ -225,11 +225,8 @@ def _context(settings: Settings):
 
 
 def _existing_relations(settings: Settings, relations: list[str]) -> set[str]:
-    con = database.connect(settings)
-    try:
+    with database.connected(settings) as con:
         rows = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
-    finally:
-        con.close()
     present = {row[0] for row in rows}
     return {relation for relation in relations if relation in present}
 
@@ -441,19 +438,13 @@ def _no_batch_notice() -> None:
 
 
 def _profile_participants(settings: Settings) -> None:
-    con = database.connect(settings)  # closed before GX opens the file (one configuration per file)
-    try:
+    with database.connected(settings) as con:  # closed before GX opens the file (one configuration per file)
         participant_profile.profile_loads(con)
-    finally:
-        con.close()
 
 
 def _anything_staged(settings: Settings) -> bool:
-    con = database.connect(settings)  # as _existing_relations: one configuration per file in a process
-    try:
+    with database.connected(settings) as con:  # as _existing_relations: one configuration per file in a process
         return con.execute(f"select exists ({STAGED_FILES})").fetchone()[0]
-    finally:
-        con.close()
 
 
 def quarantine_staged(con, reason: str) -> int:
@@ -472,8 +463,7 @@ def gate(settings: Settings, suites: list[Path], run_id: str) -> dict:
     the batch and raise DataQualityError (exit 3), so nothing from it is published.
     Returns the failed warnings, which do not stop the batch."""
     report = run_suites(settings, suites, run_id)
-    con = database.connect(settings)
-    try:
+    with database.connected(settings) as con:
         record(con, report)
         if not report.passed:
             failures = [describe_failure(r) for r in report.critical_failures]
@@ -487,8 +477,6 @@ def gate(settings: Settings, suites: list[Path], run_id: str) -> dict:
                 failures=[asdict(r) for r in report.critical_failures],
                 details=failures + ([f"Data Docs: {report.data_docs}"] if report.data_docs else []),
             )
-    finally:
-        con.close()
     return {
         "checked": len(report.results),
         "warnings": [asdict(r) for r in report.warnings],

@@ -201,12 +201,9 @@ def _print_summary(result: dict) -> None:
         errors.print(f"  refused: {item['message']}")
     from flows import missing_regions
 
-    con = snapshot.connect(settings)
-    try:
+    with snapshot.connect(settings) as con:
         month, rows = _latest_trajectory(con)
         late = missing_regions.not_reported(con, month if month != "-" else None)
-    finally:
-        con.close()
     table = Table(title=f"Coverage against trajectory, {month}")
     for column, justify in (
         ("Region", "left"),
@@ -334,7 +331,7 @@ def ingest_command(
     ] = None,
 ) -> None:
     """Load extract files into the raw tables (files loaded before are skipped), from disk or over HTTP(S)."""
-    from flows import database, download, ingest
+    from flows import database, download, stages
 
     settings = load_settings()
     sources = list(sources or [])
@@ -352,19 +349,8 @@ def ingest_command(
         for source in sources
     ]
     with database.writer_lock(settings, "jkn ingest"):
-        con = database.connect(settings)
-        try:
-            database.load_seeds(con, settings.seeds)
-            # Files named here are tried again even if they were refused before (a seed or setting may have changed).
-            results = ingest.ingest_files(
-                con,
-                paths or ingest.discover(settings.landing_dir),
-                settings.reject_threshold_pct,
-                pseudonym_key=settings.pseudonym_key,
-                retry_rejected=bool(paths),
-            )
-        finally:
-            con.close()
+        # Files named here are tried again even if they were refused before (a seed or setting may have changed).
+        results = stages.ingest(settings, paths, retry_rejected=bool(paths))
     table = Table(title="Ingest")
     for column in ("File", "Status", "Rows loaded", "Rows rejected", "Message"):
         table.add_column(column)
@@ -419,31 +405,18 @@ def check(
 ) -> None:
     """Run the staging suites (Great Expectations, inside DuckDB) on the staged files and print
     the results; exit 3 if a critical check fails. Nothing is quarantined or published."""
-    from flows import checks, database, metrics
-    from flows.pipeline import new_run_id
+    from flows import database, stages
+    from flows.runs import new_run_id
 
     settings = load_settings()
     with database.writer_lock(settings, "jkn check"):
-        con = database.connect(settings)
-        try:
-            database.load_seeds(con, settings.seeds)
-            metrics.build(con, settings.population_lag_months, layers=("staging",))
-            staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
-        finally:
-            con.close()
-        report = checks.run_suites(settings, checks.suite_files("staging."), new_run_id())
-        if report.nothing_staged:
-            # Suites over no rows would all pass; recording that would pass off nothing as a clean batch.
-            console.print(
-                "Nothing staged: no check ran, nothing was recorded. Files are staged by "
-                "`jkn ingest`; `jkn run` checks and publishes them."
-            )
-            return
-        con = database.connect(settings)
-        try:
-            checks.record(con, report)
-        finally:
-            con.close()
+        staged, report = stages.try_staging_checks(settings, new_run_id())
+    if report.nothing_staged:
+        console.print(
+            "Nothing staged: no check ran, nothing was recorded. Files are staged by "
+            "`jkn ingest`; `jkn run` checks and publishes them."
+        )
+        return
     table = Table(title=f"Checks on {staged} staged file(s), run {report.run_id[:8]}")
     for column in ("Suite", "Expectation", "Severity", "Result", "Observed"):
         table.add_column(column)
@@ -474,14 +447,14 @@ def check(
 @app.command("metrics")
 def metrics_command() -> None:
     """Build the marts in SQL, check them, and publish them if no critical check fails."""
-    from flows import database
-    from flows.pipeline import build_stage, check_marts_stage, new_run_id, publish_stage
+    from flows import database, stages
+    from flows.runs import new_run_id
 
     settings = load_settings()
     with database.writer_lock(settings, "jkn metrics"):
-        build_stage.fn(settings)
-        check_marts_stage.fn(settings, new_run_id())
-        publish_stage.fn(settings)
+        stages.build(settings)
+        stages.check_marts(settings, new_run_id())
+        stages.publish(settings)
     console.print("Marts published.")
 
 
@@ -493,29 +466,16 @@ def alerts_command(
 ) -> None:
     """Evaluate alert rules on the published marts and deliver digests (and any message an earlier run
     could not deliver)."""
-    from flows import alerts, database, notices, snapshot
-    from flows.pipeline import new_run_id
+    from flows import alerts, database, stages
+    from flows.runs import new_run_id
 
     settings = load_settings()
     if dry_run:
         # Read-only, on the published snapshot: nothing can change, and a run under way is not held up.
-        con = snapshot.connect(settings)
-        try:
-            summary = alerts.send(con, settings, new_run_id(), dry_run=True)
-        finally:
-            con.close()
+        summary = stages.alerts_dry_run(settings, new_run_id())
     else:
         with database.writer_lock(settings, "jkn alerts"):
-            con = database.connect(settings)
-            try:
-                database.load_seeds(con, settings.seeds)  # thresholds edited in seeds/ count now
-                run_id = new_run_id()
-                summary = alerts.send(con, settings, run_id)
-                late = notices.for_pending_deliveries(con, settings, database.utc_now())
-                summary["notices"] = notices.send(con, settings, run_id, late)
-                snapshot.refresh(con, run_id)
-            finally:
-                con.close()
+            summary = stages.alerts(settings, new_run_id())
     table = Table(title=("Would send" if dry_run else "Sent") + f", {summary['month']}")
     for column in ("Recipient", "Scope", "Channel", "Language", "Alerts", "New", "Worsened", "Reminder", "Resolved"):
         table.add_column(column, overflow="fold")
@@ -574,7 +534,7 @@ def report_command(
     """Write the managers' HTML report (Indonesian and English) from the published marts."""
     from datetime import datetime
 
-    from flows import report, snapshot
+    from flows import stages
     from flows.errors import ConfigError
 
     settings = load_settings()
@@ -586,12 +546,7 @@ def report_command(
             as_of = datetime.strptime(month, "%Y-%m").date()
         except ValueError:
             raise ConfigError(f"--month {month!r}: expected YYYY-MM") from None
-    # the report reads the published snapshot: it neither waits for nor holds up a run
-    con = snapshot.connect(settings)
-    try:
-        path = report.write(con, settings, locale=locale, month=as_of)
-    finally:
-        con.close()
+    path = stages.report_published(settings, locale=locale, month=as_of)
     console.print(f"Report: {path}")
 
 
@@ -619,19 +574,17 @@ def worklist_command(
 
     settings = load_settings()
     with database.writer_lock(settings, "jkn worklist"):
-        con = database.connect(settings)
-        try:
-            written = worklist.export(
-                con,
-                out or settings.report_dir,
-                scope.upper() if not scope.isdigit() else scope,
-                formats=tuple(file_format or worklist.FORMATS),
-                language=settings.locale,
-            )
-        except ValueError as error:
-            raise typer.BadParameter(str(error)) from None
-        finally:
-            con.close()
+        with database.connected(settings) as con:
+            try:
+                written = worklist.export(
+                    con,
+                    out or settings.report_dir,
+                    scope.upper() if not scope.isdigit() else scope,
+                    formats=tuple(file_format or worklist.FORMATS),
+                    language=settings.locale,
+                )
+            except ValueError as error:
+                raise typer.BadParameter(str(error)) from None
     if not written:
         console.print("No enforcement worklist published yet.")
     for item in written:
@@ -645,8 +598,7 @@ def status() -> None:
     from flows import missing_regions, snapshot
 
     settings = load_settings()
-    con = snapshot.connect(settings)
-    try:
+    with snapshot.connect(settings) as con:
         month, rows = _latest_trajectory(con)
         latest = con.execute("select max(month) from mart.coverage").fetchone()[0]
         coverage = con.execute(
@@ -661,8 +613,6 @@ def status() -> None:
             "select rule, level, code, severity, first_month, last_month from ops.alerts "
             "where state = 'open' order by severity = 'critical' desc, rule, code"
         ).fetchall()
-    finally:
-        con.close()
     table = Table(title=f"Coverage, {month}")
     for column in ("Level", "Name", "Coverage %", "Active %", "Participants", "Population", "UHC", "Note"):
         table.add_column(column)

@@ -151,6 +151,16 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
     return con
 
 
+@contextmanager
+def connected(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`connect`, closed when the block ends however it ends: each stage opens the file for itself."""
+    con = connect(settings, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 def duckdb_config(settings: Settings) -> dict[str, str | int]:
     """DuckDB options; every connection to the file in one process must use the same ones."""
     config: dict[str, str | int] = {"memory_limit": settings.memory_limit}

@@ -116,15 +116,14 @@ def generate(
     config: dict[str, str | int] = {"memory_limit": memory_limit, "temp_directory": str(temp_dir)}
     if threads:
         config["threads"] = threads
-    con = duckdb.connect(config=config)
     try:
-        con.execute("set enable_progress_bar = false")  # a benchmark's log is no place for a progress bar
-        con.execute("set variable seed = ?", [seed])
-        con.execute("set variable year = ?", [int(month[:4])])
-        _plan_regions(con, seeds_dir / "regions.csv", regions, seed, participants, employers)
-        return _write(con, out_dir, participants, employers, workforce, month, format)
+        with duckdb.connect(config=config) as con:
+            con.execute("set enable_progress_bar = false")  # a benchmark's log is no place for a progress bar
+            con.execute("set variable seed = ?", [seed])
+            con.execute("set variable year = ?", [int(month[:4])])
+            _plan_regions(con, seeds_dir / "regions.csv", regions, seed, participants, employers)
+            return _write(con, out_dir, participants, employers, workforce, month, format)
     finally:
-        con.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

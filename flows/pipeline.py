@@ -1,4 +1,4 @@
-"""The Prefect flow: the pipeline's stages in order, each a task. Logic lives in the stage modules.
+"""The Prefect flow: the pipeline's stages in order, each a task wrapping a function of flows/stages.py.
 
 landing -> ingest -> check staging -> build marts -> check marts -> publish -> alerts -> report
 
@@ -22,12 +22,9 @@ from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run as prefect_flow_run
 from pydantic import Field
 
-from flows import alerts, checks, database, ingest, metrics, notices, progress, report, runs, snapshot, worklist
-from flows.backfill import build_window
+from flows import database, notices, progress, runs, stages
 from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
 from flows.settings import Settings, load_settings
-
-new_run_id = runs.new_run_id
 
 
 def _not_a_usage_error(task, task_run, state) -> bool:
@@ -60,65 +57,32 @@ def pending_stage(settings: Settings, files: list[str] | None) -> dict:
 @task(name="ingest", cache_policy=NO_CACHE)
 @progress.reported("ingest", progress.files_summary)
 def ingest_stage(settings: Settings, run_id: str, files: list[str] | None = None) -> list[dict]:
-    con = database.connect(settings)
-    try:
-        database.load_seeds(con, settings.seeds)
-        paths = [Path(f) for f in files] if files else ingest.discover(settings.landing_dir)
-        read_many = ingest.read_here
-        if settings.dask_address:  # the new files are read on the cluster's workers; this process registers
-            from flows.ingest import fanout
-
-            read_many = fanout.reader(settings.dask_address, settings.threads)
-        results = ingest.ingest_files(
-            con, paths, settings.reject_threshold_pct, run_id, pseudonym_key=settings.pseudonym_key, read_many=read_many
-        )
-    finally:
-        con.close()
-    return [result.__dict__ for result in results]
+    paths = [Path(f) for f in files] if files else None
+    return [result.__dict__ for result in stages.ingest(settings, paths, run_id, on_cluster=True)]
 
 
 @task(name="check-staging", cache_policy=NO_CACHE)
 @progress.reported("check staging", progress.checks_summary)
 def check_staging_stage(settings: Settings, run_id: str) -> dict:
-    con = database.connect(settings)
-    try:
-        metrics.build(con, settings.population_lag_months, layers=("staging",))
-    finally:
-        con.close()
-    return _check_and_gate(settings, run_id, checks.suite_files("staging."))
+    return stages.check_staging(settings, run_id)
 
 
 @task(name="build-metrics", cache_policy=NO_CACHE)
 @progress.reported("build metrics", lambda models: f"{len(models)} model(s)")
 def build_stage(settings: Settings, window: runs.Window | None = None) -> list[str]:
-    con = database.connect(settings)
-    try:
-        database.load_seeds(con, settings.seeds)
-        if window is not None:  # a backfill: the window's months, month by month
-            build_window(con, window.first, window.last, settings.population_lag_months)
-            return [model.relation for model in metrics.models() if model.layer != "staging"]
-        return metrics.build(con, settings.population_lag_months, layers=("intermediate", "marts"))
-    finally:
-        con.close()
+    return stages.build(settings, window)
 
 
 @task(name="check-marts", cache_policy=NO_CACHE)
 @progress.reported("check marts", progress.checks_summary)
 def check_marts_stage(settings: Settings, run_id: str) -> dict:
-    return _check_and_gate(settings, run_id, checks.suite_files("build."))
+    return stages.check_marts(settings, run_id)
 
 
 @task(name="publish", cache_policy=NO_CACHE)
 @progress.reported("publish")
 def publish_stage(settings: Settings, window: runs.Window | None = None) -> None:
-    con = database.connect(settings)
-    try:
-        if window is None:
-            metrics.publish(con)
-        else:
-            metrics.publish_months(con, window.first, window.last)
-    finally:
-        con.close()
+    stages.publish(settings, window)
 
 
 # A network step (it delivers); a retry is safe: alert states are stored before delivery, so a
@@ -126,58 +90,18 @@ def publish_stage(settings: Settings, window: runs.Window | None = None) -> None
 @task(name="alerts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[60, 300], timeout_seconds=1800)
 @progress.reported("alerts", progress.alerts_summary)
 def alerts_stage(settings: Settings, run_id: str) -> dict:
-    con = database.connect(settings)
-    try:
-        summary = alerts.send(con, settings, run_id)
-        # After this run's own attempts: what is still undelivered after JKN_PENDING_ALERT_HOURS reaches ops.
-        late = notices.for_pending_deliveries(con, settings, database.utc_now())
-        summary["notices"] = notices.send(con, settings, run_id, late)
-        snapshot.refresh(con, run_id)  # readers see the alerts' new states (the marts are as published)
-        return summary
-    finally:
-        con.close()
+    return stages.alerts(settings, run_id)
 
 
 @task(name="report", cache_policy=NO_CACHE)
 @progress.reported("report")
 def report_stage(settings: Settings) -> str:
-    con = database.connect(settings, read_only=False)
-    try:
-        # the manpower office's list beside the report, linked from it (and recorded in ops.worklist_exports);
-        # CSV only on every run: openpyxl writes a national .xlsx (~250,000 companies) in over a minute,
-        # so the workbook is made on request (`jkn worklist --format xlsx`)
-        worklist.export(con, settings.report_dir, "ID", formats=("csv",), language=settings.locale)
-        return str(report.write(con, settings))
-    finally:
-        con.close()
-
-
-def _check_and_gate(settings: Settings, run_id: str, suites: list[Path]) -> dict:
-    con = database.connect(settings, read_only=True)
-    try:
-        batch = con.execute("select file_name, period from ops.load_log where status = 'staged' order by load_id")
-        batch = batch.fetchall()
-    finally:
-        con.close()
-    try:
-        return checks.gate(settings, suites, run_id)
-    except DataQualityError as failure:
-        # What the ops notice names: the quarantined files and the months they bring.
-        failure.files = [name for name, _ in batch]
-        failure.months = sorted({month for _, period in batch if (month := notices.month_of(period))})
-        raise
+    return stages.report(settings)
 
 
 @task(name="notify-ops", cache_policy=NO_CACHE)
 def notify_stage(settings: Settings, run_id: str, to_send: list[notices.Notice]) -> dict:
-    try:
-        con = database.connect(settings)
-    except Exception:  # noqa: BLE001 - the database may be what failed: tell ops all the same
-        return notices.send(None, settings, run_id, to_send)
-    try:
-        return notices.send(con, settings, run_id, to_send)
-    finally:
-        con.close()
+    return stages.notify(settings, run_id, to_send)
 
 
 def _notify_ops(settings: Settings, run: runs.Run, failure: BaseException | None) -> None:
@@ -331,7 +255,7 @@ def pipeline(
             empty: JKN_LOCK_TIMEOUT.
     """
     overrides = {} if lock_timeout_seconds is None else {"lock_timeout": lock_timeout_seconds}
-    run = runs.Run(new_run_id(), purpose=_purpose())
+    run = runs.Run(runs.new_run_id(), purpose=_purpose())
     logger = get_run_logger()
     with _reported(run):
         settings = load_settings(**overrides)

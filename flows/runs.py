@@ -144,8 +144,7 @@ def pending_work(settings: Settings, files: list[str] | None = None) -> dict:
     paths = [Path(name) for name in files] if files else ingest.discover(settings.landing_dir)
     if not settings.db_path.exists():
         return {"new_files": [path.name for path in paths], "staged_files": [], "unfinished_runs": []}
-    con = database.connect(settings, read_only=True)
-    try:
+    with database.connected(settings, read_only=True) as con:
         loaded = _loaded_at(con)
         new_files = []
         for path in paths:
@@ -166,8 +165,6 @@ def pending_work(settings: Settings, files: list[str] | None = None) -> dict:
                 "select run_id from ops.runs where status = 'running' order by started_at"
             ).fetchall()
         ]
-    finally:
-        con.close()
     return {"new_files": new_files, "staged_files": staged, "unfinished_runs": unfinished}
 
 
@@ -185,15 +182,12 @@ def recorded(settings: Settings, run: Run, command: str) -> Iterator[None]:
     `failed`. A row still `running` when the next run starts belongs to a run that
     crashed (the caller holds the writer lock, so no other run is alive): it is
     marked `crashed` and the new run does the work that was left."""
-    con = database.connect(settings)
-    try:
+    with database.connected(settings) as con:
         con.execute("update ops.runs set status = 'crashed' where status = 'running'")
         con.execute(
             "insert into ops.runs (run_id, command, started_at, status) values (?, ?, ?, 'running')",
             [run.run_id, command, run.started_at],
         )
-    finally:
-        con.close()
     try:
         yield
         run.status = "completed"
@@ -201,14 +195,11 @@ def recorded(settings: Settings, run: Run, command: str) -> Iterator[None]:
         run.failed(error)
         raise
     finally:
-        con = database.connect(settings)
-        try:
+        with database.connected(settings) as con:
             con.execute(
                 "update ops.runs set finished_at = ?, status = ?, summary = ? where run_id = ?",
                 [utc_now(), run.status, json.dumps(_stored_summary(run), default=str), run.run_id],
             )
-        finally:
-            con.close()
 
 
 def _stored_summary(run: Run) -> dict:
@@ -230,13 +221,11 @@ def alerts_due(settings: Settings, window: Window | None) -> tuple[bool, str]:
     leaves the alerts alone, so old months never alert and nothing is re-sent."""
     if window is None:
         return True, ""
-    con = database.connect(settings, read_only=True)
-    try:
-        latest = con.execute("select max(month) from build.trajectory").fetchone()[0]
-    except duckdb.Error:
-        latest = None
-    finally:
-        con.close()
+    with database.connected(settings, read_only=True) as con:
+        try:
+            latest = con.execute("select max(month) from build.trajectory").fetchone()[0]
+        except duckdb.Error:
+            latest = None
     if latest is None or window.last >= latest:
         return True, ""
     return False, (f"backfill {window} does not reach the latest month {latest:%Y-%m}: alerts were not evaluated")
@@ -272,8 +261,7 @@ def published(settings: Settings) -> Published:
 
 
 def _read_published(settings: Settings, found: Published) -> None:
-    con = database.connect(settings, read_only=True)
-    try:
+    with database.connected(settings, read_only=True) as con:
         month = con.execute(
             "select max(month) from mart.coverage" if _has_table(con, "mart", "coverage") else "select null"
         ).fetchone()[0]
@@ -294,8 +282,6 @@ def _read_published(settings: Settings, found: Published) -> None:
         )
         columns = [column[0] for column in cursor.description]
         found.coverage = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
