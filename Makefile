@@ -30,9 +30,11 @@ demo: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# The linters first (seconds), then the suite: CI fails on either.
+# The linters first (seconds), then the suite on TEST_WORKERS processes (pytest-xdist), a test file
+# to a worker: CI fails on either. `make test TEST_WORKERS=0` runs it in this one process.
+TEST_WORKERS ?= 2
 test: $(DASK_STAMP) browser lint
-	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: setup
 	$(BIN)/ruff check flows tests bench

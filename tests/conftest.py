@@ -52,3 +52,14 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with the most slow tests first: `make test` runs the suite on two workers, a file
+    to a worker (`--dist loadfile`), and a long file taken last would leave the other worker idle."""
+    slow_per_file: dict[str, int] = {}
+    for item in items:
+        slow_per_file.setdefault(item.path.name, 0)
+        slow_per_file[item.path.name] += item.get_closest_marker("slow") is not None
+    # sorted() is stable: within a file, and among files alike, the collection order stays
+    items[:] = sorted(items, key=lambda item: -slow_per_file[item.path.name])

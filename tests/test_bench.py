@@ -64,6 +64,7 @@ def _positive(measured: dict, what: str) -> None:
     assert measured["peak_rss_mb"] > 0, f"{what}: no peak memory"
 
 
+@pytest.mark.slow
 def test_every_step_is_measured(bench_run):
     results, _ = bench_run
     _positive(results["floor"], "floor")
@@ -86,6 +87,7 @@ def test_every_step_is_measured(bench_run):
     assert results["parameters"]["memory_limit"] == results["pipeline"]["memory_limit"] == "2GB"
 
 
+@pytest.mark.slow
 def test_all_three_read_the_same_generated_rows(bench_run):
     results, _ = bench_run
     assert results["data"]["generation"]["source"] == "generated"
@@ -107,6 +109,7 @@ def test_all_three_read_the_same_generated_rows(bench_run):
     assert peer["national_coverage_pct"] == pytest.approx(results["baseline"]["national_coverage_pct"], rel=0.05)
 
 
+@pytest.mark.slow
 def test_ratios_and_overhead_are_computed(bench_run):
     results, stdout = bench_run
     floor = results["floor"]["seconds"]

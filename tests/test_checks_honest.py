@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 
 from tests.conftest import FIXTURES
 
@@ -26,6 +27,7 @@ def _query(settings, sql: str):
         con.close()
 
 
+@pytest.mark.slow
 def test_check_with_nothing_staged_says_so_and_records_nothing(settings):
     done = _jkn("check")
     assert done.returncode == 0, done.stderr
@@ -34,6 +36,7 @@ def test_check_with_nothing_staged_says_so_and_records_nothing(settings):
     assert _query(settings, "select count(*) from ops.dq_results") == [(0,)]
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_checks_of_the_publishing_run(settings, prefect_server):
     from flows import database, report
     from flows.pipeline import pipeline

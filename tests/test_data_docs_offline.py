@@ -40,6 +40,7 @@ def test_pages_load_no_script_or_stylesheet_from_the_network(settings):
             assert (page.parent / local).is_file(), (page, local)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (make test installs it)")
 def test_the_index_lists_the_validations_in_a_browser_without_network(settings, tmp_path):
     batches.prepare(settings)

@@ -94,6 +94,7 @@ def uninterrupted(tmp_path_factory, prefect_server) -> dict:
     return published(home)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["checks", "snapshot", "report"])
 def test_a_run_killed_inside_a_stage_is_finished_by_the_next_run(jkn_env, prefect_server, uninterrupted, point):
     shutil.copytree(FIXTURES / "landing_small", jkn_env / "landing")

@@ -76,6 +76,7 @@ def ops_webhook(jkn_env, tmp_path, httpserver, monkeypatch):
     return httpserver
 
 
+@pytest.mark.slow
 def test_a_refused_file_exits_5_publishes_the_rest_and_tells_ops(
     jkn_env, prefect_server, ops_webhook, monkeypatch, capsys
 ):
@@ -118,6 +119,7 @@ def test_a_refused_file_exits_5_publishes_the_rest_and_tells_ops(
     assert len([p for p in _ops_posts(ops_webhook) if p["alerts"][0]["rule"] == "file_refused"]) == 1
 
 
+@pytest.mark.slow
 def test_a_failed_critical_check_tells_ops_the_batch_month_files_and_retry_in_their_language(
     jkn_env, prefect_server, httpserver, tmp_path, monkeypatch, capsys
 ):
@@ -187,6 +189,7 @@ def test_a_configuration_error_in_a_run_reaches_ops_on_one_line(
     assert flow_run.state.is_failed() and "\\n" not in flow_run.state.message  # DuckDB's lines joined
 
 
+@pytest.mark.slow
 def test_a_delivery_pending_too_long_reaches_ops_once(
     jkn_env, prefect_server, httpserver, tmp_path, monkeypatch, capsys
 ):

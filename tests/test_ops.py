@@ -241,6 +241,7 @@ def _state_counts(home) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_landing_watch_works_only_when_there_is_work(jkn_env, published_home):
     from flows import database, runs
     from flows.pipeline import ingest_stage, pipeline
@@ -303,6 +304,7 @@ def test_landing_watch_works_only_when_there_is_work(jkn_env, published_home):
     assert runs.pending_work(load_settings())["unfinished_runs"] == ["dead"]
 
 
+@pytest.mark.slow
 def test_backfill_recomputes_only_its_months_and_sends_nothing(jkn_env, published_home, monkeypatch, capsys):
     from flows.settings import PROJECT_ROOT
 

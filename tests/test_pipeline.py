@@ -13,6 +13,7 @@ from tests.conftest import FIXTURES
 PUBLISHED = {"3375": 86.18, "3325": 85.73, "3327": 85.16, "3326": 83.70}
 
 
+@pytest.mark.slow
 def test_run_on_fixture_landing_folder(jkn_env, prefect_server):
     from flows.pipeline import pipeline
 
@@ -50,6 +51,7 @@ def test_run_on_fixture_landing_folder(jkn_env, prefect_server):
     assert len(list((jkn_env / "outbox").glob("*.json"))) == len(messages)
 
 
+@pytest.mark.slow
 def test_demo_twice_loads_once_and_alerts_once(jkn_env, prefect_server):
     from typer.testing import CliRunner
 
