@@ -16,6 +16,7 @@ import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from flows import digests, missing_regions
+from flows.alerts.payload import PAYLOAD_KEYS, WHOLE_NUMBER_MEASURES
 from flows.alerts.routing import OPS_SCOPE, ROUTE, SCOPE_NAMES, Recipient
 from flows.alerts.rules import RULE_NAMES
 from flows.formats import MONTH_NAMES, grouped
@@ -23,42 +24,6 @@ from flows.settings import Settings
 
 TEXT_LIMIT = 3000
 STATE_ORDER = ("new", "worsened", "reminder", "resolved")
-# Keys of one alert in a payload: CONTRACT.md section 6, then what the rule
-# itself measured (`measure` names it: gap_pp, months_late, participants,
-# coverage_pct, active_rate_pct, worker_registration_pct,
-# unpaid_contributions_idr, failed_checks, months_not_reported).
-PAYLOAD_KEYS = (
-    "alert_key",
-    "rule",
-    "state",
-    "severity",
-    "level",
-    "code",
-    "name",
-    "month",
-    "actual_pct",
-    "expected_pct",
-    "target_pct",
-    "target_date",
-    "gap_pp",
-    "people_needed",
-    "projected_target_month",
-    "message",
-    "measure",
-    "value",
-    "previous_value",
-    "previous_month",
-    "threshold",
-    "count",
-    "detail",
-)
-WHOLE_NUMBER_MEASURES = (
-    "participants",
-    "unpaid_contributions_idr",
-    "months_late",
-    "failed_checks",
-    "months_not_reported",
-)
 
 
 SENT_ALERTS = """
