@@ -10,6 +10,9 @@ same files, each in its own fresh process, wall time and peak memory of:
   with ingest's row rules, the key checks and coverage by region (`peer`).
 Prints a table with the ratios and writes results JSON (BENCHMARKS.md has the figures).
 
-Modules: `measure` (fresh processes, process-tree RSS sampling), `workloads` (what runs
-inside them), `peer` (the polars peer), `run` (one benchmark run, results JSON), `summary` (the table).
+Modules: `run` (one benchmark run: the options and the steps in order), `data` (the landing folder
+measured: given, cached or generated), `measure` (fresh processes, process-tree RSS sampling),
+`workloads` (what runs inside them: the floor, and the entry point), `our_pipeline` (our stages and
+flow), `baseline` (pandas + GX), `peer` (the polars peer), `results` (ratios, targets, machine: the
+results JSON), `summary` (the table), `growth` (cost against rows across runs).
 """

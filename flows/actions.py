@@ -21,8 +21,7 @@ from functools import cache
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from flows import database, labels
-from flows.formats import MONTH_NAMES, grouped
+from flows import database, formats, labels
 
 REGIONS_PER_SCOPE = 3
 EMPLOYERS_PER_SCOPE = 3
@@ -177,17 +176,6 @@ def for_scope(
 # ---------------------------------------------------------------- words
 
 
-def _num(value, decimals: int = 0, language: str = "id") -> str:
-    return "–" if value is None else grouped(value, decimals, language)
-
-
-def _month(value, language: str) -> str:
-    if not value:
-        return "–"
-    text = value.strftime("%Y-%m") if isinstance(value, date) else str(value)
-    return f"{MONTH_NAMES[language][int(text[5:7]) - 1]} {text[:4]}"
-
-
 @cache
 def _words(language: str):
     env = Environment(
@@ -198,10 +186,11 @@ def _words(language: str):
         autoescape=False,  # plain text; the report and the email escape it where it goes
     )
     env.filters.update(
-        num=lambda value, decimals=0: _num(value, decimals, language),
-        pp=lambda value: "–" if value is None else _num(abs(value), 2, language),
-        idr=lambda value: "–" if value is None else f"Rp {_num(value, 0, language)}",
-        month_name=lambda value: _month(value, language),
+        num=lambda value, decimals=0: formats.number(value, language, decimals),
+        # a change of gap is said in words ("up", "down"), so its size is shown without a sign
+        pp=lambda value: formats.number(None if value is None else abs(value), language, 2),
+        idr=lambda value: formats.rupiah(value, language),
+        month_name=lambda value: formats.month_name(value, language),
         step=lambda code: labels.name(labels.STEP_NAMES, code, language),
         reasons=lambda text: labels.reasons(text, language),
     )

@@ -16,29 +16,14 @@ from urllib.parse import quote
 import duckdb
 
 from flows import actions
+from flows.alerts.payload import CONTRACT_KEYS
 from flows.settings import Settings
 
 # An email shows this many alerts; all of them are in the payload and, past this, in the attached CSV.
 TOP_ALERTS = 20
 SEVERITY_ORDER = ("critical", "warning", "info")
-CSV_FIELDS = (
-    "alert_key",
-    "rule",
-    "state",
-    "severity",
-    "level",
-    "code",
-    "name",
-    "month",
-    "actual_pct",
-    "expected_pct",
-    "target_pct",
-    "target_date",
-    "gap_pp",
-    "people_needed",
-    "projected_target_month",
-    "message",
-)
+# The CSV's columns are the contract's keys of an alert, in its order (flows/alerts/payload.py).
+CSV_FIELDS = CONTRACT_KEYS
 
 
 def report_file_name(settings: Settings, language: str) -> str:

@@ -1,6 +1,10 @@
 """How numbers, months and missing values are written in Indonesian (`1.313.212`, `86,18`, `Agustus 2022`)
-and English: the report's filters (`number`, `percent`, `points`, `rupiah`, `month_name`, `timestamp`) and
-the month names and digit grouping alerts and the charts use.
+and English, for every reader: the report's filters (`number`, `percent`, `points`, `rupiah`, `month_name`,
+`timestamp`), the alert messages' and digests' filters (flows/alerts/messages.py, flows/actions.py: the same
+functions plus `long_date`), and the month names the charts use.
+
+Digit grouping is written here (`grouped`: a dot between thousands and a decimal comma in Indonesian, the
+other way round in English) rather than with Babel's `id_ID`/`en` formats: Babel is not a dependency.
 
 It imports nothing heavy, so the alerts stage can use it without loading the report's chart libraries.
 """
@@ -9,7 +13,8 @@ from __future__ import annotations
 
 from datetime import UTC, date
 
-# What the report shows for a value that is not there (alerts, in plain-text messages, write "-").
+# What every reader sees for a value that is not there: the report, the alert messages, the digests.
+# An en dash, so it is not read as a minus sign (negative numbers are written with U+2212, `−1,20`).
 EMPTY = "–"
 
 MONTH_NAMES = {
@@ -78,12 +83,20 @@ def rupiah(value, locale: str = "id") -> str:
 
 def month_name(value, locale: str = "id") -> str:
     """'Agustus 2022' from a date or 'YYYY-MM'."""
-    if value is None:
+    if not value:
         return EMPTY
     if isinstance(value, str):
         year, month = value[:7].split("-")
         value = date(int(year), int(month), 1)
     return f"{MONTH_NAMES[locale][value.month - 1]} {value.year}"
+
+
+def long_date(value, locale: str = "id") -> str:
+    """'31 Desember 2024' from a date or 'YYYY-MM-DD'."""
+    if not value:
+        return EMPTY
+    day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    return f"{day.day} {MONTH_NAMES[locale][day.month - 1]} {day.year}"
 
 
 def timestamp(value, locale: str = "id") -> str:

@@ -26,6 +26,7 @@ SQL_DIR = PROJECT_ROOT / "sql"
 # The one place the run order lives; tests/test_metrics.py checks it against sql/.
 MODELS = (
     "staging/current_loads",
+    "staging/current_rows",
     "staging/region_counts",
     "staging/population",
     "staging/participants",
@@ -45,6 +46,9 @@ MODELS = (
     "marts/enforcement_worklist",
     "marts/region_reporting",
 )
+
+# Models that are table macros, with their parameters: the one query several views call with their own kind.
+MACRO_PARAMETERS = {"current_rows": "extract_kind"}
 
 # Contribution rules for wage earners (DOMAIN.md; Perpres 64/2020): 5% of the wage floored at the regional
 # minimum wage and capped, split 4% employer / 1% worker. Sanctions (PP 86/2013): a fine of 0.1% per month
@@ -74,6 +78,8 @@ class Model:
 
     @property
     def materialization(self) -> str:
+        if self.name in MACRO_PARAMETERS:
+            return "macro"
         return "view" if self.layer == "staging" else "table"
 
 
@@ -102,8 +108,13 @@ def set_parameters(con: duckdb.DuckDBPyConnection, population_lag_months: int = 
 def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> str:
     """Create one model from its file as its materialization; an error names the file. Returns the relation."""
     sql = model.path.read_text(encoding="utf-8")
+    relation = model.relation
+    if model.materialization == "macro":
+        relation = f"{relation}({MACRO_PARAMETERS[model.name]}) as table"
+    else:
+        relation += " as"
     try:
-        con.execute(f"create or replace {model.materialization} {model.relation} as\n{sql}")
+        con.execute(f"create or replace {model.materialization} {relation}\n{sql}")
     except duckdb.Error as error:
         raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
     return model.relation

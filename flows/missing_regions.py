@@ -4,7 +4,8 @@ last figures and the month those are of, never passed off as this month's.
 `mart.region_reporting` (sql/marts/region_reporting.sql) holds one row per month x region that reported
 before; sql/alerts/region_not_reported.sql is the alert rule that tells the region's recipients and `ops`
 (a warning the first month, escalated to critical from `threshold` months in a row); this module holds
-the rows that `jkn status` and the report show.
+the rows that `jkn status` and the report show (the report's words for them are in
+templates/report_words_<language>.j2).
 """
 
 from __future__ import annotations
@@ -97,39 +98,6 @@ def region_note(row: dict) -> str:
     return f"not reported this month, last figures from {row['reported_month']}" + (
         f" ({months} months in a row)" if months >= 2 else ""
     )
-
-
-# The report's words for regions missing this month (merged into the report's text by locale).
-TEXT = {
-    "id": {
-        "not_reported_title": "Belum melapor bulan ini",
-        "not_reported_note": (
-            "Wilayah ini melapor sebelumnya tetapi belum ada data untuk bulan ini. Angka yang tampil adalah "
-            "angka terakhirnya, dari bulan yang disebut, bukan angka bulan ini; angka cabang, provinsi dan "
-            "nasional bulan ini tidak memuatnya (sebagian)."
-        ),
-        "last_figures": "Angka terakhir",
-        "last_figures_from": "angka terakhir dari {month}",
-        "months_not_reported": "Bulan tanpa laporan",
-        "escalated": "dieskalasi",
-        "status_then": "Status saat itu",
-        "partial": "sebagian: {count} wilayah belum melapor",
-    },
-    "en": {
-        "not_reported_title": "Not reported this month",
-        "not_reported_note": (
-            "These regions reported before but have no figures for this month. What is shown are their last "
-            "figures, of the month given, not this month's; this month's branch, province and national "
-            "figures lack them (partial)."
-        ),
-        "last_figures": "Last figures",
-        "last_figures_from": "last figures from {month}",
-        "months_not_reported": "Months not reported",
-        "escalated": "escalated",
-        "status_then": "Status then",
-        "partial": "partial: {count} region(s) not reported",
-    },
-}
 
 
 def annotate_scopes(con: duckdb.DuckDBPyConnection, month, scopes: list[dict]) -> None:

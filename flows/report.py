@@ -23,7 +23,7 @@ import duckdb
 import vl_convert
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
-from flows import actions, charts, labels, missing_regions, report_views
+from flows import actions, charts, labels, report_views
 from flows.formats import EMPTY, month_name, number, percent, points, rupiah, timestamp
 
 # What the page shows is read by report_data; COMPLIANCE_COLUMNS, WORKLIST_COLUMNS stay importable from here.
@@ -42,7 +42,11 @@ def _words(locale: str):
     return environment.get_template(f"report_words_{locale}.j2").module
 
 
-TEXT = {locale: _words(locale).text for locale in LOCALES}
+# The page's words; "this month"'s title and its "nothing to do" are the digests' own (templates/this_month_*.j2).
+TEXT = {
+    locale: {**_words(locale).text, "this_month": actions.title(locale), "nothing_to_do": actions.nothing(locale)}
+    for locale in LOCALES
+}
 COLUMN_LABELS = {locale: _words(locale).column_labels for locale in LOCALES}
 # Codes and phrases the worklist model writes, in the report's language (a code without one is shown as is).
 VALUE_LABELS = {locale: _words(locale).value_labels for locale in LOCALES}
@@ -217,7 +221,6 @@ def _browser_data(data: dict, locale: str, specs: dict) -> dict:
 
 def render(data: dict, locale: str, other_file: str | None = None, cache_dir: Path | None = None) -> str:
     """The report page in one language."""
-    text = {**TEXT[locale], **report_views.TEXT[locale], **missing_regions.TEXT[locale]}
     script = assets(cache_dir) if data["month"] else None
     failed = [row for row in data["dq"] if row["success"] is not True]
     return (
@@ -225,7 +228,7 @@ def render(data: dict, locale: str, other_file: str | None = None, cache_dir: Pa
         .get_template("report.html.j2")
         .render(
             locale=locale,
-            t=text,
+            t=TEXT[locale],
             data=data,
             status_order=STATUS_ORDER,
             status_icons=STATUS_ICONS,

@@ -2,8 +2,9 @@
 cards per scope, the worklist in groups with its exported files, and the forecast with its range.
 
 `flows/report.py` reads the marts and renders the page; this module adds what those parts need to its data
-(`collect`) and to its words (`TEXT`), so the page can show, for whichever province, branch or region the
-reader picks, the same cards, tables, charts and worklist the nation gets.
+(`collect`), so the page can show, for whichever province, branch or region the reader picks, the same cards,
+tables, charts and worklist the nation gets. Their words are in templates/report_words_<language>.j2, with
+the rest of the report's.
 """
 
 from __future__ import annotations
@@ -19,51 +20,6 @@ WORKLIST_ROWS_OPEN = 5
 WORKLIST_ROWS_PER_GROUP = 25
 # Groups open for the current filter; the rest are folded (the reader opens them).
 WORKLIST_GROUPS_OPEN = 2
-
-TEXT = {
-    "id": {
-        "this_month": actions.title("id"),
-        "this_month_note": "Diurutkan dari yang paling mendesak; ketuk untuk rinciannya.",
-        "nothing_to_do": actions.nothing("id"),
-        "more_actions": "Tindakan lain ada di bagian di bawah.",
-        "worklist_groups_note": (
-            "Dikelompokkan menurut tahap sanksi dan kabupaten/kota, yang paling mendesak di atas. "
-            "Paling banyak {n} perusahaan per kelompok ditampilkan; daftar lengkap ada di berkas unduhan."
-        ),
-        "companies": "perusahaan",
-        "unregistered_workers": "pekerja belum terdaftar",
-        "more_in_group": "{n} perusahaan lainnya",
-        "more_in_file": "dan {n} lainnya di berkas unduhan",
-        "download": "Unduh daftar untuk Disnaker",
-        "download_note": "Hanya data perusahaan (tanpa data pribadi). Cocokkan sidik SHA-256 berkas setelah dikirim.",
-        "exported": "diekspor",
-        "range": "antara {early} dan {late}",
-        "range_open": "paling cepat {early}",
-        "uhc_region": "UHC",
-        "horizon_note": "Tanpa bulan bila di luar {horizon} atau lajunya terlalu kecil.",
-    },
-    "en": {
-        "this_month": actions.title("en"),
-        "this_month_note": "Most urgent first; tap one for its detail.",
-        "nothing_to_do": actions.nothing("en"),
-        "more_actions": "More below.",
-        "worklist_groups_note": (
-            "Grouped by sanction step and regency/city, most urgent first. At most {n} companies per group are "
-            "shown; the whole list is in the download."
-        ),
-        "companies": "companies",
-        "unregistered_workers": "unregistered workers",
-        "more_in_group": "{n} more companies",
-        "more_in_file": "and {n} more in the download",
-        "download": "Download the list for the manpower office",
-        "download_note": "Companies only (no personal data). Check the file's SHA-256 after sending it.",
-        "exported": "exported",
-        "range": "between {early} and {late}",
-        "range_open": "{early} at the earliest",
-        "uhc_region": "UHC",
-        "horizon_note": "No month when past {horizon} or at a negligible pace.",
-    },
-}
 
 FORECAST_SQL = """
 select code, level, projected_earliest_month, projected_latest_month, forecast_horizon_month

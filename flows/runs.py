@@ -8,8 +8,8 @@
   republished; months outside it keep their published rows.
 - `ops.runs`: one row per run that did work, `running` until it ends.
 - The run summary, the coverage table and the report location the flow
-  publishes as Prefect artifacts (built here as plain data; only the flow
-  module talks to Prefect).
+  publishes as Prefect artifacts: flows/run_summary.py (plain data; only the
+  flow module talks to Prefect), importable from here as before.
 """
 
 from __future__ import annotations
@@ -28,22 +28,37 @@ import duckdb
 from flows import database, ingest
 from flows.database import utc_now
 from flows.errors import ConfigError, DataQualityError, JknError
+from flows.run_summary import (
+    Published,
+    coverage_table,
+    mask_identifiers,
+    published,
+    report_url,
+    summary_markdown,
+)
 from flows.settings import Settings
 
+__all__ = [
+    "Published",
+    "Run",
+    "Window",
+    "alerts_due",
+    "coverage_table",
+    "has_work",
+    "mask_identifiers",
+    "new_run_id",
+    "pending_work",
+    "published",
+    "recorded",
+    "report_url",
+    "summary_markdown",
+]
+
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-BEHIND_STATUSES = ("BEHIND", "CRITICAL")
-# A 16-digit number in an error text could be a NIK from a bad row; never repeat it.
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex
-
-
-def mask_identifiers(text: str) -> str:
-    """The one masking policy (flows/ingest/pseudonym.py) for what a run reports."""
-    from flows.ingest.pseudonym import redact
-
-    return redact(text)
 
 
 @dataclass(frozen=True)
@@ -229,188 +244,3 @@ def alerts_due(settings: Settings, window: Window | None) -> tuple[bool, str]:
     if latest is None or window.last >= latest:
         return True, ""
     return False, (f"backfill {window} does not reach the latest month {latest:%Y-%m}: alerts were not evaluated")
-
-
-@dataclass
-class Published:
-    """What is in `mart` at the end of a run (the previous marts if the run failed)."""
-
-    month: str | None = None
-    coverage: list[dict] = field(default_factory=list)
-    behind: list[dict] = field(default_factory=list)
-    report: str | None = None
-    problem: str | None = None
-
-
-def published(settings: Settings) -> Published:
-    """The latest published month's coverage by region, with trajectory status."""
-    found = Published()
-    report = settings.report_dir / "index.html"
-    found.report = str(report.resolve()) if report.exists() else None
-    if not settings.db_path.exists():
-        return found
-    try:
-        _read_published(settings, found)
-    except (duckdb.Error, JknError) as error:
-        found.problem = f"the published marts could not be read: {mask_identifiers(str(error).splitlines()[0])}"
-    found.behind = sorted(
-        (row for row in found.coverage if row["trajectory_status"] in BEHIND_STATUSES),
-        key=lambda row: -(row["gap_pp"] or 0),
-    )
-    return found
-
-
-def _read_published(settings: Settings, found: Published) -> None:
-    with database.connected(settings, read_only=True) as con:
-        month = con.execute(
-            "select max(month) from mart.coverage" if _has_table(con, "mart", "coverage") else "select null"
-        ).fetchone()[0]
-        if month is None:
-            return
-        found.month = month.strftime("%Y-%m")
-        cursor = con.execute(
-            """
-            select c.code as region_code, c.name as region, round(c.coverage_pct, 2) as coverage_pct,
-                   round(c.active_rate_pct, 2) as active_rate_pct, c.participants, c.population,
-                   c.is_uhc, t.status as trajectory_status, round(t.gap_pp, 2) as gap_pp
-            from mart.coverage as c
-            left join mart.trajectory as t on t.month = c.month and t.level = c.level and t.code = c.code
-            where c.month = ? and c.level = 'region'
-            order by c.code
-            """,
-            [month],
-        )
-        columns = [column[0] for column in cursor.description]
-        found.coverage = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return (
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-        ).fetchone()[0]
-        > 0
-    )
-
-
-def summary_markdown(run: Run, marts: Published) -> str:
-    """The run summary: files loaded and refused, checks failed, regions behind, alerts sent."""
-    title = {
-        "completed": "completed",
-        "nothing_new": "nothing new",
-        "failed": f"failed (exit {run.exit_code})",
-        "running": "interrupted",
-    }.get(run.status, run.status)
-    refused = sum(1 for item in run.files if item.get("status") == "rejected")
-    if refused and run.status == "completed":
-        title = f"completed, {refused} file(s) refused (exit 5)"
-    lines = [f"# jkn run {run.run_id[:8]}: {title}", ""]
-    if run.window:
-        lines += [
-            f"Backfill of {run.window}: marts recomputed and republished for these months only; no files loaded.",
-            "",
-        ]
-    if run.error:
-        lines += [f"**Error:** {run.error}", ""]
-    if run.status == "nothing_new":
-        lines += [
-            "No new file in the landing folder, nothing staged and no unfinished run: "
-            "no checks, metrics, alerts or report this time.",
-            "",
-        ]
-    if run.window is None and run.status != "nothing_new":
-        lines += _files_section(run.files)
-    if run.status != "nothing_new":
-        lines += _checks_section(run)
-    lines += ["## Regions behind trajectory", ""]
-    if marts.problem:
-        lines += [marts.problem, ""]
-    elif marts.month is None:
-        lines += ["Nothing published yet.", ""]
-    else:
-        lines += [
-            f"{len(marts.behind)} of {len(marts.coverage)} regions behind in {marts.month} (published marts).",
-            "",
-        ]
-        if marts.behind:
-            lines += ["| region | coverage % | gap pp | status |", "|---|---:|---:|---|"]
-            lines += [
-                f"| {row['region']} | {row['coverage_pct']:.2f} | {row['gap_pp']:+.2f} | {row['trajectory_status']} |"
-                for row in marts.behind[:20]
-            ]
-            if len(marts.behind) > 20:
-                lines.append(f"| ... {len(marts.behind) - 20} more | | | |")
-            lines.append("")
-    lines += ["## Alerts", ""]
-    if run.alerts.get("skipped"):
-        lines += [run.alerts["skipped"], ""]
-    elif run.alerts:
-        lines += [
-            f"{run.alerts.get('messages', 0)} message(s) sent; {run.alerts.get('alerts_open', 0)} "
-            f"alert(s) open for {run.alerts.get('month')}.",
-            "",
-        ]
-    else:
-        lines += ["Not evaluated this run.", ""]
-    lines += ["## Where", "", f"- database: `{run.database}`"]
-    if marts.report:
-        lines.append(f"- report: `{marts.report}`" + ("" if run.report else " (not rewritten this run)"))
-    return "\n".join(lines) + "\n"
-
-
-def _files_section(files: list[dict]) -> list[str]:
-    loaded = [item for item in files if item.get("status") == "staged"]
-    skipped = [item for item in files if item.get("status") == "skipped"]
-    refused = [item for item in files if item.get("status") == "rejected"]
-    lines = ["## Files", "", f"{len(loaded)} loaded, {len(skipped)} already loaded, {len(refused)} refused.", ""]
-    if loaded or refused:
-        lines += ["| file | status | rows loaded | rows rejected | message |", "|---|---|---:|---:|---|"]
-        lines += [
-            f"| {item.get('file_name')} | {item.get('status')} | {item.get('rows_loaded', 0)} "
-            f"| {item.get('rows_rejected', 0)} | {_cell(item.get('message', ''))} |"
-            for item in loaded + refused
-        ]
-        lines.append("")
-    return lines
-
-
-def _checks_section(run: Run) -> list[str]:
-    lines = ["## Checks", ""]
-    if run.failures:
-        lines += [f"{len(run.failures)} critical check(s) failed; nothing from this batch was published:", ""]
-        lines += [
-            f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
-            f"{_cell(str(item.get('observed', '')))}"
-            for item in run.failures
-        ]
-        lines.append("")
-    elif run.checked:
-        lines += [f"{run.checked} expectation(s) checked, no critical failure.", ""]
-    else:
-        lines += ["No checks ran.", ""]
-    if run.nothing_staged:
-        lines += ["The staging checks did not run: no file was staged (nothing new to check).", ""]
-    if run.warnings:
-        lines += [f"{len(run.warnings)} warning(s):", ""]
-        lines += [
-            f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
-            f"{_cell(str(item.get('observed', '')))}"
-            for item in run.warnings
-        ]
-        lines.append("")
-    return lines
-
-
-def coverage_table(marts: Published) -> list[dict]:
-    return marts.coverage
-
-
-def report_url(marts: Published, served_at: str | None = None) -> str | None:
-    """The report's address: under JKN_REPORT_URL when it is served, else the file on this machine."""
-    if not marts.report:
-        return None
-    return f"{served_at.rstrip('/')}/{Path(marts.report).name}" if served_at else Path(marts.report).as_uri()
-
-
-def _cell(text: str) -> str:
-    return mask_identifiers(str(text)).replace("|", "/").replace("\n", " ")[:300]

@@ -387,14 +387,20 @@ def test_routing_file_errors_name_the_line_and_column_and_refuse_only_that_row(c
 
 
 def test_numbers_are_written_the_indonesian_way_and_english_way():
-    assert alerts.format_number(86.1849, 2, "id") == "86,18"
-    assert alerts.format_number(1313212, 0, "id") == "1.313.212"
-    assert alerts.format_number(1313212, 0, "en") == "1,313,212"
+    from flows import formats
+
+    assert formats.number(86.1849, "id", 2) == "86,18"
+    assert formats.number(1313212, "id") == "1.313.212"
+    assert formats.number(1313212, "en") == "1,313,212"
     id_env, en_env = alerts.environment("id"), alerts.environment("en")
     assert id_env.filters["pct"](86.18) == "86,18%" and en_env.filters["pct"](86.18) == "86.18%"
     assert id_env.filters["people"](1313212) == "1.313.212 orang"
     assert en_env.filters["people"](1313212) == "1,313,212 people"
     assert id_env.filters["month_name"]("2022-08") == "Agustus 2022"
+    assert id_env.filters["long_date"]("2024-12-31") == "31 Desember 2024"
+    # one empty sign for every reader (flows/formats.py): the report's, in messages too
+    for name in ("num", "pct", "pp", "people", "idr", "month_name", "long_date"):
+        assert id_env.filters[name](None) == en_env.filters[name](None) == formats.EMPTY == "–", name
 
 
 def test_each_alert_message_is_a_sentence_in_the_recipients_language(con, jkn_env, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import run
+from bench.results import targets_for
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ROWS = 30_000
@@ -127,7 +127,7 @@ def test_ratios_and_overhead_are_computed(bench_run):
     assert ratios["baseline_over_ours"] == pytest.approx(results["baseline"]["seconds"] / flow, rel=0.01, abs=0.001)
     # a small run is held to the targets every size has; 10 M and 30 M add the floor and peer ones
     assert set(results["targets"]) == {"faster_than_baseline", "peak_memory_under_2gb", "ingest_memory_under_1_5gb"}
-    assert set(run.targets_for(30_000_000)) == set(results["targets"]) | {
+    assert set(targets_for(30_000_000)) == set(results["targets"]) | {
         "pipeline_near_floor",
         "ingest_near_floor",
         "faster_than_peer",

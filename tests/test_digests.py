@@ -103,3 +103,17 @@ def test_without_a_report_url_a_message_says_where_the_report_file_is(con, jkn_e
     (batang,) = settings.outbox_dir.glob("2022-08_3325_*.json")
     text = json.loads(batang.read_text(encoding="utf-8"))["text"]
     assert text.endswith((settings.report_dir / "index.html").resolve().as_uri() + "#region=3325")
+
+
+def test_the_digest_csv_has_the_contracts_alert_keys_as_columns_in_order():
+    """The CSV's columns are a contract (docs/alerts.md): the payload's first keys, never a copy that drifts."""
+    from flows.alerts import payload
+
+    assert digests.CSV_FIELDS == alerts.PAYLOAD_KEYS[: len(digests.CSV_FIELDS)] == payload.CONTRACT_KEYS
+    assert digests.CSV_FIELDS == (
+        "alert_key", "rule", "state", "severity", "level", "code", "name", "month", "actual_pct",
+        "expected_pct", "target_pct", "target_date", "gap_pp", "people_needed", "projected_target_month",
+        "message",
+    )  # fmt: skip
+    header = digests.alerts_csv([]).decode("utf-8").splitlines()[0]
+    assert header.split(",") == list(digests.CSV_FIELDS)

@@ -62,7 +62,6 @@ from flows.alerts.messages import (
     compose,
     digest_text,
     environment,
-    format_number,
     scope_display,
     words,
 )
@@ -132,7 +131,6 @@ __all__ = [
     "envelope_for",
     "environment",
     "evaluate",
-    "format_number",
     "latest_month",
     "lifecycle",
     "load_recipients",

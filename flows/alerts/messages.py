@@ -9,56 +9,19 @@ import hashlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
 from functools import cache
 
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from flows import digests, missing_regions
+from flows import digests, formats, missing_regions
+from flows.alerts.payload import PAYLOAD_KEYS, WHOLE_NUMBER_MEASURES
 from flows.alerts.routing import OPS_SCOPE, ROUTE, SCOPE_NAMES, Recipient
 from flows.alerts.rules import RULE_NAMES
-from flows.formats import MONTH_NAMES, grouped
 from flows.settings import Settings
 
 TEXT_LIMIT = 3000
 STATE_ORDER = ("new", "worsened", "reminder", "resolved")
-# Keys of one alert in a payload: CONTRACT.md section 6, then what the rule
-# itself measured (`measure` names it: gap_pp, months_late, participants,
-# coverage_pct, active_rate_pct, worker_registration_pct,
-# unpaid_contributions_idr, failed_checks, months_not_reported).
-PAYLOAD_KEYS = (
-    "alert_key",
-    "rule",
-    "state",
-    "severity",
-    "level",
-    "code",
-    "name",
-    "month",
-    "actual_pct",
-    "expected_pct",
-    "target_pct",
-    "target_date",
-    "gap_pp",
-    "people_needed",
-    "projected_target_month",
-    "message",
-    "measure",
-    "value",
-    "previous_value",
-    "previous_month",
-    "threshold",
-    "count",
-    "detail",
-)
-WHOLE_NUMBER_MEASURES = (
-    "participants",
-    "unpaid_contributions_idr",
-    "months_late",
-    "failed_checks",
-    "months_not_reported",
-)
 
 
 SENT_ALERTS = """
@@ -76,28 +39,8 @@ order by
 """
 
 
-# Wording: Jinja2 templates per language, Indonesian number format by default
+# Wording: Jinja2 templates per language; numbers, months and empty values as flows/formats.py writes them
 # ---------------------------------------------------------------------------
-
-
-def format_number(value: float | int | None, decimals: int = 0, language: str = "id") -> str:
-    """1313212 -> '1.313.212' (id) or '1,313,212' (en); 86.176 -> '86,18' with 2 decimals."""
-    return "-" if value is None else grouped(value, decimals, language)
-
-
-def _month_name(value: str | date | None, language: str) -> str:
-    if not value:
-        return "-"
-    text = value.strftime("%Y-%m") if isinstance(value, date) else str(value)
-    year, month = text[:7].split("-")
-    return f"{MONTH_NAMES[language][int(month) - 1]} {year}"
-
-
-def _long_date(value: str | date | None, language: str) -> str:
-    if not value:
-        return "-"
-    day = date.fromisoformat(str(value)[:10])
-    return f"{day.day} {MONTH_NAMES[language][day.month - 1]} {day.year}"
 
 
 @cache
@@ -110,18 +53,24 @@ def environment(language: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    people = "orang" if language == "id" else "people"
     env.filters.update(
-        num=lambda value, decimals=0: format_number(value, decimals, language),
-        pct=lambda value, decimals=2: "-" if value is None else f"{format_number(value, decimals, language)}%",
-        pp=lambda value: "-" if value is None else format_number(value, 2, language),
-        people=lambda value: "-" if value is None else f"{format_number(value, 0, language)} {people}",
-        idr=lambda value: "-" if value is None else f"Rp {format_number(value, 0, language)}",
-        month_name=lambda value: _month_name(value, language),
-        long_date=lambda value: _long_date(value, language),
+        num=lambda value, decimals=0: formats.number(value, language, decimals),
+        pct=lambda value, decimals=2: formats.percent(value, language, decimals),
+        pp=lambda value: formats.number(value, language, 2),
+        people=lambda value: _people(value, language),
+        idr=lambda value: formats.rupiah(value, language),
+        month_name=lambda value: formats.month_name(value, language),
+        long_date=lambda value: formats.long_date(value, language),
     )
     env.globals["language"] = language
     return env
+
+
+def _people(value, language: str) -> str:
+    """'1.313.212 orang': a count with the language's word for people (the templates' `labels.people`)."""
+    if value is None:
+        return formats.EMPTY
+    return f"{formats.number(value, language)} {words(language).labels['people']}"
 
 
 def words(language: str):

@@ -1,43 +1,5 @@
 -- one row per month x participant (pseudonymised), from the current file of each month and province
--- (staging.current_loads: the newest live load covering each province)
-with current_loads as (
-    select
-        current_loads.load_id,
-        current_loads.province_code,
-        current_loads.is_whole_load
-    from staging.current_loads as current_loads
-    where current_loads.kind = 'participants'
-),
-
-whole_loads as (
-    select distinct current_loads.load_id
-    from current_loads
-    where current_loads.is_whole_load
-),
-
-partial_slices as (
-    select
-        current_loads.load_id,
-        current_loads.province_code
-    from current_loads
-    where not current_loads.is_whole_load
-),
-
--- a load current for all it covers is read whole (the usual case, no per-row test); one partly
--- replaced by a province file only for the provinces it still supplies
-current_rows as (
-    select participants.*
-    from raw.participants as participants
-    where participants.load_id in (select whole_loads.load_id from whole_loads)
-    union all
-    select participants.*
-    from raw.participants as participants
-    semi join partial_slices
-        on
-            participants.load_id = partial_slices.load_id
-            and left(participants.region_code, 2) = partial_slices.province_code
-)
-
+-- (staging.current_rows: the rows of the newest live load covering each province, staging.current_loads)
 select
     participants.month,
     participants.card_no,
@@ -50,4 +12,4 @@ select
     participants.employer_id,
     participants.wage,
     participants.file_name
-from current_rows as participants
+from staging.current_rows('participants') as participants
