@@ -77,8 +77,8 @@ def test_segments_and_statuses_have_one_source_the_seeds():
     labels, the report, and every suite's and the benchmark's value sets say the same."""
     import json
 
-    from bench import run as bench_run
-    from bench import workloads as bench_workloads
+    from bench import baseline as bench_baseline
+    from bench import data as bench_data
     from flows import codes, demo, generate, labels, report
     from flows.ingest import kinds
 
@@ -93,8 +93,8 @@ def test_segments_and_statuses_have_one_source_the_seeds():
     assert set(demo.SEGMENT_SHARES) == set(generate.SEGMENT_SHARES) == set(codes.SEGMENTS)
     expectations = Path(__file__).parent.parent / "expectations"
     suites = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(expectations.glob("*.json"))]
-    suites.append(bench_run.STAND_IN_SUITE)
-    suites.append({"name": "bench pandas equivalents", "expectations": bench_workloads.pandas_equivalents([])})
+    suites.append(bench_data.STAND_IN_SUITE)
+    suites.append({"name": "bench pandas equivalents", "expectations": bench_baseline.pandas_equivalents([])})
     sets = {"segment": set(codes.SEGMENTS), "status": set(codes.STATUSES)}
     seen = set()
     for suite in suites:
