@@ -61,7 +61,7 @@ def published(settings: Settings) -> Published:
 def _read_published(settings: Settings, found: Published) -> None:
     with database.connected(settings, read_only=True) as con:
         month = con.execute(
-            "select max(month) from mart.coverage" if _has_table(con, "mart", "coverage") else "select null"
+            "select max(month) from mart.coverage" if database.table_exists(con, "mart", "coverage") else "select null"
         ).fetchone()[0]
         if month is None:
             return
@@ -80,15 +80,6 @@ def _read_published(settings: Settings, found: Published) -> None:
         )
         columns = [column[0] for column in cursor.description]
         found.coverage = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return (
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-        ).fetchone()[0]
-        > 0
-    )
 
 
 def summary_markdown(run: Run, marts: Published) -> str:
