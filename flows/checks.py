@@ -134,6 +134,7 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
     context = gx_setup.context(settings)
     # Every suite goes into the context so the Data Docs index lists them all, not just this stage's.
     suites_by_name = {d["name"]: context.suites.add(gx.ExpectationSuite(**d)) for d in definitions.values()}
+    known = set(suites_by_name)
     for definition in wanted:
         if definition["name"] not in suites_by_name:
             suites_by_name[definition["name"]] = context.suites.add(gx.ExpectationSuite(**definition))
@@ -174,9 +175,13 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
             # suite): this run's validation pages, every suite's page, and the index.
             from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-            pages = [*outcome.run_results, *(ExpectationSuiteIdentifier(name) for name in suites_by_name)]
+            # Suite pages only where the suite changed (or its page is missing): they do not depend on the run.
+            every_suite = [*definitions.values(), *(d for d in wanted if d["name"] not in known)]
+            stale = gx_setup.stale_suite_pages(settings, every_suite)
+            pages = [*outcome.run_results, *(ExpectationSuiteIdentifier(name) for name in stale)]
             prune_validations(settings)
             context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pages)
+            gx_setup.mark_suite_pages(settings, every_suite)
             data_docs.make_offline(settings.data_docs_dir)  # GX's pages load their scripts from CDNs
             report.data_docs = settings.data_docs_dir / "index.html"
     finally:

@@ -13,8 +13,11 @@ check stages call (`flows/checks.py`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
+from importlib.metadata import version
 from pathlib import Path
 
 from flows.settings import Settings
@@ -48,6 +51,49 @@ def prune_validations(settings: Settings, keep: int = RUNS_KEPT) -> int:
                 shutil.rmtree(old, ignore_errors=True)
                 removed += 1
     return removed
+
+
+def stale_suite_pages(settings: Settings, definitions: list[dict]) -> list[str]:
+    """The suites whose Data Docs page must be rendered: new or changed since their page was (a
+    suite's page shows only its expectations, and both check stages rebuild the docs every run)."""
+    rendered = _rendered_suites(settings)
+    return [
+        definition["name"]
+        for definition in definitions
+        if rendered.get(definition["name"]) != _suite_digest(definition)
+        or not _suite_page(settings, definition["name"]).exists()
+    ]
+
+
+def mark_suite_pages(settings: Settings, definitions: list[dict]) -> None:
+    """Remember which version of each suite its page shows (after a docs build)."""
+    rendered = _rendered_suites(settings)
+    rendered.update({definition["name"]: _suite_digest(definition) for definition in definitions})
+    path = _rendered_suites_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(rendered, indent=1, sort_keys=True), encoding="utf-8")
+    partial.replace(path)
+
+
+def _rendered_suites_path(settings: Settings) -> Path:
+    return settings.home / "gx" / "suite_pages.json"
+
+
+def _rendered_suites(settings: Settings) -> dict:
+    try:
+        return json.loads(_rendered_suites_path(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # none recorded (or unreadable): every page is rendered
+
+
+def _suite_digest(definition: dict) -> str:
+    text = json.dumps([version("great_expectations"), definition], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _suite_page(settings: Settings, name: str) -> Path:
+    return settings.data_docs_dir / "expectations" / Path(*name.split(".")).with_suffix(".html")
 
 
 def prepare() -> None:
