@@ -102,7 +102,9 @@ def batch_query(relation: str) -> str:
 
 
 def _existing_relations(settings: Settings, relations: list[str]) -> set[str]:
-    with database.connected(settings) as con:
+    # read-only: a writable connection brings the schema up to date each time it opens (the stage that
+    # ran before this one did), and the file is opened several times a check stage
+    with database.connected(settings, read_only=True) as con:
         rows = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
     present = {row[0] for row in rows}
     return {relation for relation in relations if relation in present}
@@ -226,7 +228,8 @@ def _profile_participants(settings: Settings) -> None:
 
 
 def _anything_staged(settings: Settings) -> bool:
-    with database.connected(settings) as con:  # as _existing_relations: one configuration per file in a process
+    # closed before GX opens the file (one configuration per file in a process); read-only as _existing_relations
+    with database.connected(settings, read_only=True) as con:
         return con.execute(f"select exists ({STAGED_FILES})").fetchone()[0]
 
 
