@@ -55,6 +55,19 @@ VALUE_LABELS = {locale: _words(locale).value_labels for locale in LOCALES}
 # ---------------------------------------------------------------- formatting
 
 
+@functools.cache
+def _number_format(column: str) -> str:
+    """How a number in `column` is shown, by what the name says it holds (asked once per column name:
+    the page formats ~100,000 worklist cells a language)."""
+    if column.endswith("_pct"):
+        return "percent"
+    if any(word in column for word in ("contribution", "wage", "_idr", "unpaid")):
+        return "rupiah"
+    if column in {"rank", "priority"} or column.startswith(("months", "workers", "employers")):
+        return "whole"
+    return "number"
+
+
 def cell(value, column: str, locale: str) -> str:
     """A worklist or compliance value, formatted by what its column name says it holds."""
     if value is None:
@@ -65,16 +78,18 @@ def cell(value, column: str, locale: str) -> str:
         if column.endswith("_since") and len(value) == 7:
             return month_name(value, locale)
         labels = VALUE_LABELS.get(locale, {})
+        if ", " not in value:  # one code or phrase (most cells): no list to split
+            return labels.get(value, value)
         return ", ".join(labels.get(part, part) for part in value.split(", "))
     if isinstance(value, date | datetime):
         return month_name(value, locale)
     if isinstance(value, int | float) or hasattr(value, "as_integer_ratio"):
-        if column.endswith("_pct"):
+        shown = _number_format(column)
+        if shown == "percent":
             return percent(value, locale)
-        if any(word in column for word in ("contribution", "wage", "_idr", "unpaid")):
+        if shown == "rupiah":
             return rupiah(value, locale)
-        whole = column in {"rank", "priority"} or column.startswith(("months", "workers", "employers"))
-        if isinstance(value, int) or whole:
+        if shown == "whole" or isinstance(value, int):
             return number(value, locale)
         return number(value, locale, 2)
     return str(value)
@@ -170,7 +185,7 @@ def _environment() -> Environment:
         rupiah=_localised(rupiah),
         month_name=_localised(month_name),
         timestamp=_localised(timestamp),
-        cell=_localised(lambda value, column, locale="id": cell(value, column, locale)),
+        cell=_localised(cell),
     )
     return environment
 

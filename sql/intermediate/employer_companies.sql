@@ -17,7 +17,7 @@ companies as (
         any_value(registrations.business_id) as business_id,
         arg_min(registrations.name, registrations.employer_id) as name,
         arg_min(registrations.region_code, registrations.employer_id) as region_code,
-        sum(registrations.registered_workers) as registered_workers,
+        sum(registrations.registered_workers)::bigint as registered_workers,
         sum(registrations.reported_wage_total) as reported_wage_total,
         sum(registrations.contribution_due) as contribution_due,
         sum(registrations.contribution_paid) as contribution_paid,

@@ -27,7 +27,7 @@ reported as (
         workforce.business_id,
         arg_max(workforce.name, workforce.workers) as name,
         arg_max(workforce.region_code, workforce.workers) as region_code,
-        sum(workforce.workers) as workers
+        sum(workforce.workers)::bigint as workers
     from workforce_months
     inner join staging.workforce as workforce on workforce_months.workforce_month = workforce.month
     group by workforce_months.month, workforce.business_id

@@ -1,0 +1,207 @@
+"""Great Expectations set up for jkn's checks: the context, the DuckDB workarounds, the Data Docs store.
+
+GX 1.24.1 with duckdb-engine loses every metric result (GX issues #10738,
+#11579): GX fetches the cursor after its connection block closed, and closing
+rolls the shared DuckDB connection back. GX already keeps one persisted
+connection for sqlite for a related reason; `persist_duckdb_connection`
+adds duckdb to that list. tests/test_checks.py fails if observed values come
+back empty again.
+
+GX takes ~3 s to import: this module imports it only inside its functions, which only the
+check stages call (`flows/checks.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from importlib.metadata import version
+from pathlib import Path
+
+from flows.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DOCS_SITE = "jkn"
+# Data Docs keep each suite's last runs (older validation results and pages are deleted), and the
+# index lists the newest validations only: building it reads every validation it lists.
+RUNS_KEPT = 30
+DOCS_VALIDATIONS_LISTED = 100
+
+
+def validations_dir(settings: Settings) -> Path:
+    """GX's stored validation results, from which Data Docs list the runs."""
+    return settings.home / "gx" / "validations"
+
+
+def prune_validations(settings: Settings, keep: int = RUNS_KEPT) -> int:
+    """Delete all but each suite's `keep` newest runs from the stored validation results and
+    from the Data Docs pages (both laid out `validations/<schema>/<table>/<run>/...`)."""
+    removed = 0
+    for root in (validations_dir(settings), settings.data_docs_dir / "validations"):
+        for suite_dir in (path for path in root.glob("*/*") if path.is_dir()):
+            runs = sorted(
+                (path for path in suite_dir.iterdir() if path.is_dir()),
+                key=lambda path: path.stat().st_mtime,
+                reverse=True,
+            )
+            for old in runs[keep:]:
+                shutil.rmtree(old, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+def stale_suite_pages(settings: Settings, definitions: list[dict]) -> list[str]:
+    """The suites whose Data Docs page must be rendered: new or changed since their page was (a
+    suite's page shows only its expectations, and both check stages rebuild the docs every run)."""
+    rendered = _rendered_suites(settings)
+    return [
+        definition["name"]
+        for definition in definitions
+        if rendered.get(definition["name"]) != _suite_digest(definition)
+        or not _suite_page(settings, definition["name"]).exists()
+    ]
+
+
+def mark_suite_pages(settings: Settings, definitions: list[dict]) -> None:
+    """Remember which version of each suite its page shows (after a docs build)."""
+    rendered = _rendered_suites(settings)
+    rendered.update({definition["name"]: _suite_digest(definition) for definition in definitions})
+    path = _rendered_suites_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(rendered, indent=1, sort_keys=True), encoding="utf-8")
+    partial.replace(path)
+
+
+def _rendered_suites_path(settings: Settings) -> Path:
+    return settings.home / "gx" / "suite_pages.json"
+
+
+def _rendered_suites(settings: Settings) -> dict:
+    try:
+        return json.loads(_rendered_suites_path(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # none recorded (or unreadable): every page is rendered
+
+
+def _suite_digest(definition: dict) -> str:
+    text = json.dumps([version("great_expectations"), definition], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _suite_page(settings: Settings, name: str) -> Path:
+    return settings.data_docs_dir / "expectations" / Path(*name.split(".")).with_suffix(".html")
+
+
+def prepare() -> None:
+    """The process-wide GX adjustments, once before any validation."""
+    quiet_gx()
+    persist_duckdb_connection()
+    no_duckdb_progress_bars()
+    no_batch_notice()
+
+
+def persist_duckdb_connection() -> None:
+    import great_expectations.execution_engine.sqlalchemy_execution_engine as engine_module
+
+    class _DuckDBDialect:
+        value = "duckdb"
+
+        def __eq__(self, other: object) -> bool:
+            return str(getattr(other, "value", other)).lower() == "duckdb"
+
+        def __hash__(self) -> int:
+            return hash("duckdb")
+
+    dialects = engine_module._PERSISTED_CONNECTION_DIALECTS
+    if not any(dialect == "duckdb" for dialect in dialects):
+        engine_module._PERSISTED_CONNECTION_DIALECTS = (*dialects, _DuckDBDialect())
+
+
+def no_duckdb_progress_bars() -> None:
+    """DuckDB draws a progress bar on stdout for any query over 2 s, and a national extract's
+    checks take that long: it would fill the run's log. The option is per connection, so it is
+    set on each DuckDB connection SQLAlchemy opens for GX (once per process)."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    if event.contains(Pool, "connect", _quiet_duckdb_connection):
+        return
+    event.listen(Pool, "connect", _quiet_duckdb_connection)
+
+
+def _quiet_duckdb_connection(dbapi_connection, _record) -> None:
+    if type(dbapi_connection).__module__.startswith("duckdb"):
+        dbapi_connection.execute("set enable_progress_bar = false")
+
+
+def quiet_gx() -> None:
+    """GX logs at INFO from a module whose level it pins to INFO; users should see only problems."""
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def no_batch_notice() -> None:
+    """GX prints a notice to stdout each time it builds a custom SQL expectation whose query has no
+    `{batch}` (dozens of times a run). The participants rules query the participant profile instead
+    of the rows on purpose (flows/participant_profile.py); the notice would only fill the CLI's
+    output, so that module's print goes to the debug log instead."""
+    import great_expectations.expectations.core.unexpected_rows_expectation as module
+
+    module.print = lambda *values, **_: log.debug(" ".join(str(value) for value in values))
+
+
+def context(settings: Settings):
+    """An ephemeral GX context: suites in memory, validation results and Data Docs on disk,
+    no progress bars, no analytics, no temporary docs site."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        data_docs_sites={
+            DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(settings.data_docs_dir.resolve()),
+                },
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "validation_results_limit": DOCS_VALIDATIONS_LISTED,
+                },
+            }
+        },
+    )
+    config.stores[config.validation_results_store_name] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(validations_dir(settings).resolve()),
+        },
+    }
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def close(datasource) -> None:
+    """Close every connection GX opened. GX keeps the ephemeral context (and so
+    the datasource's engines) alive after validation; an open connection would
+    stop the next stage from opening the file with its own settings."""
+    execution_engine = datasource._execution_engine
+    if execution_engine is not None:
+        if execution_engine._connection is not None:
+            execution_engine._connection.close()
+            execution_engine._connection = None
+        execution_engine.engine.dispose()
+    if datasource._engine is not None:
+        datasource._engine.dispose()
