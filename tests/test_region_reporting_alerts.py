@@ -96,3 +96,27 @@ def test_a_late_region_is_told_then_escalated_then_cleared(con, jkn_env, tmp_pat
     assert con.execute("select state from ops.alerts where alert_key = ?", [KEY]).fetchall() == [("resolved",)]
     alerts.send(con, settings, "run-nov-again", now=T0 + timedelta(days=31))
     assert _sent(con, "run-nov-again") == {}
+
+
+def test_a_late_regions_open_alerts_still_count_as_open_in_the_run_summary(con, jkn_env, tmp_path):
+    """A region that does not report has no findings: its alerts neither fire nor clear. The run's
+    summary counts them open, as `jkn status` lists them (it used to count only what fired)."""
+    routing = tmp_path / "recipients.csv"
+    routing.write_text("scope_code,channel,address,language,digest\nops,outbox,,en,true\n", encoding="utf-8")
+    settings = load_settings(recipients=routing)
+    rows.population(con, "2022-S1", {code: 1000 for code in REGIONS})
+    for month, pemalang in (("2022-07", 700), ("2022-08", 600)):  # Pemalang falls far behind
+        counts = {code: (900, 50) for code in REGIONS}
+        counts["3327"] = (pemalang, 50)
+        rows.region_counts(con, month, counts)
+        _publish(con)
+    alerts.send(con, settings, "run-aug", now=T0 - timedelta(days=60))
+    pemalang = con.execute("select count(*) from ops.alerts where state = 'open' and code = '3327'").fetchone()[0]
+    assert pemalang >= 1
+
+    _month(con, "2022-09", missing=("3327",))
+    summary = alerts.send(con, settings, "run-sep", now=T0 - timedelta(days=30))
+    open_alerts = con.execute("select rule, code from ops.alerts where state = 'open'").fetchall()
+    assert summary["alerts_open"] == len(open_alerts)
+    # Pemalang's earlier alerts are still open, beside the new "not reported" one
+    assert len([code for rule, code in open_alerts if code == "3327" and rule != "region_not_reported"]) == pemalang

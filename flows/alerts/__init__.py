@@ -162,6 +162,23 @@ def _ensure_rules(con: duckdb.DuckDBPyConnection, settings: Settings, dry_run: b
         database.load_seeds(con, settings.seeds)
 
 
+# Open after this run: what fires now, and what was open and is not resolved now (a region that did
+# not report this month has no findings, so its alerts neither fire nor clear: `jkn status` lists them
+# as open, and so must the run's summary).
+OPEN_AND_TO_SEND = """
+select
+    (
+        select count(*) from (
+            select alert_key from alert_changes where fires
+            union
+            select alert_key from ops.alerts
+            where state = 'open' and alert_key not in (select alert_key from alert_changes where state = 'resolved')
+        )
+    ),
+    (select count(*) from alert_changes where state is not null)
+"""
+
+
 def _plan(messages: list[Message]) -> list[dict]:
     return [
         {
@@ -194,9 +211,7 @@ def _process(
     evaluate(con, rules, month)
     lifecycle(con, now, settings.reminder_days)
     messages = compose(con, recipients, run_id, month, settings)
-    firing, to_send = con.execute(
-        "select count(*) filter (where fires), count(*) filter (where state is not null) from alert_changes"
-    ).fetchone()
+    firing, to_send = con.execute(OPEN_AND_TO_SEND).fetchone()
     summary = {
         "month": month,
         "rules": [rule.name for rule in rules],
