@@ -154,6 +154,23 @@ def assets(cache_dir: Path | None = None) -> dict:
     return made
 
 
+def assets_cache_dir(settings) -> Path:
+    """Where the compiled chart assets are kept: the user's cache folder (`$XDG_CACHE_HOME/jkn`, else
+    `~/.cache/jkn`), so that they are made once per release and machine rather than once per
+    `$JKN_HOME` (a benchmark, a test or a new home would otherwise pay the ~4 s each time). They hold
+    vl-convert's script and the chart specs, nothing of the data. `$JKN_HOME/cache` where that folder
+    cannot be written."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "jkn"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
+    return settings.home / "cache"
+
+
 @functools.cache
 def _static(name: str) -> str:
     """A stylesheet or script inlined as is (read raw: no template syntax is interpreted in it)."""
@@ -273,7 +290,7 @@ def write(
     settings.report_dir.mkdir(parents=True, exist_ok=True)
     for language in LOCALES:
         other = next(name for name in LOCALES if name != language)
-        html = render(data, language, other_file=file_name(other, primary), cache_dir=settings.home / "cache")
+        html = render(data, language, other_file=file_name(other, primary), cache_dir=assets_cache_dir(settings))
         # write then rename, so a reader never opens a half-written page
         target = settings.report_dir / file_name(language, primary)
         partial = target.with_suffix(".partial")
