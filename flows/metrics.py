@@ -3,7 +3,8 @@
 Staging models become views over `raw`; intermediate and mart models become
 tables in the `build` schema. Marts reach `mart` only through `publish`, which
 copies every built mart in one transaction, so a failed check or a crash
-half-way leaves the published marts exactly as they were.
+half-way leaves the published marts exactly as they were. With them it (re)creates
+the views of `sql/views/` in schema `report`: what the report and the CLI read.
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ MODELS = (
     "marts/compliance_by_region",
     "marts/enforcement_worklist",
     "marts/region_reporting",
+    # the report's and the CLI's views over the published marts (schema `report`), made by publish
+    "views/scopes",
+    "views/segments",
+    "views/compliance",
+    "views/worklist",
+    "views/trajectory_series",
+    "views/data_quality",
+    "views/loads",
+    "views/open_alerts",
 )
 
 # Contribution rules for wage earners (DOMAIN.md; Perpres 64/2020): 5% of the wage floored at the regional
@@ -69,12 +79,12 @@ class Model:
 
     @property
     def relation(self) -> str:
-        schema = "staging" if self.layer == "staging" else "build"
+        schema = {"staging": "staging", "views": "report"}.get(self.layer, "build")
         return f"{schema}.{self.name}"
 
     @property
     def materialization(self) -> str:
-        return "view" if self.layer == "staging" else "table"
+        return "view" if self.layer in ("staging", "views") else "table"
 
 
 def models() -> list[Model]:
@@ -125,12 +135,19 @@ def build(
     return built
 
 
+def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The views of sql/views/ over the published marts, in schema `report` (copied into the snapshot)."""
+    con.execute("create schema if not exists report")
+    return [run_model(con, model) for model in models() if model.layer == "views"]
+
+
 def publish(con: duckdb.DuckDBPyConnection) -> None:
     """Copy every built mart to `mart` in one transaction."""
     con.begin()
     try:
         for name in mart_names():
             con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+        create_views(con)
         snapshot.label_marts(con)
         # a load no province takes its rows from any more (flows/ingest/slices.py) is superseded
         con.execute(
@@ -170,6 +187,7 @@ def publish_months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> N
                 f"union all by name select * from build.{name} where month between $first and $last",
                 {"first": first, "last": last},
             )
+        create_views(con)
         snapshot.label_marts(con)
         con.commit()
     except BaseException:
