@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import parts, snapshot
+from flows import parts, snapshot, views
 from flows.ingest import slices
 from flows.settings import PROJECT_ROOT
 
@@ -50,6 +50,7 @@ MODELS = (
     "views/segments",
     "views/compliance",
     "views/worklist",
+    "views/worklist_groups",
     "views/trajectory_series",
     "views/data_quality",
     "views/loads",
@@ -138,7 +139,11 @@ def build(
 def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The views of sql/views/ over the published marts, in schema `report` (copied into the snapshot)."""
     con.execute("create schema if not exists report")
-    return [run_model(con, model) for model in models() if model.layer == "views"]
+    created = []
+    for model in (model for model in models() if model.layer == "views"):
+        created.append(run_model(con, model))
+        con.execute(f"comment on view {model.relation} is '{views.label(model.name)}'")
+    return created
 
 
 def publish(con: duckdb.DuckDBPyConnection) -> None:

@@ -61,12 +61,13 @@ def _worklist(con: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[list[
     (`priority` numbers each month's employers of a region from 1)."""
     if not {"month", "region_code", "priority"} <= set(columns):
         return [], [], None
-    worklist = views.relation(con, "worklist")
+    month = con.execute("select max(month) from mart.enforcement_worklist").fetchone()[0]
     rows = views.rows(
         con,
-        f"select *, province_code as provinces, branch_office as branch, region_name as scope_name from {worklist} "
-        f"where month = (select max(month) from {worklist}) and priority <= $limit order by region_code, priority",
-        {"limit": WORKLIST_ROWS_PER_REGION},
+        "select *, province_code as provinces, branch_office as branch, region_name as scope_name "
+        f"from {views.relation(con, 'worklist')} where month = $month and priority <= $limit "
+        "order by region_code, priority",
+        {"month": month, "limit": WORKLIST_ROWS_PER_REGION},
     )
     return [name for name in WORKLIST_COLUMNS if name in columns], rows, rows[0]["month"] if rows else None
 
@@ -117,11 +118,11 @@ def collect(con: duckdb.DuckDBPyConnection, month: date | None = None, report_di
         )
     data["compliance"], data["compliance_columns"], data["compliance_month"] = [], [], None
     if "mart.compliance_by_region" in tables:
-        compliance = views.relation(con, "compliance")
         data["compliance"] = views.rows(
             con,
-            f"select * exclude (level_rank) from {compliance} "
-            f"where month = (select max(month) from {compliance}) order by level_rank, code",
+            f"select * exclude (level_rank) from {views.relation(con, 'compliance')} "
+            "where month = $month order by level_rank, code",
+            {"month": con.execute("select max(month) from mart.compliance_by_region").fetchone()[0]},
         )
         present = set(_columns(con, "mart.compliance_by_region"))
         data["compliance_columns"] = [name for name in COMPLIANCE_COLUMNS if name in present]

@@ -81,7 +81,7 @@ EXPORT_HEADERS = {
 }
 
 # A scope is the nation (`ID`), a province (2 digits), a branch office or a region (4 digits). The rows and
-# their groups (sanction step x region, most urgent first) are sql/views/worklist.sql's; a group lies in one
+# their groups (sanction step x region, most urgent first) are sql/views/worklist_groups.sql's; a group lies in one
 # region, so its rank and totals hold in any scope.
 SCOPE_FILTER = "($scope = 'ID' or $scope in (province_code, branch_office, region_code))"
 # The export's columns, in EXPORT_FIELDS order (only these are fetched: 240,000 rows through Python dicts
@@ -109,9 +109,14 @@ def _query(
 ) -> tuple[str, dict]:
     if month is None:
         month = con.execute("select max(month) from mart.enforcement_worklist").fetchone()[0]
-    first_of_each_group = "" if per_group is None else " and group_row <= $per_group"
+    # the first rows of each group: a group's rows are one region's, numbered by `priority`
+    first_of_each_group = (
+        ""
+        if per_group is None
+        else " qualify row_number() over (partition by group_rank order by priority) <= $per_group"
+    )
     sql = (
-        f"select {columns} from {views.relation(con, 'worklist')} "
+        f"select {columns} from {views.relation(con, 'worklist_groups')} "
         f"where month = $month and {SCOPE_FILTER}{first_of_each_group} order by group_rank, priority"
     )
     return sql, {"scope": scope, "month": month} | ({} if per_group is None else {"per_group": per_group})

@@ -142,7 +142,30 @@ def test_a_database_published_before_the_views_gets_them_on_first_open(demo_copy
         reader.close()
 
 
+def test_a_view_of_an_earlier_file_is_not_read_and_is_made_again(demo_copy):
+    """A view whose label is not this release's file's (the file changed since the last publish) is read
+    from the file instead, and the next writer makes it again, in the snapshot too."""
+    from flows import database, snapshot
+
+    old = duckdb.connect(str(demo_copy.db_path))
+    try:
+        old.execute("create or replace view report.scopes as select 1 as stale")
+        old.execute("comment on view report.scopes is 'jkn view sha256:an-earlier-file'")
+        assert views.relation(old, "scopes").startswith("(")
+        assert views.relation(old, "worklist") == "report.worklist"
+        old.execute("checkpoint")
+    finally:
+        old.close()
+    database.connect(demo_copy).close()
+    reader = snapshot.connect(demo_copy)
+    try:
+        assert views.relation(reader, "scopes") == "report.scopes"
+        assert "level_rank" in {column[0] for column in reader.execute("describe report.scopes").fetchall()}
+    finally:
+        reader.close()
+
+
 def test_the_worklist_view_ranks_sanction_steps_in_the_labels_order():
-    sql = (views.VIEWS_DIR / "worklist.sql").read_text(encoding="utf-8")
+    sql = (views.VIEWS_DIR / "worklist_groups.sql").read_text(encoding="utf-8")
     listed = re.search(r"list_position\(\s*\[([^\]]*)\]", sql).group(1)
     assert tuple(re.findall(r"'([A-Z_0-9]+)'", listed)) == labels.SANCTION_STEPS

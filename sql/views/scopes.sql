@@ -1,5 +1,5 @@
 -- one row per month x level x code: coverage against its trajectory, where the scope sits, its UHC regions
--- Read by the report (scope and region tables) and by `jkn status` and the run summary (flows/status.py).
+-- Read by the report (scope and region tables) and by `jkn status` and the run summary (flows/terminal.py).
 with regions as (
     select
         region_code,
@@ -9,7 +9,7 @@ with regions as (
     from ref.regions
 ),
 
-region_uhc as (
+region_uhc as not materialized (
     select
         coverage.month,
         regions.province_code,

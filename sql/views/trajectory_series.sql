@@ -2,7 +2,7 @@
 -- one query (the report draws up to 514 regions). Lines run up to the month; the projection goes from the month's
 -- coverage to the projected target month at the target, or, when that is beyond the horizon (24 months past the
 -- target date) or never (no growth), along the recent pace to the horizon.
-with latest as (
+with latest as not materialized (
     select
         trajectory.month,
         trajectory.level,
@@ -22,7 +22,7 @@ with latest as (
             and trajectory.code = coverage.code
 ),
 
-history as (
+history as not materialized (
     select
         latest.month as as_of_month,
         latest.level,
@@ -38,7 +38,7 @@ history as (
             and latest.month >= trajectory.month
 ),
 
-projection_end as (
+projection_end as not materialized (
     select
         latest.*,
         case
