@@ -88,8 +88,12 @@ class Model:
         return "view" if self.layer in ("staging", "views") else "table"
 
 
-def models() -> list[Model]:
-    return [Model(*entry.split("/")) for entry in MODELS]
+BUILD_LAYERS = ("staging", "intermediate", "marts")
+
+
+def models(layers: tuple[str, ...] = BUILD_LAYERS) -> list[Model]:
+    """The models of `layers` in run order: by default those a build makes (the views come with publish)."""
+    return [Model(*entry.split("/")) for entry in MODELS if entry.split("/")[0] in layers]
 
 
 def mart_names() -> list[str]:
@@ -140,7 +144,7 @@ def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The views of sql/views/ over the published marts, in schema `report` (copied into the snapshot)."""
     con.execute("create schema if not exists report")
     created = []
-    for model in (model for model in models() if model.layer == "views"):
+    for model in models(("views",)):
         created.append(run_model(con, model))
         con.execute(f"comment on view {model.relation} is '{views.label(model.name)}'")
     return created

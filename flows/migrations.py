@@ -92,11 +92,7 @@ def _create_views(con: duckdb.DuckDBPyConnection) -> None:
     from flows import metrics, snapshot, views
 
     stored = views.stored_labels(con)
-    missing = [
-        model
-        for model in metrics.models()
-        if model.layer == "views" and stored.get(model.name) != views.label(model.name)
-    ]
+    missing = [model for model in metrics.models(("views",)) if stored.get(model.name) != views.label(model.name)]
     if not missing:
         return
     con.execute("create schema if not exists report")

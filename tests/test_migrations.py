@@ -205,7 +205,7 @@ def test_the_old_releases_published_marts_get_the_views_readers_read(settings):
 
     write_legacy_database(settings.db_path)
     database.connect(settings).close()
-    expected = {model.name for model in metrics.models() if model.layer == "views"}
+    expected = {model.name for model in metrics.models(("views",))}
     reader = snapshot.connect(settings)
     try:
         stored = {

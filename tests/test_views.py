@@ -13,7 +13,7 @@ from flows import labels, metrics, views
 from tests import rows
 from tests.conftest import TEST_KEY
 
-VIEW_NAMES = [model.name for model in metrics.models() if model.layer == "views"]
+VIEW_NAMES = [model.name for model in metrics.models(("views",))]
 
 
 def _stored_views(con) -> set[str]:
