@@ -24,6 +24,7 @@ import duckdb
 import vl_convert
 
 from flows import labels as names
+from flows import views
 from flows.formats import MONTH_NAMES
 
 # d3 has no Indonesian locale; these are the conventions of Indonesian offices
@@ -81,8 +82,6 @@ SERIES = ("actual", "trajectory", "projection")
 SERIES_COLOURS = ("#1f4e79", "#7f7f7f", "#d95f02")
 SERIES_DASHES = ([1, 0], [6, 3], [2, 2])
 TARGET_COLOUR = "#1b7837"
-# A projection further out than this past the target date is cut there.
-PROJECTION_HORIZON_MONTHS = 24
 
 
 def _labels(locale: str) -> dict[str, str]:
@@ -303,86 +302,6 @@ def trajectory_svg(spec: dict, locale: str = "id") -> str:
     )
 
 
-# One query for every scope of a level: the report draws up to 514 regions and
-# must not run 514 queries. The projection goes from the month's coverage to
-# the projected target month at the target, or, when that is beyond the
-# horizon or never (no growth), along the recent pace to the horizon.
-TRAJECTORY_DATA_SQL = """
-with as_of as (
-    select coalesce($month, max(month)) as month from mart.trajectory where level = $level
-),
-latest as (
-    select
-        trajectory.code,
-        trajectory.name,
-        trajectory.month,
-        trajectory.actual_pct,
-        trajectory.target_pct,
-        date_trunc('month', trajectory.target_date)::date as target_month,
-        trajectory.recent_pace * 100.0 / nullif(coverage.population, 0) as pace_pp,
-        strptime(trajectory.projected_target_month, '%Y-%m')::date as projected_month,
-        date_add(date_trunc('month', trajectory.target_date)::date, to_months($horizon)) as horizon_month
-    from mart.trajectory as trajectory
-    inner join as_of on trajectory.month = as_of.month
-    left join mart.coverage as coverage
-        on trajectory.month = coverage.month
-        and trajectory.level = coverage.level
-        and trajectory.code = coverage.code
-    where trajectory.level = $level and ($codes is null or list_contains($codes, trajectory.code))
-),
-history as (
-    select trajectory.code, trajectory.month, trajectory.actual_pct, trajectory.expected_pct
-    from mart.trajectory as trajectory
-    inner join latest on trajectory.code = latest.code and trajectory.month <= latest.month
-    where trajectory.level = $level
-),
-projection_end as (
-    select
-        latest.*,
-        case
-            when latest.actual_pct >= latest.target_pct then null
-            when latest.projected_month <= latest.horizon_month then latest.projected_month
-            when latest.pace_pp is not null then latest.horizon_month
-        end as end_month
-    from latest
-),
-points as (
-    select code, month, 'actual' as series, actual_pct as value from history
-    union all
-    select code, month, 'trajectory' as series, expected_pct as value from history where expected_pct is not null
-    union all
-    select code, target_month as month, 'trajectory' as series, target_pct as value
-    from latest where target_month > month
-    union all
-    select code, month, 'projection' as series, actual_pct as value from projection_end where end_month is not null
-    union all
-    select
-        code,
-        end_month as month,
-        'projection' as series,
-        case
-            when end_month = projected_month then target_pct
-            else actual_pct + pace_pp * datediff('month', month, end_month)
-        end as value
-    from projection_end
-    where end_month is not null
-)
-select
-    latest.code,
-    any_value(latest.name) as name,
-    list(
-        {'month': strftime(points.month, '%Y-%m-01'), 'series': points.series, 'value': points.value}
-        order by points.series, points.month
-    ) as series,
-    any_value(latest.target_pct) as target_pct,
-    any_value(strftime(latest.target_month, '%Y-%m-01')) as target_month,
-    (select strftime(min(history.month), '%Y-%m-01') from history where history.code = latest.code) as start_month
-from latest
-inner join points on latest.code = points.code
-group by latest.code
-"""
-
-
 def trajectory_datasets(
     con: duckdb.DuckDBPyConnection,
     level: str,
@@ -391,9 +310,14 @@ def trajectory_datasets(
     locale: str = "id",
 ) -> dict[str, dict]:
     """code -> {'name', 'series': [...], 'target': [...]} for every scope of `level` (or only `codes`)."""
+    if month is None:
+        month = con.execute("select max(month) from mart.trajectory where level = ?", [level]).fetchone()[0]
+    # one query for every scope of the level (sql/views/trajectory_series.sql): the report draws up to 514 regions
     rows = con.execute(
-        TRAJECTORY_DATA_SQL,
-        {"level": level, "month": month, "codes": codes, "horizon": PROJECTION_HORIZON_MONTHS},
+        "select code, name, series, target_pct, target_month, start_month "
+        f"from {views.relation(con, 'trajectory_series')} "
+        "where level = $level and month = $month and ($codes is null or list_contains($codes, code)) order by code",
+        {"level": level, "month": month, "codes": codes},
     ).fetchall()
     target_word = _labels(locale)["target"]
     number = FORMAT_LOCALES.get(locale, FORMAT_LOCALES["id"])["decimal"]

@@ -3,7 +3,8 @@
 Staging models become views over `raw`; intermediate and mart models become
 tables in the `build` schema. Marts reach `mart` only through `publish`, which
 copies every built mart in one transaction, so a failed check or a crash
-half-way leaves the published marts exactly as they were.
+half-way leaves the published marts exactly as they were. With them it (re)creates
+the views of `sql/views/` in schema `report`: what the report and the CLI read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import parts, snapshot
+from flows import parts, snapshot, views
 from flows.ingest import slices
 from flows.settings import PROJECT_ROOT
 
@@ -45,6 +46,16 @@ MODELS = (
     "marts/compliance_by_region",
     "marts/enforcement_worklist",
     "marts/region_reporting",
+    # the report's and the CLI's views over the published marts (schema `report`), made by publish
+    "views/scopes",
+    "views/segments",
+    "views/compliance",
+    "views/worklist",
+    "views/worklist_groups",
+    "views/trajectory_series",
+    "views/data_quality",
+    "views/loads",
+    "views/open_alerts",
 )
 
 # Models that are table macros, with their parameters: the one query several views call with their own kind.
@@ -73,18 +84,22 @@ class Model:
 
     @property
     def relation(self) -> str:
-        schema = "staging" if self.layer == "staging" else "build"
+        schema = {"staging": "staging", "views": "report"}.get(self.layer, "build")
         return f"{schema}.{self.name}"
 
     @property
     def materialization(self) -> str:
         if self.name in MACRO_PARAMETERS:
             return "macro"
-        return "view" if self.layer == "staging" else "table"
+        return "view" if self.layer in ("staging", "views") else "table"
 
 
-def models() -> list[Model]:
-    return [Model(*entry.split("/")) for entry in MODELS]
+BUILD_LAYERS = ("staging", "intermediate", "marts")
+
+
+def models(layers: tuple[str, ...] = BUILD_LAYERS) -> list[Model]:
+    """The models of `layers` in run order: by default those a build makes (the views come with publish)."""
+    return [Model(*entry.split("/")) for entry in MODELS if entry.split("/")[0] in layers]
 
 
 def mart_names() -> list[str]:
@@ -136,12 +151,23 @@ def build(
     return built
 
 
+def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The views of sql/views/ over the published marts, in schema `report` (copied into the snapshot)."""
+    con.execute("create schema if not exists report")
+    created = []
+    for model in models(("views",)):
+        created.append(run_model(con, model))
+        con.execute(f"comment on view {model.relation} is '{views.label(model.name)}'")
+    return created
+
+
 def publish(con: duckdb.DuckDBPyConnection) -> None:
     """Copy every built mart to `mart` in one transaction."""
     con.begin()
     try:
         for name in mart_names():
             con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+        create_views(con)
         snapshot.label_marts(con)
         # a load no province takes its rows from any more (flows/ingest/slices.py) is superseded
         con.execute(
@@ -181,6 +207,7 @@ def publish_months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> N
                 f"union all by name select * from build.{name} where month between $first and $last",
                 {"first": first, "last": last},
             )
+        create_views(con)
         snapshot.label_marts(con)
         con.commit()
     except BaseException:

@@ -16,6 +16,11 @@ are dropped only in the transaction that registers the parts).
    `unpaid_contributions_idr` (`*.compliance_by_region`), `wage_below_minimum` -> `is_wage_below_minimum`
    (`*.employer_compliance`, `*.enforcement_worklist`), in `build` and `mart`; the published snapshot is
    written again from the renamed marts, so readers never meet the old names next to new code.
+6. The views of `sql/views/` (schema `report`, releases up to 71c4b6d had none; each publish makes them):
+   created (or made again, where a view's label says it is an earlier file's) over the marts already
+   published, and the snapshot written again, so readers have this release's views before the next publish.
+   A view whose sources an older release's marts lack waits for that publish (readers read its SQL in its
+   place meanwhile, flows/views.py).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> None:
     if legacy:
         _rows_to_parts(con, legacy)
     _rename_columns(con)
+    _create_views(con)
 
 
 # (table without schema, old name, new name), in `build` and `mart`
@@ -77,6 +83,29 @@ def _rename_columns(con: duckdb.DuckDBPyConnection) -> None:
     if any(relation.startswith("mart.") for relation, _, _ in renames):
         from flows import snapshot
 
+        snapshot.publish(con)
+
+
+def _create_views(con: duckdb.DuckDBPyConnection) -> None:
+    if not _is_table(con, "mart.coverage"):
+        return  # nothing published yet: the first publish makes them
+    from flows import metrics, snapshot, views
+
+    stored = views.stored_labels(con)
+    missing = [model for model in metrics.models(("views",)) if stored.get(model.name) != views.label(model.name)]
+    if not missing:
+        return
+    con.execute("create schema if not exists report")
+    made = []
+    for model in missing:
+        try:
+            made.append(metrics.run_model(con, model))
+        except RuntimeError as error:
+            log.warning("view %s waits for the next publish: %s", model.relation, error)
+            continue
+        con.execute(f"comment on view {model.relation} is '{views.label(model.name)}'")
+    if made:
+        log.info("created %d view(s) of this release over the published marts: %s", len(made), ", ".join(made))
         snapshot.publish(con)
 
 

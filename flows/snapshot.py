@@ -3,7 +3,7 @@
 DuckDB lets one process write a database file, and a process that has it open (even read-only)
 stops another from opening it for writing. So the writer never shares its file: after each
 publish (and after alerts change `ops.alerts`) it copies what readers need (`mart.*`, `ops.*`,
-`ref.*`) into a new DuckDB file beside the database, `<name>.published.duckdb`, and renames it
+`ref.*`, the views `report.*`) into a new DuckDB file beside the database, `<name>.published.duckdb`, and renames it
 into place. A reader (`jkn status`, `jkn report`, `jkn alerts --dry-run`, a dashboard or
 notebook) opens that file read-only and sees one whole published state: a rename is atomic, and
 a reader that opened the previous file keeps reading it until it closes it.
@@ -32,7 +32,9 @@ import duckdb
 from flows.errors import ConfigError
 from flows.settings import Settings
 
-SCHEMAS = ("mart", "ops", "ref")
+# `report` holds only views (sql/views/ over mart, ops and ref): the file copy carries them; a snapshot
+# written table by table has none, and readers then read the views' own SQL (flows/views.py).
+SCHEMAS = ("mart", "ops", "ref", "report")
 # Schemas a run changes after its publish (alert states, deliveries, seeds reloaded by `jkn alerts`).
 UNPUBLISHED_SCHEMAS = ("ops", "ref")
 PUBLICATION = "jkn publication "

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import labels
+from flows import labels, views
 
 FORMATS = ("xlsx", "csv")
 
@@ -80,70 +80,17 @@ EXPORT_HEADERS = {
     },
 }
 
-# A scope is the nation (`ID`), a province (2 digits), a branch office or a region (4 digits).
-# Groups: the step furthest along first, then the region with most unregistered workers, then most owed.
-ROWS_SQL = """
-with worklist as (
-    select worklist.*, regions.province_code, nullif(regions.branch_office, '') as branch_office
-    from mart.enforcement_worklist as worklist
-    left join ref.regions as regions on worklist.region_code = regions.region_code
-    where worklist.month = coalesce($month, (select max(month) from mart.enforcement_worklist))
-        and ($scope = 'ID' or $scope in (regions.province_code, regions.branch_office, worklist.region_code))
-),
-groups as (
-    select
-        next_sanction_step,
-        region_code,
-        count(*) as group_employers,
-        sum(unregistered_workers) as group_unregistered_workers,
-        sum(unpaid_contributions_idr) as group_unpaid_idr,
-        sum(contributions_owed_idr) as group_owed_idr
-    from worklist
-    group by next_sanction_step, region_code
-),
-ranked_groups as (
-    -- ranked here, over a few thousand groups, rather than over every row: the same dense rank
-    select
-        *,
-        dense_rank() over (
-            order by
-                list_position($steps, next_sanction_step),
-                group_unregistered_workers desc,
-                group_owed_idr desc,
-                region_code
-        ) as group_rank
-    from groups
-)
-select
-    worklist.*,
-    groups.group_employers,
-    groups.group_unregistered_workers,
-    groups.group_unpaid_idr,
-    groups.group_rank
-from worklist
-inner join ranked_groups as groups
-    on worklist.next_sanction_step = groups.next_sanction_step and worklist.region_code = groups.region_code
-{first_of_each_group}
-order by group_rank, worklist.priority
-"""
-# The report shows the first rows of each group; the rest are in the export (a national list has ~240,000).
-FIRST_OF_EACH_GROUP_SQL = ROWS_SQL.format(
-    first_of_each_group=(
-        "qualify row_number() over (partition by groups.group_rank order by worklist.priority) <= $per_group"
-    )
-)
-ROWS_SQL = ROWS_SQL.format(first_of_each_group="")
-
+# A scope is the nation (`ID`), a province (2 digits), a branch office or a region (4 digits). The rows and
+# their groups (sanction step x region, most urgent first) are sql/views/worklist_groups.sql's; a group lies in one
+# region, so its rank and totals hold in any scope.
+SCOPE_FILTER = "($scope = 'ID' or $scope in (province_code, branch_office, region_code))"
 # The export's columns, in EXPORT_FIELDS order (only these are fetched: 240,000 rows through Python dicts
 # took seconds), then the month.
-EXPORT_SQL = f"""
-select
-    priority, region_code, region_name, business_id, employer_id, name, reasons,
-    workers_reported, workers_registered, unregistered_workers, unpaid_contributions_idr,
-    months_non_compliant, non_compliant_since, next_sanction_step, month
-from ({ROWS_SQL})
-order by group_rank, priority
-"""
+EXPORT_COLUMNS = (
+    "priority, region_code, region_name, business_id, employer_id, name, reasons, workers_reported, "
+    "workers_registered, unregistered_workers, unpaid_contributions_idr, months_non_compliant, "
+    "non_compliant_since, next_sanction_step, month"
+)
 UNPAID_COLUMN = EXPORT_FIELDS.index("unpaid_contributions_idr")
 REASONS_COLUMN = EXPORT_FIELDS.index("reasons")
 STEP_COLUMN = EXPORT_FIELDS.index("sanction_step")
@@ -154,13 +101,25 @@ def rows(
 ) -> list[dict]:
     """The scope's worklist rows of the month (default: the latest), most urgent group first; with
     `per_group`, only the first rows of each group (each row still carries its group's count and totals)."""
-    parameters = {"scope": scope, "month": month, "steps": list(labels.SANCTION_STEPS)}
-    if per_group is None:
-        cursor = con.execute(ROWS_SQL, parameters)
-    else:
-        cursor = con.execute(FIRST_OF_EACH_GROUP_SQL, {**parameters, "per_group": per_group})
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return views.rows(con, *_query(con, "*", scope, month, per_group))
+
+
+def _query(
+    con: duckdb.DuckDBPyConnection, columns: str, scope: str, month: date | None, per_group: int | None = None
+) -> tuple[str, dict]:
+    if month is None:
+        month = con.execute("select max(month) from mart.enforcement_worklist").fetchone()[0]
+    # the first rows of each group: a group's rows are one region's, numbered by `priority`
+    first_of_each_group = (
+        ""
+        if per_group is None
+        else " qualify row_number() over (partition by group_rank order by priority) <= $per_group"
+    )
+    sql = (
+        f"select {columns} from {views.relation(con, 'worklist_groups')} "
+        f"where month = $month and {SCOPE_FILTER}{first_of_each_group} order by group_rank, priority"
+    )
+    return sql, {"scope": scope, "month": month} | ({} if per_group is None else {"per_group": per_group})
 
 
 def groups(worklist_rows: list[dict]) -> list[dict]:
@@ -191,8 +150,7 @@ def export_table(
 ) -> tuple[list[list], date | None]:
     """The export's rows (values in EXPORT_FIELDS order) and the month they are of. Reasons and steps
     are named once per distinct value (a handful), not once per row."""
-    fetched = con.execute(EXPORT_SQL, {"scope": scope, "month": month, "steps": list(labels.SANCTION_STEPS)})
-    fetched = fetched.fetchall()
+    fetched = con.execute(*_query(con, EXPORT_COLUMNS, scope, month)).fetchall()
     reasons: dict = {}
     steps: dict = {}
     table = []

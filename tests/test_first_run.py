@@ -35,14 +35,14 @@ def test_a_temporary_server_that_does_not_start_is_explained(jkn_env, tmp_path):
 
 
 def test_jkn_raises_prefects_start_up_timeout_unless_it_is_set(monkeypatch):
-    from flows import cli
+    from flows import prefect_run
 
-    monkeypatch.delenv(cli.EPHEMERAL_TIMEOUT_SETTING, raising=False)
-    cli._quiet_prefect()
-    assert os.environ[cli.EPHEMERAL_TIMEOUT_SETTING] == "180"
-    monkeypatch.setenv(cli.EPHEMERAL_TIMEOUT_SETTING, "45")
-    cli._quiet_prefect()
-    assert os.environ[cli.EPHEMERAL_TIMEOUT_SETTING] == "45"  # the operator's own value wins
+    monkeypatch.delenv(prefect_run.EPHEMERAL_TIMEOUT_SETTING, raising=False)
+    prefect_run.quiet_prefect()
+    assert os.environ[prefect_run.EPHEMERAL_TIMEOUT_SETTING] == "180"
+    monkeypatch.setenv(prefect_run.EPHEMERAL_TIMEOUT_SETTING, "45")
+    prefect_run.quiet_prefect()
+    assert os.environ[prefect_run.EPHEMERAL_TIMEOUT_SETTING] == "45"  # the operator's own value wins
 
 
 def test_jkn_run_prints_each_stage_with_rows_and_seconds(jkn_env, prefect_server, monkeypatch, capsys):

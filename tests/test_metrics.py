@@ -24,7 +24,7 @@ def test_run_order_lists_every_sql_file_once():
     assert sorted(metrics.MODELS) == on_disk
     assert len(set(metrics.MODELS)) == len(metrics.MODELS)
     layers = [entry.split("/")[0] for entry in metrics.MODELS]
-    assert layers == sorted(layers, key=["staging", "intermediate", "marts"].index)
+    assert layers == sorted(layers, key=["staging", "intermediate", "marts", "views"].index)
 
 
 def test_every_model_states_its_grain():

@@ -196,3 +196,24 @@ def test_columns_renamed_for_their_unit_are_renamed_in_place_and_in_the_snapshot
         )
     finally:
         reader.close()
+
+
+def test_the_old_releases_published_marts_get_the_views_readers_read(settings):
+    """The old release published marts but no `report` views; after the first open the database and the
+    snapshot have every view, and the report reads them."""
+    from flows import report_data, snapshot
+
+    write_legacy_database(settings.db_path)
+    database.connect(settings).close()
+    expected = {model.name for model in metrics.models(("views",))}
+    reader = snapshot.connect(settings)
+    try:
+        stored = {
+            row[0]
+            for row in reader.execute("select view_name from duckdb_views() where schema_name = 'report'").fetchall()
+        }
+        assert stored == expected
+        data = report_data.collect(reader)
+        assert data["regions"] and data["compliance"] and data["worklist"]
+    finally:
+        reader.close()
