@@ -13,6 +13,7 @@ def test_the_assets_cache_is_the_users_and_outlives_a_home(settings, tmp_path, m
     assert folder == tmp_path / "xdg" / "jkn" and folder.is_dir()
     assert not str(folder).startswith(str(settings.home))
 
+    monkeypatch.setattr(report, "_ASSETS", {})  # not this process's copy: what the folder keeps
     made = report.assets(folder)
     (cached,) = folder.glob("report-assets-*.json")
     assert json.loads(cached.read_text(encoding="utf-8"))["specs"] == made["specs"]
