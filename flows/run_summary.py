@@ -167,11 +167,7 @@ def _checks_section(run: Run) -> list[str]:
     lines = ["## Checks", ""]
     if run.failures:
         lines += [f"{len(run.failures)} critical check(s) failed; nothing from this batch was published:", ""]
-        lines += [
-            f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
-            f"{_cell(str(item.get('observed', '')))}"
-            for item in run.failures
-        ]
+        lines += _check_lines(run.failures)
         lines.append("")
     elif run.checked:
         lines += [f"{run.checked} expectation(s) checked, no critical failure.", ""]
@@ -181,13 +177,16 @@ def _checks_section(run: Run) -> list[str]:
         lines += ["The staging checks did not run: no file was staged (nothing new to check).", ""]
     if run.warnings:
         lines += [f"{len(run.warnings)} warning(s):", ""]
-        lines += [
-            f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed "
-            f"{_cell(str(item.get('observed', '')))}"
-            for item in run.warnings
-        ]
+        lines += _check_lines(run.warnings)
         lines.append("")
     return lines
+
+
+def _check_lines(results: list[dict]) -> list[str]:
+    return [
+        f"- {item.get('suite')} {_cell(item.get('expectation', ''))}: observed {_cell(str(item.get('observed', '')))}"
+        for item in results
+    ]
 
 
 def coverage_table(marts: Published) -> list[dict]:
