@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows import views
+from flows import formats, views
 from flows.errors import JknError
 from flows.settings import load_settings
 
@@ -59,7 +59,7 @@ def print_summary(result: dict) -> None:
 
     with snapshot.connect(settings) as con:
         month, rows = latest_trajectory(con)
-        late = missing_regions.not_reported(con, month if month != "-" else None)
+        late = missing_regions.not_reported(con, month if month != formats.EMPTY else None)
     table = Table(title=f"Coverage against trajectory, {month}")
     for column, justify in (
         ("Region", "left"),
@@ -72,7 +72,9 @@ def print_summary(result: dict) -> None:
     ):
         table.add_column(column, justify=justify)
     for name, actual, expected, gap, people, projected, status in rows:
-        table.add_row(name, f"{actual:.2f}", f"{expected:.2f}", f"{gap:+.2f}", f"{people:,}", projected or "-", status)
+        table.add_row(
+            name, f"{actual:.2f}", f"{expected:.2f}", f"{gap:+.2f}", f"{people:,}", projected or formats.EMPTY, status
+        )
     console.print(table)
     for row in late:
         console.print(f"{row['name']}: {missing_regions.region_note(row)}")
@@ -97,7 +99,7 @@ def print_refused_recipients(summary: dict) -> None:
 
 
 def latest_trajectory(con) -> tuple[str, list[tuple]]:
-    """The latest trajectory month (YYYY-MM, or "-") and its regions, the widest gap first."""
+    """The latest trajectory month (YYYY-MM, or `formats.EMPTY`) and its regions, the widest gap first."""
     month = _trajectory_month(con)
     rows = con.execute(
         "select name, actual_pct, expected_pct, gap_pp, people_needed, projected_target_month, status "
@@ -105,7 +107,7 @@ def latest_trajectory(con) -> tuple[str, list[tuple]]:
         "order by gap_pp desc nulls last, code",
         [month],
     ).fetchall()
-    return (month.strftime("%Y-%m") if month else "-"), rows
+    return (month.strftime("%Y-%m") if month else formats.EMPTY), rows
 
 
 def _trajectory_month(con):
@@ -188,7 +190,7 @@ def print_alerts(summary: dict, dry_run: bool, pending_alert_hours: float) -> No
 
 
 def _figure(value, pattern: str) -> str:
-    return format(value, pattern) if value is not None else "-"
+    return format(value, pattern) if value is not None else formats.EMPTY
 
 
 def print_status() -> None:
@@ -209,7 +211,7 @@ def print_status() -> None:
         open_alerts = con.execute(
             f"select * from {views.relation(con, 'open_alerts')} order by severity = 'critical' desc, rule, code"
         ).fetchall()
-    table = Table(title=f"Coverage, {month.strftime('%Y-%m') if month else '-'}")
+    table = Table(title=f"Coverage, {month.strftime('%Y-%m') if month else formats.EMPTY}")
     for column in ("Level", "Name", "Coverage %", "Active %", "Participants", "Population", "UHC", "Note"):
         table.add_column(column)
     for level, code, name, cov, active, people, population, uhc in coverage:
@@ -220,7 +222,7 @@ def print_status() -> None:
             _figure(cov, ".2f"),
             _figure(active, ".2f"),
             f"{people:,}",
-            f"{population:,}" if population else "-",
+            f"{population:,}" if population else formats.EMPTY,
             "yes" if uhc else "no",
             note,
         )
@@ -232,8 +234,8 @@ def print_status() -> None:
             _figure(row["coverage_pct"], ".2f"),
             _figure(row["active_rate_pct"], ".2f"),
             f"{row['participants']:,}",
-            f"{population:,}" if population else "-",
-            "-",
+            f"{population:,}" if population else formats.EMPTY,
+            formats.EMPTY,
             missing_regions.region_note(row),
         )
     console.print(table)
