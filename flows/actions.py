@@ -8,8 +8,9 @@ Three kinds, in this order, each ranked within itself:
 3. `employer`: employers of the enforcement worklist, the sanction step furthest along first, then most
    unregistered workers, then most unpaid contributions; each says its next step.
 
-Reads only `mart.*`, `ops.dq_results` and `ref.regions`. Words are Jinja2 macros per language
-(`templates/this_month_<language>.j2`); each action also names the report anchor that holds its detail.
+Reads only `mart.*`, `ops.dq_results` and `ref.regions`, through views of sql/views/ (named below). Words
+are Jinja2 macros per language (`templates/this_month_<language>.j2`); each action also names the report
+anchor that holds its detail.
 """
 
 from __future__ import annotations
@@ -21,80 +22,34 @@ from functools import cache
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from flows import database, formats, labels
+from flows import database, formats, labels, views
 
 REGIONS_PER_SCOPE = 3
 EMPLOYERS_PER_SCOPE = 3
 
-# Regions behind, with how their gap moved since their previous month. `$scope` as in flows.worklist.
-REGION_SQL = """
-with months as (
-    select
-        trajectory.*,
-        trajectory.gap_pp - lag(trajectory.gap_pp) over (partition by trajectory.code order by trajectory.month)
-            as gap_change_pp
-    from mart.trajectory as trajectory
-    where trajectory.level = 'region'
-)
-select
-    months.code,
-    months.name,
-    regions.province_code,
-    nullif(regions.branch_office, '') as branch_office,
-    months.status,
-    months.gap_pp,
-    months.gap_change_pp,
-    months.people_needed,
-    months.monthly_pace_needed,
-    months.recent_pace,
-    months.target_pct,
-    months.target_date,
-    months.projected_target_month
-from months
-left join ref.regions as regions on months.code = regions.region_code
-where months.month = coalesce($month, (select max(month) from mart.trajectory where level = 'region'))
-    and months.status in ('CRITICAL', 'BEHIND', 'AT_RISK')
-    and ($scope = 'ID' or $scope in (regions.province_code, regions.branch_office, months.code))
-order by months.gap_change_pp desc nulls last, months.gap_pp desc, months.code
+# The rows are views of sql/views/ (schema `report`): region_actions, employer_actions, check_counts. Here they
+# are only filtered to a scope (`$scope`: 'ID', a province, a branch office or a region, as in flows.worklist)
+# and ordered.
+
+# Regions behind in the month (the latest by default), the gap that grew most first.
+REGION_ROWS = """
+select * exclude (month) from {relation}
+where month = coalesce($month, (select max(month) from mart.trajectory where level = 'region'))
+    and ($scope = 'ID' or $scope in (province_code, branch_office, code))
+order by gap_change_pp desc nulls last, gap_pp desc, code
 """
 
-# The first few employers of each region (the report filters them; a digest takes the scope's first).
-EMPLOYER_SQL = """
-select
-    worklist.region_code,
-    worklist.region_name,
-    regions.province_code,
-    nullif(regions.branch_office, '') as branch_office,
-    worklist.name,
-    worklist.business_id,
-    worklist.unregistered_workers,
-    worklist.unpaid_contributions_idr,
-    worklist.months_non_compliant,
-    worklist.next_sanction_step,
-    worklist.reasons
-from mart.enforcement_worklist as worklist
-left join ref.regions as regions on worklist.region_code = regions.region_code
-where worklist.month = (select max(month) from mart.enforcement_worklist)
-    and ($scope = 'ID' or $scope in (regions.province_code, regions.branch_office, worklist.region_code))
-qualify row_number() over (partition by worklist.region_code order by worklist.priority) <= $per_region
+# The first few employers of each region (`priority` numbers them from 1; the report filters them, a digest
+# takes the scope's first): the sanction step furthest along first, then most unregistered workers, most unpaid.
+EMPLOYER_ROWS = """
+select * exclude (priority) from {relation}
+where ($scope = 'ID' or $scope in (province_code, branch_office, region_code)) and priority <= $per_region
 order by
-    list_position($steps, worklist.next_sanction_step),
-    worklist.unregistered_workers desc,
-    worklist.unpaid_contributions_idr desc,
-    worklist.region_code,
-    worklist.priority
-"""
-
-CHECKS_SQL = """
-with latest as (
-    select run_id from ops.dq_results group by run_id order by max(checked_at) desc limit 1
-)
-select
-    count(*) filter (where not results.success) as failed,
-    count(*) filter (where not results.success and results.severity = 'critical') as critical,
-    count(*) as checked
-from ops.dq_results as results
-inner join latest on results.run_id = latest.run_id
+    list_position($steps, next_sanction_step),
+    unregistered_workers desc,
+    unpaid_contributions_idr desc,
+    region_code,
+    priority
 """
 
 
@@ -109,11 +64,6 @@ class Action:
     name: str = ""  # the region's name, for the report's name search
 
 
-def _dicts(cursor) -> list[dict]:
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def candidates(
     con: duckdb.DuckDBPyConnection, scope: str = "ID", month: date | None = None, per_region: int = 3
 ) -> list[Action]:
@@ -122,13 +72,17 @@ def candidates(
     tables = database.existing_tables(con)
     actions: list[Action] = []
     if "ops.dq_results" in tables:
-        failed, critical, checked = con.execute(CHECKS_SQL).fetchone()
+        failed, critical, checked = con.execute(
+            "select checks_failed, critical_checks_failed, checks_run from "
+            + views.relation(con, "check_counts")
+        ).fetchone()
         if failed:
             actions.append(
                 Action("checks", "data-quality", {"failed": failed, "critical": critical, "checked": checked})
             )
     if "mart.trajectory" in tables:
-        for row in _dicts(con.execute(REGION_SQL, {"scope": scope, "month": month})):
+        region_rows = REGION_ROWS.format(relation=views.relation(con, "region_actions"))
+        for row in views.rows(con, region_rows, {"scope": scope, "month": month}):
             actions.append(
                 Action(
                     "region",
@@ -141,10 +95,9 @@ def candidates(
                 )
             )
     if "mart.enforcement_worklist" in tables:
-        cursor = con.execute(
-            EMPLOYER_SQL, {"scope": scope, "per_region": per_region, "steps": list(labels.SANCTION_STEPS)}
-        )
-        for row in _dicts(cursor):
+        employer_rows = EMPLOYER_ROWS.format(relation=views.relation(con, "employer_actions"))
+        parameters = {"scope": scope, "per_region": per_region, "steps": list(labels.SANCTION_STEPS)}
+        for row in views.rows(con, employer_rows, parameters):
             actions.append(
                 Action(
                     "employer",

@@ -56,6 +56,11 @@ MODELS = (
     "views/data_quality",
     "views/loads",
     "views/open_alerts",
+    "views/region_actions",
+    "views/employer_actions",
+    "views/check_counts",
+    "views/not_reported",
+    "views/forecasts",
 )
 
 # Models that are table macros, with their parameters: the one query several views call with their own kind.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import actions, labels, worklist
+from flows import actions, labels, views, worklist
 
 # Rows of a worklist group shown at once; the rest of the group is folded, and past the cap it is in the file.
 WORKLIST_ROWS_OPEN = 5
@@ -21,11 +21,11 @@ WORKLIST_ROWS_PER_GROUP = 25
 # Groups open for the current filter; the rest are folded (the reader opens them).
 WORKLIST_GROUPS_OPEN = 2
 
-FORECAST_SQL = """
-select code, level, projected_earliest_month, projected_latest_month, forecast_horizon_month
-from mart.trajectory
-where month = $month
-"""
+# The forecast's range of each scope in the month: the view sql/views/forecasts.sql.
+FORECAST_ROWS = (
+    "select code, level, projected_earliest_month, projected_latest_month, forecast_horizon_month "
+    "from {relation} where month = $month"
+)
 
 
 def _has_columns(con: duckdb.DuckDBPyConnection, table: str, columns: set[str]) -> bool:
@@ -50,7 +50,9 @@ def collect(con: duckdb.DuckDBPyConnection, data: dict, report_dir: Path | None 
     if _has_columns(con, "mart.trajectory", {"projected_earliest_month", "projected_latest_month"}):
         extra["forecasts"] = {
             f"{level}:{code}": {"early": early, "late": late, "horizon": horizon}
-            for code, level, early, late, horizon in con.execute(FORECAST_SQL, {"month": data["month"]}).fetchall()
+            for code, level, early, late, horizon in con.execute(
+                FORECAST_ROWS.format(relation=views.relation(con, "forecasts")), {"month": data["month"]}
+            ).fetchall()
         }
     if data.get("worklist_month") is not None:
         # Only the rows a group shows; its count says how many more the export holds.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from flows import database
+from flows import database, views
 from flows.errors import JknError
 from flows.settings import Settings
 
@@ -66,20 +66,15 @@ def _read_published(settings: Settings, found: Published) -> None:
         if month is None:
             return
         found.month = month.strftime("%Y-%m")
-        cursor = con.execute(
-            """
-            select c.code as region_code, c.name as region, round(c.coverage_pct, 2) as coverage_pct,
-                   round(c.active_rate_pct, 2) as active_rate_pct, c.participants, c.population,
-                   c.is_uhc, t.status as trajectory_status, round(t.gap_pp, 2) as gap_pp
-            from mart.coverage as c
-            left join mart.trajectory as t on t.month = c.month and t.level = c.level and t.code = c.code
-            where c.month = ? and c.level = 'region'
-            order by c.code
-            """,
+        # the report's and `jkn status`'s scope rows (sql/views/scopes.sql), the month's regions
+        found.coverage = views.rows(
+            con,
+            "select code as region_code, name as region, round(coverage_pct, 2) as coverage_pct, "
+            "round(active_rate_pct, 2) as active_rate_pct, participants, population, is_uhc, "
+            "status as trajectory_status, round(gap_pp, 2) as gap_pp "
+            f"from {views.relation(con, 'scopes')} where month = ? and level = 'region' order by code",
             [month],
         )
-        columns = [column[0] for column in cursor.description]
-        found.coverage = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def summary_markdown(run: Run, marts: Published) -> str:
