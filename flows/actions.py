@@ -73,8 +73,7 @@ def candidates(
     actions: list[Action] = []
     if "ops.dq_results" in tables:
         failed, critical, checked = con.execute(
-            "select checks_failed, critical_checks_failed, checks_run from "
-            + views.relation(con, "check_counts")
+            "select checks_failed, critical_checks_failed, checks_run from " + views.relation(con, "check_counts")
         ).fetchone()
         if failed:
             actions.append(
