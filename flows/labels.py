@@ -2,12 +2,27 @@
 
 The marts keep codes (`PBI_APBN`, `WRITTEN_WARNING_1`, `branch`): they are stable
 keys for scripts and dashboards. Everything a person reads (the report, the
-digests, the worklist file for the manpower office) shows these names instead.
+digests, the worklist file for the manpower office) shows these names instead. Segment names are in
+their seed (seeds/segments.csv), the others in the report's word templates: this module only reads them.
 """
 
 from __future__ import annotations
 
-from flows import codes
+from jinja2 import Environment, PackageLoader
+
+from flows import codes, formats
+
+LANGUAGES = ("id", "en")
+_TEMPLATES = {
+    language: Environment(loader=PackageLoader("flows", "templates")).get_template(f"report_words_{language}.j2").module
+    for language in LANGUAGES
+}
+
+
+def _words(table: str) -> dict[str, dict[str, str]]:
+    """language -> code -> name, from the table of that name in each language's report words."""
+    return {language: dict(getattr(_TEMPLATES[language], table)) for language in LANGUAGES}
+
 
 # Segment codes and their names, long and short (for chart legends, where a long name would squeeze
 # the bars on a phone): seeds/segments.csv (flows/codes.py).
@@ -16,66 +31,23 @@ SEGMENTS, SEGMENT_NAMES, SEGMENT_SHORT_NAMES = codes.SEGMENTS, codes.SEGMENT_NAM
 # PP 86/2013's steps, the most urgent (furthest along) first.
 SANCTION_STEPS = ("NO_PUBLIC_SERVICES", "FINE", "WRITTEN_WARNING_2", "WRITTEN_WARNING_1")
 
-STEP_NAMES = {
-    "id": {
-        "WRITTEN_WARNING_1": "Teguran tertulis pertama",
-        "WRITTEN_WARNING_2": "Teguran tertulis kedua",
-        "FINE": "Denda administratif",
-        "NO_PUBLIC_SERVICES": "Tidak mendapat pelayanan publik tertentu",
-    },
-    "en": {
-        "WRITTEN_WARNING_1": "First written warning",
-        "WRITTEN_WARNING_2": "Second written warning",
-        "FINE": "Administrative fine",
-        "NO_PUBLIC_SERVICES": "Certain public services withheld",
-    },
-}
-
-STEP_DESCRIPTIONS = {
-    "id": {
-        "WRITTEN_WARNING_1": "Teguran tertulis pertama (10 hari kerja untuk patuh)",
-        "WRITTEN_WARNING_2": "Teguran tertulis kedua (10 hari kerja untuk patuh)",
-        "FINE": "Denda 0,1% per bulan dari iuran terutang",
-        "NO_PUBLIC_SERVICES": "Tidak mendapat pelayanan publik tertentu (izin, tender)",
-    },
-    "en": {
-        "WRITTEN_WARNING_1": "First written warning (10 working days to comply)",
-        "WRITTEN_WARNING_2": "Second written warning (10 working days to comply)",
-        "FINE": "Fine of 0.1% a month of the contributions owed",
-        "NO_PUBLIC_SERVICES": "Withhold certain public services (permits, tenders)",
-    },
-}
-
-LEVEL_NAMES = {
-    "id": {"national": "Nasional", "province": "Provinsi", "branch": "Kantor cabang", "region": "Kabupaten/kota"},
-    "en": {"national": "National", "province": "Province", "branch": "Branch office", "region": "Regency/city"},
-}
-
-REASON_NAMES = {
-    "id": {
-        "employer not registered": "perusahaan belum terdaftar",
-        "workers not registered": "pekerja belum terdaftar",
-        "wage below minimum": "upah di bawah UMK",
-        "arrears": "menunggak iuran",
-    },
-    "en": {
-        "employer not registered": "employer not registered",
-        "workers not registered": "workers not registered",
-        "wage below minimum": "wage below minimum",
-        "arrears": "arrears",
-    },
-}
+# The names of steps, levels and reasons, per language, are words of the report beside the rest of its words
+# (templates/report_words_<language>.j2: `step_names`, `step_descriptions`, `level_names`, `reason_names`).
+STEP_NAMES = _words("step_names")
+STEP_DESCRIPTIONS = _words("step_descriptions")  # with what each step asks, for the worklist file
+LEVEL_NAMES = _words("level_names")
+REASON_NAMES = _words("reason_names")
 
 
 def name(kind: dict[str, dict[str, str]], code: str | None, language: str) -> str:
     """The name of `code` in `language`; an unknown code is shown as it is rather than hidden."""
     if code is None:
-        return "–"
+        return formats.EMPTY
     return kind.get(language, kind["id"]).get(code, code)
 
 
 def reasons(text: str | None, language: str) -> str:
     """The worklist's comma-separated reasons, each named in `language`."""
     if not text:
-        return "–"
+        return formats.EMPTY
     return ", ".join(name(REASON_NAMES, part, language) for part in text.split(", "))
