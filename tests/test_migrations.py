@@ -200,12 +200,15 @@ def test_columns_renamed_for_their_unit_are_renamed_in_place_and_in_the_snapshot
 
 def test_the_old_releases_published_marts_get_the_views_readers_read(settings):
     """The old release published marts but no `report` views; after the first open the database and the
-    snapshot have every view, and the report reads them."""
+    snapshot have every view its marts can hold, and the report reads them."""
     from flows import report_data, snapshot
 
     write_legacy_database(settings.db_path)
     database.connect(settings).close()
-    expected = {model.name for model in metrics.models(("views",))}
+    # not_reported and forecasts read what the old release's marts lack (mart.region_reporting, the trajectory's
+    # forecast range): they wait for the next publish (migration step 6), and the report skips those parts meanwhile
+    waiting = {"not_reported", "forecasts"}
+    expected = {model.name for model in metrics.models(("views",))} - waiting
     reader = snapshot.connect(settings)
     try:
         stored = {
@@ -215,5 +218,6 @@ def test_the_old_releases_published_marts_get_the_views_readers_read(settings):
         assert stored == expected
         data = report_data.collect(reader)
         assert data["regions"] and data["compliance"] and data["worklist"]
+        assert data["not_reported"] == [] and data["forecasts"] == {}
     finally:
         reader.close()

@@ -169,3 +169,55 @@ def test_the_worklist_view_ranks_sanction_steps_in_the_labels_order():
     sql = (views.VIEWS_DIR / "worklist_groups.sql").read_text(encoding="utf-8")
     listed = re.search(r"list_position\(\s*\[([^\]]*)\]", sql).group(1)
     assert tuple(re.findall(r"'([A-Z_0-9]+)'", listed)) == labels.SANCTION_STEPS
+
+
+def test_this_months_actions_read_the_same_without_the_views(demo_copy):
+    """The digests' and the report's actions (report.region_actions, employer_actions, check_counts) and the
+    regions not reported: the same rows from the views as from their SQL read in place."""
+    from flows import actions, database, missing_regions
+
+    con = database.connect(demo_copy)
+    try:
+        scopes = ["ID", "33", "36", "3325", "PEKALONGAN", "SERANG"]
+
+        def read():
+            return (
+                [(a.kind, a.anchor, a.row) for scope in scopes for a in actions.candidates(con, scope)],
+                [(a.kind, a.anchor) for scope in scopes for a in actions.for_scope(con, scope)],
+                missing_regions.not_reported(con, con.execute("select max(month) from mart.coverage").fetchone()[0]),
+            )
+
+        with_views = read()
+        con.execute("drop schema report cascade")
+        assert views.relation(con, "employer_actions").startswith("(")
+        without = read()
+    finally:
+        con.close()
+    kinds = {kind for kind, _, _ in with_views[0]}
+    assert {"region", "employer"} <= kinds
+    assert without == with_views
+
+
+def test_employer_actions_take_a_regions_first_employers_by_the_marts_priority(demo_copy):
+    """report.employer_actions has no ranking of its own: `priority` numbers a month's employers of a region
+    from 1 (sql/marts/enforcement_worklist.sql), so `priority <= n` is each region's first n."""
+    from flows import actions, database
+
+    con = database.connect(demo_copy)
+    try:
+        gaps = con.execute(
+            "select count(*) from (select priority, row_number() over (partition by month, region_code "
+            "order by priority) as numbered from mart.enforcement_worklist) where priority <> numbered"
+        ).fetchone()[0]
+        per_region = {}
+        for action in actions.candidates(con, "ID", per_region=1):
+            if action.kind == "employer":
+                per_region[action.region_code] = per_region.get(action.region_code, 0) + 1
+        regions = con.execute(
+            "select count(distinct region_code) from mart.enforcement_worklist "
+            "where month = (select max(month) from mart.enforcement_worklist)"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert gaps == 0
+    assert regions > 1 and len(per_region) == regions and set(per_region.values()) == {1}

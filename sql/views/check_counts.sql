@@ -1,5 +1,5 @@
--- one row: how many expectations the latest data-quality run checked, failed, and failed at severity critical
--- ("this month"'s data-quality action, flows/actions.py)
+-- one row per database: how many expectations the latest data-quality run checked, failed, and failed at severity
+-- critical ("this month"'s data-quality action, flows/actions.py)
 with latest as (
     select run_id from ops.dq_results
     group by run_id
