@@ -1,7 +1,8 @@
 """What makes a digest readable at any size: this month's actions first, a summary by severity and rule,
 the top alerts by gap, the rest in an attached CSV, and a link to the report.
 
-`flows/alerts.py` decides who gets which alerts; this module shapes one recipient's message around them.
+`flows/alerts/` decides who gets which alerts; this module shapes one recipient's message around them (its
+actions from flows/actions.py, which reads the views of sql/views/; no SQL of its own).
 The webhook payload keeps the contract's keys (CONTRACT.md section 6) and adds `summary`, `this_month`
 and `report_url`.
 """

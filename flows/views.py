@@ -1,4 +1,5 @@
-"""The views of `sql/views/` (schema `report`): what the report, its charts, the worklist and the CLI read.
+"""The views of `sql/views/` (schema `report`): what the report, its charts, the worklist, the digests'
+actions and the CLI read.
 
 flows/metrics.py creates them with every publish, so they are in the published snapshot for any reader
 (a dashboard too), and a caller only filters and orders (`where month = ?`). Each view is labelled with a
