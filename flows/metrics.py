@@ -60,6 +60,7 @@ MODELS = (
     "views/employer_actions",
     "views/check_counts",
     "views/not_reported",
+    "views/partial_scopes",
     "views/forecasts",
 )
 

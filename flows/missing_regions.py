@@ -19,7 +19,8 @@ MEASURE = "months_not_reported"
 SOURCE = "mart.region_reporting"
 
 # Its alert rule is sql/alerts/region_not_reported.sql; what status and the report show of each region missing
-# from a month (its last figures and their month) is the view sql/views/not_reported.sql.
+# from a month (its last figures and their month) is the view sql/views/not_reported.sql, and of the scopes that
+# lack them sql/views/partial_scopes.sql.
 
 
 def published(con: duckdb.DuckDBPyConnection) -> bool:
@@ -55,7 +56,8 @@ def partial_scopes(con: duckdb.DuckDBPyConnection, month) -> dict[tuple[str, str
     return {
         (level, code): count
         for level, code, count in con.execute(
-            "select level, code, regions_not_reported from mart.coverage where month = ? and is_partial", [month]
+            f"select level, code, regions_not_reported from {views.relation(con, 'partial_scopes')} where month = ?",
+            [month],
         ).fetchall()
     }
 

@@ -205,9 +205,10 @@ def test_the_old_releases_published_marts_get_the_views_readers_read(settings):
 
     write_legacy_database(settings.db_path)
     database.connect(settings).close()
-    # not_reported and forecasts read what the old release's marts lack (mart.region_reporting, the trajectory's
-    # forecast range): they wait for the next publish (migration step 6), and the report skips those parts meanwhile
-    waiting = {"not_reported", "forecasts"}
+    # not_reported, partial_scopes and forecasts read what the old release's marts lack (mart.region_reporting,
+    # coverage's partial flags, the trajectory's forecast range): they wait for the next publish (migration step
+    # 6), and the report skips those parts meanwhile
+    waiting = {"not_reported", "partial_scopes", "forecasts"}
     expected = {model.name for model in metrics.models(("views",))} - waiting
     reader = snapshot.connect(settings)
     try:

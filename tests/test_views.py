@@ -185,6 +185,7 @@ def test_this_months_actions_read_the_same_without_the_views(demo_copy):
                 [(a.kind, a.anchor, a.row) for scope in scopes for a in actions.candidates(con, scope)],
                 [(a.kind, a.anchor) for scope in scopes for a in actions.for_scope(con, scope)],
                 missing_regions.not_reported(con, con.execute("select max(month) from mart.coverage").fetchone()[0]),
+                missing_regions.partial_scopes(con, con.execute("select max(month) from mart.coverage").fetchone()[0]),
             )
 
         with_views = read()
