@@ -15,11 +15,13 @@ from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader
 
 
 @functools.cache
-def jinja_bytecode_cache() -> FileSystemBytecodeCache | None:
-    """Compiled templates in the user's cache folder (`$XDG_CACHE_HOME/jkn/jinja`, else `~/.cache/jkn/jinja`).
-    Jinja keys each entry by the template's name and checks its source's checksum, so an edited template is
-    compiled afresh. None where the folder cannot be written (templates are then compiled per process)."""
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "jkn" / "jinja"
+def jinja_bytecode_cache(kind: str) -> FileSystemBytecodeCache | None:
+    """Compiled templates in the user's cache folder (`$XDG_CACHE_HOME/jkn/jinja-<kind>`, else under
+    `~/.cache/jkn`). Jinja keys each entry by the template's name and checks its source's checksum, so an
+    edited template is compiled afresh; but not by the environment's options (trim_blocks, autoescape), so
+    each kind of environment has its own folder. None where the folder cannot be written (templates are then
+    compiled per process)."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "jkn" / f"jinja-{kind}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -29,7 +31,7 @@ def jinja_bytecode_cache() -> FileSystemBytecodeCache | None:
 
 @functools.cache
 def _plain() -> Environment:
-    return Environment(loader=PackageLoader("flows", "templates"), bytecode_cache=jinja_bytecode_cache())
+    return Environment(loader=PackageLoader("flows", "templates"), bytecode_cache=jinja_bytecode_cache("words"))
 
 
 @functools.cache
