@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import labels, views
+from flows import labels, views, words
 
 FORMATS = ("xlsx", "csv")
 
@@ -45,40 +45,8 @@ EXPORT_FIELDS = (
 )
 # Identifiers stay text in the spreadsheet (a NIB keeps its leading zeros).
 TEXT_FIELDS = {"region_code", "business_id", "employer_id"}
-EXPORT_HEADERS = {
-    "id": {
-        "priority": "Urutan",
-        "region_code": "Kode wilayah",
-        "region_name": "Kabupaten/kota",
-        "business_id": "NIB",
-        "employer_id": "NPP (kode badan usaha BPJS)",
-        "name": "Nama perusahaan",
-        "reasons": "Masalah",
-        "workers_reported": "Pekerja (WLKP)",
-        "workers_registered": "Pekerja terdaftar JKN",
-        "unregistered_workers": "Pekerja belum terdaftar",
-        "unpaid_contributions_idr": "Iuran belum dibayar (Rp)",
-        "months_non_compliant": "Bulan tidak patuh",
-        "non_compliant_since": "Tidak patuh sejak",
-        "sanction_step": "Tahap sanksi berikutnya (PP 86/2013)",
-    },
-    "en": {
-        "priority": "Rank",
-        "region_code": "Region code",
-        "region_name": "Regency/city",
-        "business_id": "NIB",
-        "employer_id": "NPP (BPJS employer id)",
-        "name": "Company name",
-        "reasons": "Problems",
-        "workers_reported": "Workers (WLKP)",
-        "workers_registered": "Workers registered in JKN",
-        "unregistered_workers": "Unregistered workers",
-        "unpaid_contributions_idr": "Unpaid contributions (Rp)",
-        "months_non_compliant": "Months non-compliant",
-        "non_compliant_since": "Non-compliant since",
-        "sanction_step": "Next sanction step (PP 86/2013)",
-    },
-}
+# The headers as the office reads them, per language: `export_headers` of templates/report_words_<language>.j2.
+EXPORT_HEADERS = {language: words.module(f"report_words_{language}.j2").export_headers for language in ("id", "en")}
 
 # A scope is the nation (`ID`), a province (2 digits), a branch office or a region (4 digits). The rows and
 # their groups (sanction step x region, most urgent first) are sql/views/worklist_groups.sql's; a group lies in one
@@ -190,13 +158,48 @@ def _write_xlsx(path: Path, headers: list[str], table: list[list], sheet_title: 
     book.save(path)
 
 
-def _write_csv(path: Path, headers: list[str], table: list[list]) -> None:
-    import csv
-
-    with path.open("w", encoding="utf-8", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(headers)
-        writer.writerows(table)
+def _write_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, scope: str, month: date, language: str, headers: list[str]
+) -> int:
+    """The CSV written by DuckDB (`COPY`): the same bytes Python's csv module wrote row by row (CRLF, quotes
+    only where a field needs them, nothing for NULL and for empty text), in seconds less for 240,000 companies.
+    Reasons and steps are named in Python once per distinct value and looked up in SQL. Returns the rows."""
+    sql, params = _query(con, "distinct reasons, next_sanction_step", scope, month)
+    distinct = con.execute(sql.split(" order by ")[0], params).fetchall()
+    reason_names = {reason: labels.reasons(reason, language) for reason, _ in distinct if reason is not None}
+    step_names = {
+        step: labels.name(labels.STEP_DESCRIPTIONS, step, language) for _, step in distinct if step is not None
+    }
+    empty = labels.reasons(None, language)
+    columns = [
+        "priority",
+        "nullif(region_code, '')",
+        "nullif(region_name, '')",
+        "nullif(business_id, '')",
+        "nullif(employer_id, '')",
+        "nullif(name, '')",
+        "coalesce(map_from_entries($reason_names)[reasons], $empty)",
+        "workers_reported",
+        "workers_registered",
+        "unregistered_workers",
+        # to even, as Python's round(float(...)) of the export always did
+        "cast(round_even(cast(coalesce(unpaid_contributions_idr, 0) as double), 0) as bigint)",
+        "months_non_compliant",
+        "nullif(non_compliant_since, '')",
+        "coalesce(map_from_entries($step_names)[next_sanction_step], $empty)",
+    ]
+    named = ", ".join(
+        f'{column} as "{header.replace(chr(34), chr(34) * 2)}"' for column, header in zip(columns, headers, strict=True)
+    )
+    sql, params = _query(con, named, scope, month)
+    params |= {
+        "reason_names": [{"k": key, "v": value} for key, value in reason_names.items()],
+        "step_names": [{"k": key, "v": value} for key, value in step_names.items()],
+        "empty": empty,
+        "path": str(path),
+    }
+    sql = f"copy ({sql}) to $path (format csv, header, delimiter ',', quote '\"', new_line '\r\n')"
+    return con.execute(sql, params).fetchone()[0]
 
 
 def export(
@@ -219,11 +222,12 @@ def export(
     ).fetchone()[0]
     if not published:
         return []
-    table, first_month = export_table(con, scope, month, language)
     if month is None:
-        month = first_month if table else con.execute("select max(month) from mart.enforcement_worklist").fetchone()[0]
+        month = con.execute("select max(month) from mart.enforcement_worklist").fetchone()[0]
     if month is None:
         return []
+    # the xlsx needs the rows in Python; the CSV is written by DuckDB
+    table = export_table(con, scope, month, language)[0] if "xlsx" in formats else None
     now = now or datetime.now(UTC)
     headers = [EXPORT_HEADERS[language][field] for field in EXPORT_FIELDS]
     folder.mkdir(parents=True, exist_ok=True)
@@ -233,16 +237,17 @@ def export(
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         if file_format == "xlsx":
             _write_xlsx(partial, headers, table, f"{scope} {month:%Y-%m}")
+            count = len(table)
         else:
-            _write_csv(partial, headers, table)
+            count = _write_csv(con, partial, scope, month, language, headers)
         partial.replace(path)  # a reader never sees half a file
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n", encoding="utf-8")
         con.execute(
             "insert into ops.worklist_exports values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [str(uuid.uuid4()), now, month, scope, file_format, path.name, len(table), digest],
+            [str(uuid.uuid4()), now, month, scope, file_format, path.name, count, digest],
         )
-        written.append({"path": path, "sha256": digest, "rows": len(table), "format": file_format})
+        written.append({"path": path, "sha256": digest, "rows": count, "format": file_format})
     return written
 
 

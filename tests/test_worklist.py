@@ -75,3 +75,26 @@ def test_cli_exports_a_branch_and_refuses_an_unknown_format(three_months, settin
     )
     result = CliRunner().invoke(app, ["worklist", "--format", "pdf"])
     assert result.exit_code == 2 and "expected xlsx or csv" in result.output
+
+
+def test_csv_written_by_duckdb_is_what_pythons_csv_module_writes(three_months, tmp_path):  # noqa: F811
+    """The CSV is DuckDB's COPY; the receiving office's checksums and parsers saw Python's csv module's bytes:
+    CRLF, quotes only where needed, nothing for NULL or empty text, unpaid rounded half to even."""
+    metrics.publish(three_months)
+    three_months.execute(
+        "update mart.enforcement_worklist set name = case priority when 1 then 'PT \"Satu\", Tbk' "
+        "when 2 then e'CV Dua\\nBaris' else '' end, region_name = null, "
+        "unpaid_contributions_idr = case priority when 1 then 2.50 when 2 then 3.50 else null end"
+    )
+    for language in ("id", "en"):
+        written = worklist.export(three_months, tmp_path / language, "33", formats=("csv",), language=language)
+        table, _ = worklist.export_table(three_months, "33", None, language)
+        expected = tmp_path / f"expected_{language}.csv"
+        with expected.open("w", encoding="utf-8", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow([worklist.EXPORT_HEADERS[language][field] for field in worklist.EXPORT_FIELDS])
+            writer.writerows(table)
+        assert written[0]["rows"] == len(table) == 3
+        assert written[0]["path"].read_bytes() == expected.read_bytes()
+        assert b'"PT ""Satu"", Tbk"' in expected.read_bytes() and b'"CV Dua\nBaris"' in expected.read_bytes()
+        assert sorted(row[worklist.UNPAID_COLUMN] for row in table) == [0, 2, 4]  # 2.50 -> 2, 3.50 -> 4
