@@ -8,15 +8,10 @@ their seed (seeds/segments.csv), the others in the report's word templates: this
 
 from __future__ import annotations
 
-from jinja2 import Environment, PackageLoader
-
-from flows import codes, formats
+from flows import codes, formats, words
 
 LANGUAGES = ("id", "en")
-_TEMPLATES = {
-    language: Environment(loader=PackageLoader("flows", "templates")).get_template(f"report_words_{language}.j2").module
-    for language in LANGUAGES
-}
+_TEMPLATES = {language: words.module(f"report_words_{language}.j2") for language in LANGUAGES}  # shared with the report
 
 
 def _words(table: str) -> dict[str, dict[str, str]]:
