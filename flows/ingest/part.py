@@ -39,6 +39,7 @@ import duckdb
 from flows.errors import ConfigError, FileRejected, PipelineError
 from flows.ingest.kinds import KINDS, ExtractKind, part_columns
 from flows.ingest.landing import FILE_NAME, period_date
+from flows.ingest.profile import has_profile, profile_part
 from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, hmac_pads, redact, register_person_key
 from flows.ingest.reading import counts_lines_as_duckdb, duckdb_problem, map_columns, open_source, physical_lines, quote
 from flows.ingest.rules import bad_rows, checks, period_sql, reading_select, rejects_select
@@ -74,6 +75,9 @@ class FileOutcome:
     message: str = ""
     part: str | None = None  # the part's path relative to the parts folder
     rejects: list[tuple] = field(default_factory=list)  # REJECT_COLUMNS, at most MAX_REJECTS_STORED
+    # the participants suite's profile of the part (`flows.ingest.profile`), stored with the load
+    profile: list[tuple] = field(default_factory=list)  # month, region_code, segment, status, participants
+    repeats: list[tuple] = field(default_factory=list)  # month, key_column, repeated_keys
 
 
 def part_name(kind: str, period: str, sha256: str) -> str:
@@ -243,6 +247,10 @@ def _read(
             )
             os.replace(good, written)
             notes.append(f"{rejected} bad row(s) in ops.rejects")
+        if has_profile(kind):  # of the rows the part holds now: the good ones
+            outcome.profile, outcome.repeats = profile_part(
+                con, f"read_parquet('{quote(written)}', hive_partitioning = false)"
+            )
         os.replace(written, final)
         outcome.part = part_name(kind.name, period, sha256)
         outcome.message = "; ".join(notes)
