@@ -393,7 +393,7 @@ def _store_profile(con: duckdb.DuckDBPyConnection, load_id: int, outcome: FileOu
     import pyarrow as pa
 
     month, region_code, segment, status, participants = (list(c) for c in zip(*outcome.profile, strict=True))
-    profile = pa.table(  # noqa: F841 - read by the query below
+    profile = pa.table(
         {
             "month": pa.array(month, pa.date32()),
             "region_code": pa.array(region_code, pa.string()),
@@ -402,11 +402,16 @@ def _store_profile(con: duckdb.DuckDBPyConnection, load_id: int, outcome: FileOu
             "participants": pa.array(participants, pa.int64()),
         }
     )
-    con.execute(
-        "insert into ops.participant_profile (load_id, month, region_code, segment, status, participants) "
-        "select ?, month, region_code, segment, status, participants from profile",
-        [load_id],
-    )
+    # registered by name: a replacement scan of a local would not see it through a wrapped connection
+    con.register("load_profile", profile)
+    try:
+        con.execute(
+            "insert into ops.participant_profile (load_id, month, region_code, segment, status, participants) "
+            "select ?, month, region_code, segment, status, participants from load_profile",
+            [load_id],
+        )
+    finally:
+        con.unregister("load_profile")
     con.executemany(
         "insert into ops.participant_repeats (load_id, month, key_column, repeated_keys) values (?, ?, ?, ?)",
         [(load_id, *row) for row in outcome.repeats],
