@@ -23,9 +23,6 @@ from __future__ import annotations
 from flows.ingest.kinds import ExtractKind
 from flows.ingest.repeats import repeated_hashes
 
-# Repeated-key counts a participants load carries (the order of `ops.participant_repeats.key_column`).
-KEY_COLUMNS = ("card_no", "person_key")
-
 
 def has_profile(kind: ExtractKind) -> bool:
     return kind.name == "participants"
