@@ -13,6 +13,11 @@ into two small tables the suite's GX expectations query instead of the rows:
   keys appear more than once (0 for a clean load; one row per key column either way, so a load
   with a row here has been profiled).
 
+Ingest computes a participants part's profile while it writes the part (`flows/ingest/profile.py`)
+and registers it with the load, in the same transaction as its `ops.load_log` row, so a load
+ingested by this release is never read here; `profile_loads` profiles only the loads that came
+without one (registered by an earlier release, or parts written straight by tests).
+
 Parts are immutable, so a load's profile never goes stale; published loads keep theirs, and the
 next month's checks compare with them without reading last month's rows again. The suite reads a
 load's profile rows only for the provinces it is current for (`sql/staging/current_loads.sql`).

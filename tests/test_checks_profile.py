@@ -213,3 +213,56 @@ def test_a_card_number_in_two_province_files_of_one_month_fails_the_check(settin
         "a person holds one card per month (two cards: a duplicate enrolment)",
     }
     assert failed["a card number appears once per month"][0] == "critical"
+
+
+def test_ingest_stores_the_profile_with_the_load_and_the_check_reads_no_rows(settings, tmp_path):
+    """A participants file ingested carries its profile into the registering transaction: the check
+    stage finds nothing left to profile, and the suite still fails on what the file holds (two cards
+    for one person; a card number twice is a reject, so the part never repeats one)."""
+    path = tmp_path / "participants_2022-08.csv"
+    path.write_text(
+        HEADER + GOOD + "0001000000002,3326014507900001,3326,PBPU,INACTIVE,,\n"  # the same person, a second card
+        "0001000000003,3326014507900003,3326,PBPU,ACTIVE,,\n"
+        "0001000000003,3326014507900004,3326,PBPU,ACTIVE,,\n",  # card 3 again: rejected
+        encoding="utf-8",
+    )
+    con = database.connect(settings)
+    try:
+        database.load_seeds(con, settings.seeds)
+        [result] = ingest.ingest_files(con, [path], 60.0, pseudonym_key=TEST_KEY)
+        assert (result.status, result.rows_loaded, result.rows_rejected) == ("staged", 3, 1)
+        profile = con.execute(
+            "select load_id, month, region_code, segment, status, participants "
+            "from ops.participant_profile order by all"
+        ).fetchall()
+        counted = con.execute(
+            "select load_id, month, region_code, segment, status, count(*) "
+            "from raw.participants group by all order by all"
+        ).fetchall()
+        assert profile == counted and sum(row[-1] for row in profile) == 3
+        assert con.execute("select key_column, repeated_keys from ops.participant_repeats order by all").fetchall() == [
+            ("card_no", 0),
+            ("person_key", 1),
+        ]
+        assert participant_profile.profile_loads(con) == 0  # profiled at ingest: no row read again
+        from flows import metrics
+
+        metrics.build(con, layers=("staging",))
+    finally:
+        con.close()
+    suite = [checks.EXPECTATIONS_DIR / "staging.participants.json"]
+    failed = {
+        r.expectation for r in checks.run_suites(settings, suite, "ingested", build_docs=False).results if not r.success
+    }
+    assert "a person holds one card per month (two cards: a duplicate enrolment)" in failed
+    assert "a card number appears once per month" not in failed
+
+
+def test_a_refused_file_leaves_no_profile(con, tmp_path):
+    path = tmp_path / "participants_2022-08.csv"
+    path.write_text(HEADER + GOOD + "0001000000002,33260145079,3326,PBI_APBN,ACTIVE,,\n", encoding="utf-8")
+    [result] = ingest.ingest_files(con, [path], 1.0, pseudonym_key=TEST_KEY)
+    assert result.status == "rejected"
+    assert con.execute(
+        "select (select count(*) from ops.participant_profile), (select count(*) from ops.participant_repeats)"
+    ).fetchone() == (0, 0)

@@ -372,3 +372,18 @@ def test_the_raw_views_have_the_columns_the_kinds_declare(con, tmp_path):
         expected = [(name, sql_type.upper().replace(", ", ",")) for name, sql_type in raw_schema(kind)]
         assert [(row[0], row[1]) for row in described] == expected, kind.name
         assert set(ingest.stored_columns(kind)) < {name for name, _ in expected}
+
+
+def test_repeated_hashes_finds_every_repeated_hash_and_only_those():
+    """Ingest finds repeated keys by sorting their 64-bit hashes (flows.ingest.repeats)."""
+    import duckdb
+
+    from flows.ingest.repeats import repeated_hashes
+
+    con = duckdb.connect()
+    con.execute(
+        "create table keys as select (i % 7)::ubigint as key_hash from range(20) as t(i) where i < 10 or i = 13"
+    )
+    found = repeated_hashes(con, "keys", "key_hash", 100)
+    assert sorted(found.column("key_hash").to_pylist()) == [0, 1, 2, 6]
+    assert repeated_hashes(con, "keys where key_hash > 2 and key_hash < 6", "key_hash", 100) is None

@@ -1,0 +1,56 @@
+"""The participants suite's profile of one part, computed by ingest while it still has the part open.
+
+The staging suite checks counts and repeated keys, not rows (`flows/participant_profile.py`). When
+ingest writes a participants part it computes them here, from the part just written (its good rows
+only), and `flows.ingest.register` stores them with the load, in the transaction that registers it:
+a registered participants load then already has its profile, and the check stage reads no rows of
+it. (Loads registered otherwise, by an older release or by tests that write parts directly, are
+profiled by the check stage, as before.)
+
+- participants per month x region x segment x status;
+- repeated keys per month: `card_no` is 0 by construction (`part._reject_repeats` rejects every
+  later row with an earlier good row's card number, and the part holds good rows only);
+  `person_key` (two cards for one person: a warning, not a reject) is counted here: the 64-bit
+  hashes of the keys that repeat are found by sorting them (`flows.ingest.repeats`), and only
+  the rows with such a hash are compared by the key itself, so a collision costs a second look,
+  never a false repeat.
+
+A function of the part alone, as ingest is: it runs in `read_file`'s own DuckDB, on a worker too.
+"""
+
+from __future__ import annotations
+
+from flows.ingest.kinds import ExtractKind
+from flows.ingest.repeats import repeated_hashes
+
+
+def has_profile(kind: ExtractKind) -> bool:
+    return kind.name == "participants"
+
+
+def profile_part(con, part: str, rows: int) -> tuple[list[tuple], list[tuple]]:
+    """(profile rows: month, region_code, segment, status, participants; repeats rows: month,
+    key_column, repeated_keys) of the rows of `part`, a `read_parquet(...)` of the written part
+    holding `rows` rows."""
+    profile = con.execute(
+        f"select month, region_code, segment, status, count(*) from {part} group by all order by all"
+    ).fetchall()
+    candidates = repeated_hashes(con, part, "hash(month, person_key)", rows)
+    people = []
+    if candidates is not None:
+        con.register("person_candidates", candidates)
+        try:
+            people = con.execute(
+                "select month, count(*) from ("
+                f"select month, person_key from {part} "
+                "where hash(month, person_key) in (select key_hash from person_candidates) "
+                "group by all having count(*) > 1) group by month"
+            ).fetchall()
+        finally:
+            con.unregister("person_candidates")
+    repeated = dict(people)
+    months = sorted({row[0] for row in profile})
+    repeats = [(month, "card_no", 0) for month in months] + [
+        (month, "person_key", int(repeated.get(month, 0))) for month in months
+    ]
+    return profile, repeats
