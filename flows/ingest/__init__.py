@@ -7,6 +7,7 @@ The seams, in the order a file meets them:
   rules      the SQL that types each column and flags bad rows
   pseudonym  NIK -> person_key, and the one masking policy for identifiers
   part       one file -> one immutable Parquet part (`read_file`, a function of the file alone)
+  repeats, profile   repeated keys by sorted hashes; the participants suite's profile of a part
 and here, the single writer: `ingest_files` plans which files are new (`plan`), has each one read
 (in this process, `read_here`, or on a Dask cluster's workers, `flows.ingest.fanout`), and registers
 each outcome in `ops.load_log` and `ops.rejects` in one transaction per file, in plan order
@@ -37,8 +38,18 @@ from pydantic import SecretStr
 from flows import parts
 from flows.errors import ConfigError, PipelineError
 from flows.ingest.kinds import KINDS, SEGMENTS, ExtractKind, stored_columns
-from flows.ingest.landing import FILE_NAME, discover, file_sha256, period_date, previous_load, seen_before
+from flows.ingest.landing import (
+    FILE_NAME,
+    discover,
+    file_sha256,
+    file_stamp,
+    link_outside,
+    period_date,
+    previous_load,
+    seen_before,
+)
 from flows.ingest.part import FileOutcome, Reference, no_space_left, read_file
+from flows.ingest.profile import insert_arrow, store_profile
 from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, mask_nik, redact
 from flows.ingest.slices import province_of
 
@@ -171,7 +182,7 @@ def plan(
     stamps: dict[Path, tuple[int, int]] = {}
     batch: dict[str, str] = {}  # sha256 -> name, for the same bytes twice in one batch
     for path in paths:
-        outside = _link_outside(path)
+        outside = link_outside(path)
         if outside:
             # never followed, not even hashed: it could name anything on the machine
             sha256 = hashlib.sha256(f"link {path.name} -> {outside}".encode()).hexdigest()
@@ -201,7 +212,7 @@ def plan(
                 )
             )
             continue
-        stamps[path] = _stamp(path)
+        stamps[path] = file_stamp(path)
         sha256 = file_sha256(path)
         previous = previous_load(con, sha256)
         if sha256 in batch:
@@ -245,20 +256,6 @@ def _still_being_written(con: duckdb.DuckDBPyConnection, path: Path, outcome: Fi
     return result
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    status = path.stat()
-    return status.st_size, status.st_mtime_ns
-
-
-def _link_outside(path: Path) -> str | None:
-    """Where a symbolic link in a folder points, when that is outside the folder; else None."""
-    if not path.is_symlink():
-        return None
-    target = path.resolve()
-    folder = path.parent.resolve()
-    return None if target.is_relative_to(folder) else "another folder"
-
-
 def read_options(
     con: duckdb.DuckDBPyConnection, reject_threshold_pct: float, pseudonym_key: SecretStr | str | None
 ) -> ReadOptions:
@@ -285,7 +282,7 @@ def register_all(
             outcome = next(outcomes)
             if (outcome.file_name, outcome.sha256) != (path.name, sha256):  # a reader that lost the order
                 raise RuntimeError(f"expected the outcome of {path.name}, got one of {outcome.file_name}")
-            if path in work.stamps and _stamp(path) != work.stamps[path]:
+            if path in work.stamps and file_stamp(path) != work.stamps[path]:
                 step = _still_being_written(con, path, outcome)
             else:
                 step = register(con, outcome, run_id)
@@ -342,7 +339,7 @@ def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str |
             import pyarrow as pa
 
             columns = list(zip(*outcome.rejects, strict=True))
-            rejects = pa.table(  # noqa: F841 - read by the query below
+            rejects = pa.table(
                 {
                     "line": pa.array(columns[0], pa.int64()),
                     "column_name": pa.array(columns[1], pa.string()),
@@ -350,12 +347,15 @@ def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str |
                     "reason": pa.array(columns[3], pa.string()),
                 }
             )
-            con.execute(
+            insert_arrow(
+                con,
+                rejects,
                 "insert into ops.rejects (load_id, file_name, line, column_name, value, reason) "
-                "select ?, ?, line, column_name, value, reason from rejects",
+                "select ?, ?, line, column_name, value, reason from {table}",
                 [load_id, outcome.file_name],
             )
-        _store_profile(con, load_id, outcome)
+        if outcome.repeats:
+            store_profile(con, load_id, outcome.profile, outcome.repeats)
         con.commit()
     except BaseException as error:
         _rollback(con)
@@ -382,40 +382,6 @@ def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str |
     else:
         log.info("%s: %d rows staged, %d rejected", result.file_name, result.rows_loaded, result.rows_rejected)
     return result
-
-
-def _store_profile(con: duckdb.DuckDBPyConnection, load_id: int, outcome: FileOutcome) -> None:
-    """The participants suite's profile of the part (`flows.ingest.profile`), in the registering
-    transaction: a load is never registered without it, so the check stage reads none of its rows.
-    Thousands of rows (region x segment x status): inserted from Arrow, not row by row."""
-    if not outcome.repeats:
-        return
-    import pyarrow as pa
-
-    month, region_code, segment, status, participants = (list(c) for c in zip(*outcome.profile, strict=True))
-    profile = pa.table(
-        {
-            "month": pa.array(month, pa.date32()),
-            "region_code": pa.array(region_code, pa.string()),
-            "segment": pa.array(segment, pa.string()),
-            "status": pa.array(status, pa.string()),
-            "participants": pa.array(participants, pa.int64()),
-        }
-    )
-    # registered by name: a replacement scan of a local would not see it through a wrapped connection
-    con.register("load_profile", profile)
-    try:
-        con.execute(
-            "insert into ops.participant_profile (load_id, month, region_code, segment, status, participants) "
-            "select ?, month, region_code, segment, status, participants from load_profile",
-            [load_id],
-        )
-    finally:
-        con.unregister("load_profile")
-    con.executemany(
-        "insert into ops.participant_repeats (load_id, month, key_column, repeated_keys) values (?, ?, ?, ?)",
-        [(load_id, *row) for row in outcome.repeats],
-    )
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

@@ -61,3 +61,18 @@ def previous_load(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple | None:
 
 def seen_before(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
     return previous_load(con, sha256) is not None
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time: a file whose stamp changed while it was read was still being written."""
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
+
+
+def link_outside(path: Path) -> str | None:
+    """Where a symbolic link in a folder points, when that is outside the folder; else None."""
+    if not path.is_symlink():
+        return None
+    target = path.resolve()
+    folder = path.parent.resolve()
+    return None if target.is_relative_to(folder) else "another folder"
