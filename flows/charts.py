@@ -23,59 +23,21 @@ import altair as alt
 import duckdb
 import vl_convert
 
+from flows import formats, views, words
 from flows import labels as names
-from flows import views
-from flows.formats import MONTH_NAMES
 
-# d3 has no Indonesian locale; these are the conventions of Indonesian offices
-# (1.313.212 and 86,18).
-FORMAT_LOCALES: dict[str, dict] = {
-    "id": {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["Rp", ""], "percent": "%"},
-    "en": {"decimal": ".", "thousands": ",", "grouping": [3], "currency": ["Rp", ""], "percent": "%"},
-}
-TIME_FORMAT_LOCALES: dict[str, dict] = {
-    "id": {
-        "dateTime": "%A, %e %B %Y pukul %X",
-        "date": "%d/%m/%Y",
-        "time": "%H.%M.%S",
-        "periods": ["AM", "PM"],
-        "days": ["Minggu", "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu"],
-        "shortDays": ["Min", "Sen", "Sel", "Rab", "Kam", "Jum", "Sab"],
-        "months": list(MONTH_NAMES["id"]),
-        "shortMonths": ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"],
-    },
-    "en": {
-        "dateTime": "%x, %X",
-        "date": "%-m/%-d/%Y",
-        "time": "%-I:%M:%S %p",
-        "periods": ["AM", "PM"],
-        "days": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
-        "shortDays": ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
-        "months": list(MONTH_NAMES["en"]),
-        "shortMonths": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-    },
-}
+# d3's number and time conventions per language (formats.py: d3 has no Indonesian locale).
+FORMAT_LOCALES, TIME_FORMAT_LOCALES = formats.D3_FORMAT_LOCALES, formats.D3_TIME_FORMAT_LOCALES
+CHART_LOCALES = ("id", "en")
 
-LABELS = {
-    "id": {
-        "actual": "Cakupan aktual",
-        "trajectory": "Lintasan ke target",
-        "projection": "Proyeksi (laju terkini)",
-        "target": "Target",
-        "coverage": "Cakupan (%)",
-        "month": "Bulan",
-        "line": "Garis",
-    },
-    "en": {
-        "actual": "Actual coverage",
-        "trajectory": "Trajectory to target",
-        "projection": "Projection (recent pace)",
-        "target": "Target",
-        "coverage": "Coverage (%)",
-        "month": "Month",
-        "line": "Line",
-    },
-}
+
+def _words(locale: str):
+    """The charts' words (templates/chart_words_<locale>.j2); Indonesian for a language it does not know."""
+    return words.module(f"chart_words_{locale if locale in CHART_LOCALES else 'id'}.j2")
+
+
+# line and axis names per language, as the charts show them
+LABELS = {locale: dict(_words(locale).trajectory) for locale in CHART_LOCALES}
 
 SERIES = ("actual", "trajectory", "projection")
 # Colour-blind safe, and told apart in greyscale by dash pattern as well.
@@ -148,11 +110,8 @@ SEGMENT_COLOURS = ("#0072b2", "#56b4e9", "#009e73", "#e69f00", "#d55e00", "#cc79
 def segment_mix_spec(locale: str = "id", width: int = 420) -> dict:
     """Share of participants by segment, one 100% bar per scope, reading the named dataset `segments`
     (`scope`, `order`, `segment`, `participants`, `share_pct`)."""
-    labels = {
-        "id": ("Porsi peserta (%)", "Peserta", "Segmen"),
-        "en": ("Share of participants (%)", "Participants", "Segment"),
-    }
-    share, participants, segment = labels.get(locale, labels["id"])
+    axes = _words(locale).segment_mix
+    share, participants, segment = axes["share"], axes["participants"], axes["segment"]
     # the data's `segment` holds the names managers use (flows/labels.py), in the segments' fixed order
     segments = [names.name(names.SEGMENT_SHORT_NAMES, code, locale) for code in names.SEGMENTS]
     chart = (

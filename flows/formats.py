@@ -48,6 +48,35 @@ MONTH_NAMES = {
     ),
 }
 
+# The same conventions for the charts' d3 formatting (Vega-Lite's formatLocale and timeFormatLocale): d3 has
+# no Indonesian locale, so these are the conventions of Indonesian offices (1.313.212 and 86,18).
+D3_FORMAT_LOCALES: dict[str, dict] = {
+    "id": {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["Rp", ""], "percent": "%"},
+    "en": {"decimal": ".", "thousands": ",", "grouping": [3], "currency": ["Rp", ""], "percent": "%"},
+}
+D3_TIME_FORMAT_LOCALES: dict[str, dict] = {
+    "id": {
+        "dateTime": "%A, %e %B %Y pukul %X",
+        "date": "%d/%m/%Y",
+        "time": "%H.%M.%S",
+        "periods": ["AM", "PM"],
+        "days": ["Minggu", "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu"],
+        "shortDays": ["Min", "Sen", "Sel", "Rab", "Kam", "Jum", "Sab"],
+        "months": list(MONTH_NAMES["id"]),
+        "shortMonths": ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"],
+    },
+    "en": {
+        "dateTime": "%x, %X",
+        "date": "%-m/%-d/%Y",
+        "time": "%-I:%M:%S %p",
+        "periods": ["AM", "PM"],
+        "days": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
+        "shortDays": ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
+        "months": list(MONTH_NAMES["en"]),
+        "shortMonths": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    },
+}
+
 
 def grouped(value: float | int, digits: int = 0, locale: str = "id") -> str:
     """1313212 -> '1.313.212' (id) or '1,313,212' (en); 86.176 with 2 digits -> '86,18' or '86.18'."""
