@@ -207,9 +207,11 @@ def schema_version() -> str:
 def _is_current(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether this release's upgrade is complete in the file, and every view of `report` is this
     release's (a view edited by hand or by another release is made again by the upgrade)."""
-    has_version, labels = con.execute(
+    has_version, is_published, labels = con.execute(
         "select (select count(*) from duckdb_tables() where database_name = current_database() "
         "and schema_name = 'ops' and table_name = 'schema_version'), "
+        "(select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'mart' and table_name = 'coverage'), "
         "(select list(view_name || '=' || coalesce(comment, '') order by view_name) from duckdb_views() "
         "where database_name = current_database() and schema_name = 'report')"
     ).fetchone()
@@ -219,7 +221,7 @@ def _is_current(con: duckdb.DuckDBPyConnection) -> bool:
     if stamped != schema_version():
         return False
     # Before the first publish there are no views (publish makes them); afterwards each must be this release's.
-    return not labels or labels == _view_labels()
+    return labels == _view_labels() if is_published else not labels
 
 
 @functools.cache
