@@ -1,19 +1,13 @@
 -- one row per month x employer or unregistered company with workers
 -- (registrations sharing a business id, NIB, are one employer)
--- the months each extract has, from the loads current for them (a load's rows all have its period's month):
--- `select distinct month` over the staging views read every column of every part
 with employer_months as (
-    select distinct strptime(current_loads.period, '%Y-%m')::date as month
-    from staging.current_loads as current_loads
-    inner join ops.load_log as load_log on current_loads.load_id = load_log.load_id
-    where current_loads.kind = 'employers' and load_log.rows_loaded > 0
+    select distinct employers.month
+    from staging.employers as employers
 ),
 
 report_months as (
-    select distinct strptime(current_loads.period, '%Y-%m')::date as month
-    from staging.current_loads as current_loads
-    inner join ops.load_log as load_log on current_loads.load_id = load_log.load_id
-    where current_loads.kind = 'workforce' and load_log.rows_loaded > 0
+    select distinct workforce.month
+    from staging.workforce as workforce
 ),
 
 workforce_months as (
