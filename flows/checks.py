@@ -157,11 +157,14 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
                     gx.ValidationDefinition(name=relation, data=batches[relation], suite=suites_by_name[relation])
                 )
             )
+        # BASIC: counts and up to 20 unexpected values, what ops.dq_results and Data Docs show. SUMMARY would
+        # add a value-counts query per column expectation (partial_unexpected_counts, which nothing reads) and
+        # ~40% more of GX's own time per expectation.
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
                 name="jkn",
                 validation_definitions=validations,
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+                result_format={"result_format": "BASIC", "partial_unexpected_count": 20},
             )
         )
         outcome = checkpoint.run(run_id=gx.RunIdentifier(run_name=run_id))

@@ -21,6 +21,9 @@ are dropped only in the transaction that registers the parts).
    published, and the snapshot written again, so readers have this release's views before the next publish.
    A view whose sources an older release's marts lack waits for that publish (readers read its SQL in its
    place meanwhile, flows/views.py).
+7. `ops.schema_version` (releases up to 9fd0f10 had none): created empty with the other `ops` tables; after
+   a complete upgrade (no view left waiting) it holds this release's digest (`database.schema_version()`), and
+   a writer's open then skips every step here (a check of that row and of the `report` views' labels).
 """
 
 from __future__ import annotations
@@ -36,14 +39,16 @@ from flows.ingest.part import part_name
 log = logging.getLogger(__name__)
 
 
-def upgrade(con: duckdb.DuckDBPyConnection) -> None:
+def upgrade(con: duckdb.DuckDBPyConnection) -> bool:
+    """Every step below, each only where needed; True when the database is this release's in full (no
+    view left waiting for a publish), so `database.ensure_tables` may record it and skip this next time."""
     con.execute("alter table ops.load_log add column if not exists part varchar")
     con.execute("alter table ops.load_log add column if not exists province_code varchar")
     legacy = [kind for kind in KINDS.values() if _is_table(con, kind.table)]
     if legacy:
         _rows_to_parts(con, legacy)
     _rename_columns(con)
-    _create_views(con)
+    return _create_views(con)
 
 
 # (table without schema, old name, new name), in `build` and `mart`
@@ -86,27 +91,30 @@ def _rename_columns(con: duckdb.DuckDBPyConnection) -> None:
         snapshot.publish(con)
 
 
-def _create_views(con: duckdb.DuckDBPyConnection) -> None:
+def _create_views(con: duckdb.DuckDBPyConnection) -> bool:
     if not _is_table(con, "mart.coverage"):
-        return  # nothing published yet: the first publish makes them
+        return True  # nothing published yet: the first publish makes them
     from flows import metrics, snapshot, views
 
     stored = views.stored_labels(con)
     missing = [model for model in metrics.models(("views",)) if stored.get(model.name) != views.label(model.name)]
     if not missing:
-        return
+        return True
     con.execute("create schema if not exists report")
     made = []
+    waiting = False
     for model in missing:
         try:
             made.append(metrics.run_model(con, model))
         except RuntimeError as error:
             log.warning("view %s waits for the next publish: %s", model.relation, error)
+            waiting = True
             continue
         con.execute(f"comment on view {model.relation} is '{views.label(model.name)}'")
     if made:
         log.info("created %d view(s) of this release over the published marts: %s", len(made), ", ".join(made))
         snapshot.publish(con)
+    return not waiting
 
 
 def _is_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -12,6 +12,7 @@ each publish.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from flows.ingest.kinds import KINDS, ExtractKind, raw_schema
 log = logging.getLogger(__name__)
 
 LIVE_STATUSES = ("staged", "published")
+VIEW_LABEL = "jkn parts sha256:"
 
 
 def parts_root(db_path: Path) -> Path:
@@ -78,9 +80,22 @@ def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
             f"{file_name}); the database and its parts folder belong together: restore the folder, or make "
             "the database forget those loads (delete their ops.load_log rows) and ingest the files again"
         )
+    # Each view carries a digest of its SQL: a writer opens the file several times a run and the parts
+    # rarely change between opens, so a view is made again only when its definition would differ.
+    stored = dict(
+        con.execute(
+            "select view_name, comment from duckdb_views() where database_name = current_database() "
+            "and schema_name = 'raw'"
+        ).fetchall()
+    )
     for kind in KINDS.values():
         loads = [row[1:] for row in registered if row[0] == kind.name]
-        con.execute(f"create or replace view {kind.table} as\n{view_sql(kind, root, loads)}")
+        sql = view_sql(kind, root, loads)
+        label = VIEW_LABEL + hashlib.sha256(sql.encode("utf-8")).hexdigest()
+        if stored.get(kind.table.split(".")[1]) == label:
+            continue
+        con.execute(f"create or replace view {kind.table} as\n{sql}")
+        con.execute(f"comment on view {kind.table} is '{label}'")
 
 
 def remove_unregistered(con: duckdb.DuckDBPyConnection) -> list[Path]:
