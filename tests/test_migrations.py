@@ -225,10 +225,20 @@ def test_the_old_releases_published_marts_get_the_views_readers_read(settings):
 
 
 def test_an_upgraded_database_records_its_release_and_a_stale_record_upgrades_it_again(settings):
-    """After the first open `ops.schema_version` holds this release's digest, so later opens skip the upgrade;
+    """Once the upgrade is complete `ops.schema_version` holds this release's digest, so later opens skip it;
     a file whose record is another release's (here: the old column names put back and the record changed,
     as an older release would leave it) is upgraded again on its next open."""
     write_legacy_database(settings.db_path)
+    con = database.connect(settings)
+    try:
+        # the old release's marts lack what three report views read: they wait for the next publish, and until
+        # then the upgrade is not complete, so nothing is recorded and the next open tries again
+        assert con.execute("select version from ops.schema_version").fetchall() == []
+        database.load_seeds(con, settings.seeds)
+        metrics.build(con)
+        metrics.publish(con)
+    finally:
+        con.close()
     database.connect(settings).close()
     con = database.connect(settings)
     try:
