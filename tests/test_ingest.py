@@ -387,3 +387,24 @@ def test_repeated_hashes_finds_every_repeated_hash_and_only_those():
     found = repeated_hashes(con, "keys", "key_hash", 100)
     assert sorted(found.column("key_hash").to_pylist()) == [0, 1, 2, 6]
     assert repeated_hashes(con, "keys where key_hash > 2 and key_hash < 6", "key_hash", 100) is None
+
+
+def test_repeated_hashes_of_several_keys_in_one_scan_equal_each_alone():
+    """The card number and the person of a participants part are read in one scan, sorted side by side."""
+    import duckdb
+
+    from flows.ingest.repeats import BATCH_ROWS, repeated_hashes, repeated_hashes_of
+
+    con = duckdb.connect()
+    rows = BATCH_ROWS + 5_000  # more than one batch from DuckDB
+    con.execute(
+        f"create table keys as select (i % {rows - 3})::ubigint as a, (i // 2)::ubigint as b, i::ubigint as c "
+        f"from range({rows}) as t(i)"
+    )
+    together = repeated_hashes_of(con, "keys", ["a", "b", "c"], rows)
+    alone = [repeated_hashes(con, "keys", column, rows) for column in ("a", "b", "c")]
+    assert sorted(together[0].column("key_hash").to_pylist()) == [0, 1, 2]
+    assert together[1].num_rows == rows // 2
+    assert together[2] is None and alone[2] is None
+    for mine, theirs in zip(together[:2], alone[:2], strict=True):
+        assert mine.equals(theirs)

@@ -39,10 +39,10 @@ import duckdb
 from flows.errors import ConfigError, FileRejected, PipelineError
 from flows.ingest.kinds import KINDS, ExtractKind, part_columns
 from flows.ingest.landing import FILE_NAME, period_date
-from flows.ingest.profile import has_profile, profile_part
+from flows.ingest.profile import PERSON_HASH, has_profile, profile_part
 from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, hmac_pads, redact, register_person_key
 from flows.ingest.reading import counts_lines_as_duckdb, duckdb_problem, map_columns, open_source, physical_lines, quote
-from flows.ingest.repeats import repeated_hashes
+from flows.ingest.repeats import repeated_hashes_of
 from flows.ingest.rules import bad_rows, checks, period_sql, reading_select, rejects_select
 from flows.ingest.slices import check_rows_in_province, province_of
 
@@ -220,7 +220,7 @@ def _read(
                 lambda line: _as_written(path, source, [(line, None, None, None)])[0][0],
             )
         con.execute(f"create temp table rejects as {rejects_select(kind, bad_rows(kind, rows))}")
-        _reject_repeats(con, kind, rows, "temp.rejects", total)
+        person_candidates = _reject_repeats(con, kind, rows, "temp.rejects", total)
         rejected = con.execute("select count(distinct line) from temp.rejects").fetchone()[0]
         rejects = con.execute(
             f"select {', '.join(REJECT_COLUMNS)} from temp.rejects order by line, column_name limit ?",
@@ -251,7 +251,10 @@ def _read(
             notes.append(f"{rejected} bad row(s) in ops.rejects")
         if has_profile(kind):  # of the rows the part holds now: the good ones
             outcome.profile, outcome.repeats = profile_part(
-                con, f"read_parquet('{quote(written)}', hive_partitioning = false)", outcome.rows_loaded
+                con,
+                f"read_parquet('{quote(written)}', hive_partitioning = false)",
+                outcome.rows_loaded,
+                person_candidates,
             )
         os.replace(written, final)
         outcome.part = part_name(kind.name, period, sha256)
@@ -353,17 +356,23 @@ def _parses(con, value: str) -> bool:
     ).fetchone()[0]
 
 
-def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str, total: int) -> None:
+def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str, total: int):
     """A second row with the key of an earlier good row would count twice: reject it, naming the first.
 
     Keys are compared by their 64-bit hash first (a national extract has tens of millions of
     distinct card numbers): the hashes that repeat are found by sorting them (`repeats`, leaner
     than grouping them in DuckDB); only rows whose hash repeats are compared by the key itself,
-    so a hash collision costs nothing but a comparison."""
+    so a hash collision costs nothing but a comparison.
+
+    For a kind with a profile, the same scan finds the repeated person hashes of the profile
+    (`profile.PERSON_HASH`), returned (None: none repeats) for `profile_part`: over the rows not
+    flagged bad, a superset of the good rows the part keeps, so no repeat among those is missed."""
     key = ", ".join(kind.key)
-    candidates = repeated_hashes(con, f"{rows} as part_rows where not bad", f"hash({key})", total)
+    expressions = [f"hash({key})"] + ([PERSON_HASH] if has_profile(kind) else [])
+    candidates, *person = repeated_hashes_of(con, f"{rows} as part_rows where not bad", expressions, total)
+    person_candidates = person[0] if person else None
     if candidates is None:  # the usual file: no key repeats
-        return
+        return person_candidates
     con.register("key_candidates", candidates)
     shown = kind.key[0] if len(kind.key) == 1 else f"concat_ws(' / ', {key})"
     try:
@@ -378,3 +387,4 @@ def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str, total: int)
         )
     finally:
         con.unregister("key_candidates")
+    return person_candidates

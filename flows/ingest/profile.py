@@ -11,9 +11,9 @@ profiled by the check stage, as before.)
 - repeated keys per month: `card_no` is 0 by construction (`part._reject_repeats` rejects every
   later row with an earlier good row's card number, and the part holds good rows only);
   `person_key` (two cards for one person: a warning, not a reject) is counted here: the 64-bit
-  hashes of the keys that repeat are found by sorting them (`flows.ingest.repeats`), and only
-  the rows with such a hash are compared by the key itself, so a collision costs a second look,
-  never a false repeat.
+  hashes of the keys that repeat are found by sorting them (`flows.ingest.repeats`; ingest reads
+  them in the scan that finds repeated card numbers), and only the rows with such a hash are
+  compared by the key itself, so a collision costs a second look, never a false repeat.
 
 A function of the part alone, as ingest is: it runs in `read_file`'s own DuckDB, on a worker too.
 """
@@ -23,19 +23,27 @@ from __future__ import annotations
 from flows.ingest.kinds import ExtractKind
 from flows.ingest.repeats import repeated_hashes
 
+NOT_GIVEN = object()
+
 
 def has_profile(kind: ExtractKind) -> bool:
     return kind.name == "participants"
 
 
-def profile_part(con, part: str, rows: int) -> tuple[list[tuple], list[tuple]]:
+# The hash a person's repeats are found by (`flows.ingest.repeats`): one person per month.
+PERSON_HASH = "hash(month, person_key)"
+
+
+def profile_part(con, part: str, rows: int, candidates=NOT_GIVEN) -> tuple[list[tuple], list[tuple]]:
     """(profile rows: month, region_code, segment, status, participants; repeats rows: month,
     key_column, repeated_keys) of the rows of `part`, a `read_parquet(...)` of the written part
-    holding `rows` rows."""
+    holding `rows` rows. `candidates`: the `PERSON_HASH`es that repeat, when the caller found them
+    already (over these rows or more: a candidate is only a row to look at again), else found here."""
     profile = con.execute(
         f"select month, region_code, segment, status, count(*) from {part} group by all order by all"
     ).fetchall()
-    candidates = repeated_hashes(con, part, "hash(month, person_key)", rows)
+    if candidates is NOT_GIVEN:
+        candidates = repeated_hashes(con, part, PERSON_HASH, rows)
     people = []
     if candidates is not None:
         con.register("person_candidates", candidates)
@@ -43,7 +51,7 @@ def profile_part(con, part: str, rows: int) -> tuple[list[tuple], list[tuple]]:
             people = con.execute(
                 "select month, count(*) from ("
                 f"select month, person_key from {part} "
-                "where hash(month, person_key) in (select key_hash from person_candidates) "
+                f"where {PERSON_HASH} in (select key_hash from person_candidates) "
                 "group by all having count(*) > 1) group by month"
             ).fetchall()
         finally:
