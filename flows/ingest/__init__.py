@@ -48,7 +48,7 @@ from flows.ingest.landing import (
     previous_load,
     seen_before,
 )
-from flows.ingest.part import FileOutcome, Reference, no_space_left, read_file
+from flows.ingest.part import FileOutcome, Reference, no_space_left, read_file, shared_reader
 from flows.ingest.profile import insert_arrow, store_profile
 from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, mask_nik, redact
 from flows.ingest.slices import province_of
@@ -139,10 +139,14 @@ ReadMany = Callable[[list[tuple[Path, str]], ReadOptions], Iterable[FileOutcome]
 
 
 def read_here(files: list[tuple[Path, str]], options: ReadOptions) -> Iterator[FileOutcome]:
-    """Read each file in this process, lazily: each outcome is registered before the next file is read."""
-    for path, sha256 in files:
-        log.info("loading %s", path.name)
-        yield options.read(path, sha256)
+    """Read each file in this process, lazily: each outcome is registered before the next file is read.
+    The files share one in-memory DuckDB (`part.shared_reader`)."""
+    if not files:
+        return
+    with shared_reader(options.config):
+        for path, sha256 in files:
+            log.info("loading %s", path.name)
+            yield options.read(path, sha256)
 
 
 def ingest_files(
@@ -273,20 +277,36 @@ def register_all(
     con: duckdb.DuckDBPyConnection, work: Plan, outcomes: Iterable[FileOutcome], run_id: str | None
 ) -> list[LoadResult]:
     """Register the outcomes of `work.to_read` (given in that order), one transaction per file, in
-    plan order; the skipped files' results in their places."""
+    plan order; the skipped files' results in their places.
+
+    The `raw` views are made again once, when the batch ends (however it ends), not after each
+    file: nothing in a batch reads them, and a writer that died before doing so has its views made
+    by the next open (`database.ensure_tables`). A batch of 31 small files spent half its time on
+    the views."""
     outcomes = iter(outcomes)
     results = []
-    for step in work.steps:
-        if isinstance(step, tuple):
-            path, sha256 = step
-            outcome = next(outcomes)
-            if (outcome.file_name, outcome.sha256) != (path.name, sha256):  # a reader that lost the order
-                raise RuntimeError(f"expected the outcome of {path.name}, got one of {outcome.file_name}")
-            if path in work.stamps and file_stamp(path) != work.stamps[path]:
-                step = _still_being_written(con, path, outcome)
-            else:
-                step = register(con, outcome, run_id)
-        results.append(step)
+    completed = False
+    try:
+        for step in work.steps:
+            if isinstance(step, tuple):
+                path, sha256 = step
+                outcome = next(outcomes)
+                if (outcome.file_name, outcome.sha256) != (path.name, sha256):  # a reader that lost the order
+                    raise RuntimeError(f"expected the outcome of {path.name}, got one of {outcome.file_name}")
+                if path in work.stamps and file_stamp(path) != work.stamps[path]:
+                    step = _still_being_written(con, path, outcome)
+                else:
+                    step = register(con, outcome, run_id)
+            results.append(step)
+        completed = True
+    finally:
+        if work.to_read:
+            try:
+                parts.refresh_views(con)
+            except Exception:
+                if completed:
+                    raise
+                log.exception("the raw views were not made again; the next open makes them")
     return results
 
 
@@ -310,6 +330,7 @@ def duckdb_limits(con: duckdb.DuckDBPyConnection) -> dict:
 
 def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str | None) -> LoadResult:
     """Record one file's outcome in one transaction: its `load_log` row (naming its part) and its rejects.
+    The caller makes the `raw` views again (`parts.refresh_views`) once its batch is registered.
 
     The load id is the next after the largest in `ops.load_log`, read inside the transaction (a
     sequence could hand out an id again after a crash, before DuckDB's checkpoint)."""
@@ -365,8 +386,6 @@ def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str |
                 "again (the file was not registered; it is loaded again by the next run)"
             ) from error
         raise
-    if outcome.part:
-        parts.refresh_views(con)
     result = LoadResult(
         outcome.file_name,
         outcome.kind,

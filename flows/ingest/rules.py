@@ -13,6 +13,9 @@ from flows.ingest.kinds import SEGMENT_ALIASES, SEGMENTS, STATUS_ALIASES, Column
 from flows.ingest.pseudonym import mask_identifier, mask_nik, nik_problem, sql_person_key
 from flows.ingest.reading import Source, column_text
 
+# The region codes rows are checked against, a temporary table of the connection reading a file (`part`).
+REGIONS_TABLE = "temp.reference_regions"
+
 
 def reading_select(
     source: Source,
@@ -203,7 +206,8 @@ def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
                 (
                     name,
                     value,
-                    f"regexp_full_match({name}, '[0-9]{{4}}') and {name} not in (select region_code from ref.regions)",
+                    f"regexp_full_match({name}, '[0-9]{{4}}') "
+                    f"and {name} not in (select region_code from {REGIONS_TABLE})",
                     "'unknown region code (not in seeds/regions.csv)'",
                 )
             )
