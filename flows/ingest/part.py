@@ -40,7 +40,7 @@ from flows.errors import ConfigError, FileRejected, PipelineError
 from flows.ingest.kinds import KINDS, ExtractKind, part_columns
 from flows.ingest.landing import FILE_NAME, period_date
 from flows.ingest.profile import has_profile, profile_part
-from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, hmac_pads, redact, register_person_key
+from flows.ingest.pseudonym import connect_config, hmac_pads, redact, register_person_key, unregister_person_key
 from flows.ingest.reading import counts_lines_as_duckdb, duckdb_problem, map_columns, open_source, physical_lines, quote
 from flows.ingest.repeats import repeated_hashes
 from flows.ingest.rules import bad_rows, checks, period_sql, reading_select, rejects_select
@@ -102,7 +102,8 @@ def read_file(
     period = match.group("period") if match else None
     try:
         kind = kind_of(path.name, kind_name, period)
-        con = duckdb.connect(config=config or {})
+        # connect_config: what loading the person_key extension needs (flows.ingest.pseudonym)
+        con = duckdb.connect(config={**(config or {}), **connect_config()})
         try:
             con.execute("set enable_progress_bar = false")
             return _read(con, path, sha256, kind, period, parts_root, reference, pseudonym_key, threshold_pct)
@@ -286,8 +287,7 @@ def _write_part(
         line, problem = duckdb_problem(error, path)
         raise FileRejected(path.name, f"unreadable: {problem}", line=line) from None
     finally:
-        if person_key == PERSON_KEY_FUNCTION:
-            con.remove_function(PERSON_KEY_FUNCTION)
+        unregister_person_key(con, person_key)
 
 
 def _parameters(kind: ExtractKind, period: str, pseudonym_key: str | None, reference: Reference) -> dict:
