@@ -13,7 +13,7 @@
  * and the copies this code makes are wiped (OPENSSL_cleanse) before they are freed.
  *
  * Built by setup.py with the two vendored headers beside this file (duckdb.h, duckdb_extension.h, DuckDB
- * 1.5.6, MIT: LICENSE.duckdb) and OpenSSL's libcrypto; setup.py appends the metadata footer DuckDB's loader
+ * 1.5.6, MIT: LICENSE-duckdb.txt) and OpenSSL's libcrypto; setup.py appends the metadata footer DuckDB's loader
  * reads (platform, C API version, ABI type).
  */
 #define DUCKDB_EXTENSION_NAME jkn_pseudonym
