@@ -110,6 +110,17 @@ def test_without_unsigned_extensions_allowed_the_next_way_is_used(caplog):
         con.close()
 
 
+def test_where_the_extension_was_not_built_the_connection_is_as_any_other_and_the_udf_is_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(pseudonym, "EXTENSION_PATH", tmp_path / "jkn_pseudonym.duckdb_extension")
+    assert pseudonym.connect_config() == {}
+    con = _private_connection()
+    try:
+        assert pseudonym.person_key_way(con) == "arrow"
+        assert con.execute("select current_setting('allow_unsigned_extensions')").fetchone()[0] is False
+    finally:
+        con.close()
+
+
 @pytest.mark.parametrize("way", WAYS)
 def test_each_way_is_pythons_hmac_on_the_edge_cases(way):
     for key in KEYS:
