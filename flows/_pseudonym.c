@@ -5,7 +5,9 @@
  * project's 2-core machine); this module does the same with OpenSSL's SHA-256 (which uses the
  * CPU's SHA instructions where present) on a whole Arrow string array per call, with the GIL
  * released, so DuckDB's threads hash in parallel. Results are identical (tests compare both with
- * Python's hmac). When this module is not built, ingest uses the SQL.
+ * Python's hmac). Ingest uses it only where the DuckDB extension flows/native/jkn_pseudonym.c (the same
+ * hashing inside DuckDB, without the Arrow UDF's round trip through Python) was not built or does not load;
+ * when neither is there, ingest uses the SQL.
  *
  * digests(ipad, opad, offsets, data, offset_width, first, count) -> bytes: 32 bytes a value
  *   (what ingest stores); hex_digests(...) the same as 64 hex characters a value

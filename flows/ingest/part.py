@@ -43,7 +43,7 @@ from flows.errors import ConfigError, FileRejected, PipelineError
 from flows.ingest.kinds import KINDS, ExtractKind, part_columns
 from flows.ingest.landing import FILE_NAME, period_date
 from flows.ingest.profile import PERSON_HASH, has_profile, profile_part
-from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, hmac_pads, redact, register_person_key
+from flows.ingest.pseudonym import connect_config, hmac_pads, redact, register_person_key, unregister_person_key
 from flows.ingest.reading import counts_lines_as_duckdb, duckdb_problem, map_columns, open_source, physical_lines, quote
 from flows.ingest.repeats import repeated_hashes_of
 from flows.ingest.rules import REGIONS_TABLE, bad_rows, checks, period_sql, reading_select, rejects_select
@@ -100,7 +100,7 @@ def shared_reader(config: dict | None = None) -> Iterator[None]:
     its own and go with it): a DuckDB instance costs 20-40 ms to open and close, which is most of
     the cost of a small file (a batch of 31 demo files spent 1.4 s on it). The instance is closed
     when the block ends, so the memory of a large file's read is not kept by the process."""
-    instance = duckdb.connect(config=config or {})
+    instance = _new_instance(config)
     previous = getattr(_shared, "reader", None)
     _shared.reader = (config or {}, instance)
     try:
@@ -116,7 +116,12 @@ def _connection(config: dict | None) -> duckdb.DuckDBPyConnection:
     shared = getattr(_shared, "reader", None)
     if shared is not None and shared[0] == (config or {}):
         return shared[1].cursor()
-    return duckdb.connect(config=config or {})
+    return _new_instance(config)
+
+
+def _new_instance(config: dict | None) -> duckdb.DuckDBPyConnection:
+    # connect_config: what loading the person_key extension needs (flows.ingest.pseudonym)
+    return duckdb.connect(config={**(config or {}), **connect_config()})
 
 
 def read_file(
@@ -321,8 +326,7 @@ def _write_part(
         line, problem = duckdb_problem(error, path)
         raise FileRejected(path.name, f"unreadable: {problem}", line=line) from None
     finally:
-        if person_key == PERSON_KEY_FUNCTION:
-            con.remove_function(PERSON_KEY_FUNCTION)
+        unregister_person_key(con, person_key)
 
 
 def _parameters(kind: ExtractKind, period: str, pseudonym_key: str | None, reference: Reference) -> dict:

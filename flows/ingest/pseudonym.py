@@ -4,10 +4,16 @@ The raw NIK is read and used inside the one SELECT that reads a participants fil
 only what is derived from it leaves that SELECT:
   - `person_key` = HMAC-SHA256(JKN_PSEUDONYM_KEY, NIK), stored as its 32 raw bytes (shown as 64
     hex digits wherever a person sees it), with the padded key's ipad/opad computed once in
-    Python; computed set-wise by a vectorised DuckDB function over the C module
-    `flows._pseudonym` (OpenSSL's SHA-256 on whole Arrow arrays, GIL released) that is registered
-    only while the file is read, or, where that module was not built, in SQL as
-    sha256(opad || sha256(ipad || nik)) with the pads as parameters;
+    Python; computed by the first of these that this machine has (`PERSON_KEY_WAYS`):
+      1. "extension": `jkn_hmac_sha256`, from the DuckDB extension built by setup.py from
+         flows/native/jkn_pseudonym.c (OpenSSL's SHA-256 in DuckDB's own threads: no Python, no
+         GIL, no Arrow), loaded into ingest's private connection; the pads reach it as constants
+         (two connection variables, reset after the pass), read once when the query is bound;
+      2. "arrow": a vectorised Python (Arrow) function over the C module `flows._pseudonym`
+         (OpenSSL on whole Arrow arrays, GIL released), registered only while the file is read;
+      3. "sql": sha256(opad || sha256(ipad || nik)) with the pads as parameters;
+    all three equal Python's `hmac` (tests/test_pseudonym.py); the reading SELECT calls
+    `jkn_person_key(nik)` for the first two, the SQL for the third;
   - `sex` `F` when the birth day is 41-71 (day + 40 for women), else `M`;
   - `birth_year` from the NIK's two-digit year: 20YY unless that birth month would lie after the
     file's period, then 19YY (a NIK does not say the century; nobody is born after the month the
@@ -24,9 +30,13 @@ birth date nor serial does. The raw NIK never reaches a part, a table, a log or 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+from pathlib import Path
 
 import duckdb
+
+log = logging.getLogger(__name__)
 
 # An identifier-like value: a run of digits, perhaps grouped by `.`, `-` or `/`, holding at least
 # IDENTIFIER_DIGITS digits (a NIK has 16, a card number 13, an NIB 13, a phone number 10-13); a date
@@ -84,8 +94,52 @@ def nik_problem(nik: str, provinces: tuple[str, ...]) -> str:
 
 
 PERSON_KEY_FUNCTION = "jkn_person_key"
-# False: always compute person_key in SQL (tests compare both ways with Python's hmac)
-PERSON_KEY_IN_C = True
+# The ways to compute person_key, the fastest first (see the module docstring); the first this machine
+# has is used. Tests narrow it to compare the ways with each other and with Python's hmac.
+PERSON_KEY_WAYS = ("extension", "arrow", "sql")
+# The DuckDB extension setup.py builds (its name is the extension's: DuckDB calls jkn_pseudonym_init_c_api)
+EXTENSION_PATH = Path(__file__).resolve().parent.parent / "jkn_pseudonym.duckdb_extension"
+EXTENSION_FUNCTION = "jkn_hmac_sha256"
+# The connection variables that hold the pads while the one reading pass runs
+_PAD_VARIABLES = {"ipad": "jkn_pseudonym_ipad", "opad": "jkn_pseudonym_opad"}
+
+
+def connect_config() -> dict:
+    """What ingest's private connection must be opened with to load the extension: DuckDB only loads
+    an unsigned extension (this one is built here, not signed by DuckDB) into a database opened with
+    `allow_unsigned_extensions`, and only at connect. Nothing where the extension is not used."""
+    return {"allow_unsigned_extensions": True} if "extension" in PERSON_KEY_WAYS and EXTENSION_PATH.exists() else {}
+
+
+def person_key_way(con: duckdb.DuckDBPyConnection) -> str:
+    """The first of `PERSON_KEY_WAYS` that works on `con`: "extension" (loaded into `con` now if it
+    was not), "arrow" or "sql"."""
+    for way in PERSON_KEY_WAYS:
+        if way == "extension" and _load_extension(con) or way == "arrow" and _has_c_module() or way == "sql":
+            return way
+    return "sql"
+
+
+def _has_c_module() -> bool:
+    try:
+        from flows import _pseudonym  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _load_extension(con: duckdb.DuckDBPyConnection) -> bool:
+    if not EXTENSION_PATH.exists():
+        return False
+    loaded = "select count(*) from duckdb_functions() where function_name = ?"
+    if con.execute(loaded, [EXTENSION_FUNCTION]).fetchone()[0]:
+        return True
+    try:
+        con.execute(f"load '{str(EXTENSION_PATH).replace(chr(39), chr(39) * 2)}'")
+    except duckdb.Error as error:  # e.g. a connection without allow_unsigned_extensions, another platform
+        log.warning("the DuckDB extension for person_key did not load (%s); falling back", error)
+        return False
+    return True
 
 
 def sql_person_key(nik: str) -> str:
@@ -94,20 +148,27 @@ def sql_person_key(nik: str) -> str:
 
 
 def register_person_key(con: duckdb.DuckDBPyConnection, parameters: dict) -> str:
-    """How the reading SELECT computes person_key: `PERSON_KEY_FUNCTION`, a vectorised DuckDB
-    function over the C module `flows._pseudonym` (OpenSSL's SHA-256, GIL released, so DuckDB's
-    threads hash in parallel: about 5 s of CPU per 10 M NIKs here, against 25 s for SQL's two
-    sha256() calls a row; BENCHMARKS.md), or "sql" where that module was not built. Takes the
-    pads out of `parameters` when the function holds them. The function is registered on `con`
-    until the caller removes it."""
-    if "ipad" not in parameters or not PERSON_KEY_IN_C:
+    """How the reading SELECT computes person_key: `PERSON_KEY_FUNCTION` (a macro over the
+    extension's `jkn_hmac_sha256`, or a vectorised Python function over `flows._pseudonym`), or
+    "sql" (`person_key_way`; BENCHMARKS.md, "Ingest again", for what each costs). Takes the pads out
+    of `parameters` when the function holds them. What is registered stays on `con` until the
+    caller calls `unregister_person_key`."""
+    if "ipad" not in parameters:
         return "sql"
-    try:
-        from flows import _pseudonym
-    except ImportError:
+    way = person_key_way(con)
+    log.debug("person_key computed by the %s way", way)
+    if way == "sql":
         return "sql"
+    if way == "extension":
+        for name, variable in _PAD_VARIABLES.items():
+            con.execute(f"set variable {variable} = $pad::blob", {"pad": parameters.pop(name)})
+        pads = ", ".join(f"getvariable('{variable}')" for variable in _PAD_VARIABLES.values())
+        con.execute(f"create or replace temp macro {PERSON_KEY_FUNCTION}(nik) as {EXTENSION_FUNCTION}(nik, {pads})")
+        return PERSON_KEY_FUNCTION
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from flows import _pseudonym
 
     ipad, opad = parameters.pop("ipad"), parameters.pop("opad")
 
@@ -138,6 +199,18 @@ def register_person_key(con: duckdb.DuckDBPyConnection, parameters: dict) -> str
         side_effects=False,
     )
     return PERSON_KEY_FUNCTION
+
+
+def unregister_person_key(con: duckdb.DuckDBPyConnection, person_key: str) -> None:
+    """Removes what `register_person_key` left on `con`, the pads with it."""
+    if person_key != PERSON_KEY_FUNCTION:
+        return
+    if con.execute("select count(*) from duckdb_variables() where name = ?", [_PAD_VARIABLES["ipad"]]).fetchone()[0]:
+        con.execute(f"drop macro if exists {PERSON_KEY_FUNCTION}")
+        for variable in _PAD_VARIABLES.values():
+            con.execute(f"reset variable {variable}")
+    else:
+        con.remove_function(PERSON_KEY_FUNCTION)
 
 
 def _digest_offsets(count: int, _cache: dict[int, bytes] = {}) -> bytes:  # noqa: B006 - a deliberate cache
