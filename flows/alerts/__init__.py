@@ -212,8 +212,15 @@ def _process(
     lifecycle(con, now, settings.reminder_days)
     firing, to_send = con.execute(OPEN_AND_TO_SEND).fetchone()
     charts = _Charts(con)
-    if to_send and not dry_run and any(recipient.channel == "email" for recipient in recipients):
-        charts.warm_up()  # vl-convert's engine starts on its thread while the messages are composed
+    # vl-convert's engine starts on its thread while the messages are composed, when an email may need a chart
+    # (ops' messages about failed checks have none)
+    if (
+        to_send
+        and not dry_run
+        and any(rule.name != DATA_QUALITY_RULE for rule in rules)
+        and any(recipient.channel == "email" and recipient.scope_code != OPS_SCOPE for recipient in recipients)
+    ):
+        charts.warm_up()
     try:
         messages = compose(con, recipients, run_id, month, settings)
         summary = {
