@@ -89,13 +89,24 @@ def alerts_csv(alerts: list[dict]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def this_month(con: duckdb.DuckDBPyConnection, settings: Settings, scope_code: str, language: str) -> list[dict]:
+def this_month(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    scope_code: str,
+    language: str,
+    national: list[actions.Action] | None = None,
+) -> list[dict]:
     """The recipient's actions, each with the sentence and the report link to its detail. Failed checks are
-    for the nation's and the data team's digests; a region's managers get their own figures."""
+    for the nation's and the data team's digests; a region's managers get their own figures.
+
+    `national`: the nation's candidates (`actions.candidates(con, "ID")`), read once for every digest of a
+    run: a scope's are the nation's within it, in the same order (`in_scope`), so no query per recipient."""
+    if national is None:
+        national = actions.candidates(con, "ID")
     if scope_code == "ops":
-        found = [action for action in actions.for_scope(con, "ID") if action.kind == "checks"]
+        found = [action for action in first_actions(national, include_checks=True) if action.kind == "checks"]
     else:
-        found = actions.for_scope(con, scope_code, include_checks=scope_code == "ID")
+        found = first_actions(in_scope(national, scope_code), include_checks=scope_code == "ID")
     return [
         {
             "kind": action.kind,
@@ -104,6 +115,36 @@ def this_month(con: duckdb.DuckDBPyConnection, settings: Settings, scope_code: s
         }
         for action in found
     ]
+
+
+def in_scope(national: list[actions.Action], scope_code: str) -> list[actions.Action]:
+    """The nation's candidates that `actions.candidates(con, scope_code)` returns, in its order: the check
+    action, and the regions and employers whose province, branch office or region is the scope (the views'
+    rows are ordered by the same keys in any scope, so filtering keeps their order)."""
+    if scope_code == "ID":
+        return national
+    return [
+        action
+        for action in national
+        if action.kind == "checks" or scope_code in (action.province_code, action.branch_office, action.region_code)
+    ]
+
+
+def first_actions(candidates: list[actions.Action], include_checks: bool = True) -> list[actions.Action]:
+    """What `actions.for_scope` keeps of a scope's candidates: the check action (if asked), the first
+    regions, the first employers."""
+    limits = {
+        "checks": 1 if include_checks else 0,
+        "region": actions.REGIONS_PER_SCOPE,
+        "employer": actions.EMPLOYERS_PER_SCOPE,
+    }
+    taken = dict.fromkeys(limits, 0)
+    out = []
+    for action in candidates:
+        if taken[action.kind] < limits[action.kind]:
+            taken[action.kind] += 1
+            out.append(action)
+    return out
 
 
 def text_parts(extra: dict, language: str) -> tuple[tuple[str, ...], str]:

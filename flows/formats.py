@@ -78,10 +78,13 @@ D3_TIME_FORMAT_LOCALES: dict[str, dict] = {
 }
 
 
+_SWAP_SEPARATORS = str.maketrans(",.", ".,")
+
+
 def grouped(value: float | int, digits: int = 0, locale: str = "id") -> str:
     """1313212 -> '1.313.212' (id) or '1,313,212' (en); 86.176 with 2 digits -> '86,18' or '86.18'."""
     text = f"{value:,.{digits}f}"
-    return text.translate(str.maketrans(",.", ".,")) if locale == "id" else text
+    return text.translate(_SWAP_SEPARATORS) if locale == "id" else text
 
 
 def number(value, locale: str = "id", digits: int = 0) -> str:

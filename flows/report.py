@@ -96,21 +96,34 @@ def cell(value, column: str, locale: str) -> str:
     return str(value)
 
 
-def worklist_rows(rows: list[dict], columns: list[str], locale: str) -> Markup:
+def worklist_rows(rows: list[dict], columns: list[str], locale: str, memo: dict | None = None) -> Markup:
     """The rows of one worklist table as HTML, as the template's loop wrote them cell by cell (about 13,000
-    rows a language: a loop of Jinja filters took ~4 times as long). Text cells carry class="text"."""
+    rows a language: a loop of Jinja filters took ~4 times as long). Text cells carry class="text".
+    `memo` (one per page) keeps each column's cells already written: steps, reasons, months and small
+    counts repeat across the page's thousands of rows."""
+    memo = {} if memo is None else memo
     opening = {
         column: (f'<td data-field="{escape(column)}" class="text">', f'<td data-field="{escape(column)}">')
         for column in columns
     }
     lines = []
     for row in rows:
-        cells = "".join(
-            f"{opening[column][0 if isinstance(value, str) else 1]}{escape(cell(value, column, locale))}</td>"
-            for column in columns
-            for value in (row[column],)
-        )
-        lines.append(f'<tr data-code="{escape(row["region_code"])}">\n{cells}      </tr>')
+        cells = []
+        for column in columns:
+            value = row[column]
+            key = (column, value.__class__, value)  # the class too: True == 1 == Decimal(1) as keys
+            try:
+                written = memo.get(key)
+            except TypeError:  # an unhashable value: written, not kept
+                key, written = None, None
+            if written is None:
+                written = (
+                    f"{opening[column][0 if isinstance(value, str) else 1]}{escape(cell(value, column, locale))}</td>"
+                )
+                if key is not None:
+                    memo[key] = written
+            cells.append(written)
+        lines.append(f'<tr data-code="{escape(row["region_code"])}">\n{"".join(cells)}      </tr>')
     return Markup("\n      ".join(lines))  # the template indents the first row and ends the last line
 
 
@@ -275,6 +288,7 @@ def render(data: dict, locale: str, other_file: str | None = None, cache_dir: Pa
     """The report page in one language."""
     script = assets(cache_dir) if data["month"] else None
     failed = [row for row in data["dq"] if row["success"] is not True]
+    memo: dict = {}  # the worklist's cells already written on this page (worklist_rows)
     return (
         _environment()
         .get_template("report.html.j2")
@@ -285,7 +299,7 @@ def render(data: dict, locale: str, other_file: str | None = None, cache_dir: Pa
             status_order=STATUS_ORDER,
             status_icons=STATUS_ICONS,
             column_label=lambda column: column_label(column, locale),
-            worklist_rows=lambda rows, columns: worklist_rows(rows, columns, locale),
+            worklist_rows=lambda rows, columns: worklist_rows(rows, columns, locale, memo),
             views=report_views,
             worklist_rows_per_region=WORKLIST_ROWS_PER_REGION,
             dq_failed=failed,

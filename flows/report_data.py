@@ -44,18 +44,6 @@ WORKLIST_COLUMNS = (
 )
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    schema, name = table.split(".")
-    return [
-        row[0]
-        for row in con.execute(
-            "select column_name from duckdb_columns() where database_name = current_database() "
-            "and schema_name = ? and table_name = ? order by column_index",
-            [schema, name],
-        ).fetchall()
-    ]
-
-
 def _worklist(con: duckdb.DuckDBPyConnection, columns: list[str]) -> tuple[list[str], list[dict], date | None]:
     """The latest month's worklist: the first rows of each region, in the model's own priority order
     (`priority` numbers each month's employers of a region from 1)."""
@@ -124,13 +112,13 @@ def collect(con: duckdb.DuckDBPyConnection, month: date | None = None, report_di
             "where month = $month order by level_rank, code",
             {"month": con.execute("select max(month) from mart.compliance_by_region").fetchone()[0]},
         )
-        present = set(_columns(con, "mart.compliance_by_region"))
+        present = set(report_views.table_columns(con, "mart.compliance_by_region"))
         data["compliance_columns"] = [name for name in COMPLIANCE_COLUMNS if name in present]
         data["compliance_month"] = data["compliance"][0]["month"] if data["compliance"] else None
     data["worklist_columns"], data["worklist"], data["worklist_month"] = [], [], None
     if "mart.enforcement_worklist" in tables:
         data["worklist_columns"], data["worklist"], data["worklist_month"] = _worklist(
-            con, _columns(con, "mart.enforcement_worklist")
+            con, report_views.table_columns(con, "mart.enforcement_worklist")
         )
     data["dq"] = views.rows(
         con,

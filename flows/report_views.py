@@ -28,26 +28,27 @@ FORECAST_ROWS = (
 )
 
 
-def _has_columns(con: duckdb.DuckDBPyConnection, table: str, columns: set[str]) -> bool:
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of `schema.table` in the database `con` reads, in order (the marts' columns may differ
+    between releases: the report shows what is there)."""
     schema, name = table.split(".")
-    present = {
+    return [
         row[0]
         for row in con.execute(
             "select column_name from duckdb_columns() where database_name = current_database() "
-            "and schema_name = ? and table_name = ?",
+            "and schema_name = ? and table_name = ? order by column_index",
             [schema, name],
         ).fetchall()
-    }
-    return columns <= present
+    ]
 
 
 def collect(con: duckdb.DuckDBPyConnection, data: dict, report_dir: Path | None = None) -> dict:
     """What these parts need, added to the report's `data` (which already holds scopes, regions and marts)."""
-    extra: dict = {"actions": [], "worklist_groups": [], "worklist_total": 0, "worklist_exports": [], "forecasts": {}}
+    extra: dict = {"actions": [], "worklist_groups": [], "worklist_exports": [], "forecasts": {}}
     if data.get("month") is None:
         return extra
     extra["actions"] = actions.candidates(con, "ID", data["month"])
-    if _has_columns(con, "mart.trajectory", {"projected_earliest_month", "projected_latest_month"}):
+    if {"projected_earliest_month", "projected_latest_month"} <= set(table_columns(con, "mart.trajectory")):
         extra["forecasts"] = {
             f"{level}:{code}": {"early": early, "late": late, "horizon": horizon}
             for code, level, early, late, horizon in con.execute(
@@ -58,7 +59,6 @@ def collect(con: duckdb.DuckDBPyConnection, data: dict, report_dir: Path | None 
         # Only the rows a group shows; its count says how many more the export holds.
         shown = worklist.rows(con, "ID", data["worklist_month"], per_group=WORKLIST_ROWS_PER_GROUP)
         extra["worklist_groups"] = worklist.groups(shown)
-        extra["worklist_total"] = sum(group["employers"] for group in extra["worklist_groups"])
         if report_dir is not None:
             extra["worklist_exports"] = [
                 item

@@ -117,3 +117,48 @@ def test_the_digest_csv_has_the_contracts_alert_keys_as_columns_in_order():
     )  # fmt: skip
     header = digests.alerts_csv([]).decode("utf-8").splitlines()[0]
     assert header.split(",") == list(digests.CSV_FIELDS)
+
+
+def test_this_month_from_one_read_of_the_nation_is_each_scopes_own(tmp_path):
+    """The digests read the nation's actions once a run and filter them per recipient: for every scope a
+    recipient can have, the same actions in the same order as the scope's own query (`actions.for_scope`)."""
+    from flows import actions, database
+    from flows.settings import Settings
+    from tests import rows
+    from tests.conftest import TEST_KEY
+
+    settings = Settings(home=tmp_path / "home", pseudonym_key=TEST_KEY)
+    con = database.connect(settings)
+    try:
+        rows.publish_demo(con, settings)
+        national = actions.candidates(con, "ID")
+        # every province, branch and region the demo publishes, and one region it does not
+        scopes = ["ID", "ops", "9999"] + [
+            code
+            for (code,) in con.execute(
+                "select distinct code from mart.coverage where level <> 'national' order by code"
+            ).fetchall()
+        ]
+        compared = 0
+        for scope in scopes:
+            own = (
+                [a for a in actions.for_scope(con, "ID") if a.kind == "checks"]
+                if scope == "ops"
+                else actions.for_scope(con, scope, include_checks=scope == "ID")
+            )
+            for language in ("id", "en"):
+                expected = [
+                    {
+                        "kind": a.kind,
+                        "text": actions.sentence(a, language),
+                        "link": digests.report_url(settings, language, scope, a.anchor),
+                    }
+                    for a in own
+                ]
+                assert digests.this_month(con, settings, scope, language, national) == expected, scope
+                assert digests.this_month(con, settings, scope, language) == expected, scope
+            compared += bool(own)
+        assert compared > 3  # scopes with actions, not only empty lists
+        assert {a.kind for a in national} >= {"region", "employer"}
+    finally:
+        con.close()

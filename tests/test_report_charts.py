@@ -92,3 +92,27 @@ def test_indonesian_axis_uses_decimal_comma(demo_con):
     assert "Cakupan (%)" in svg and "Lintasan ke target" in svg
     assert "97,5" in svg or "97,0" in svg  # the tick labels of Kota Tangerang's axis
     assert "Target 98%" in svg
+
+
+def test_charts_prepared_for_a_runs_emails_are_the_charts_drawn_one_by_one(demo_con):
+    """The alerts read their emails' charts per level and draw them on a thread: the same PNG bytes as one
+    chart drawn on its own, and a scope without a trajectory still has no chart."""
+    from flows import charts
+    from flows.alerts.delivery import _Charts
+
+    wanted = [
+        (("region", "3326"), "id"),
+        (("region", "3325"), "en"),
+        (("national", "ID"), "id"),
+        (("region", "9999"), "id"),
+    ]
+    drawn = _Charts(demo_con)
+    try:
+        drawn.warm_up()
+        drawn.prepare([*wanted, (None, "id")])
+        for (level, code), language in wanted[:3]:
+            assert drawn.png((level, code), language) == charts.trajectory_png(demo_con, level, code, locale=language)
+        assert drawn.png(("region", "9999"), "id") is None
+        assert drawn.png(None, "id") is None
+    finally:
+        drawn.close()

@@ -210,26 +210,47 @@ def _process(
         log.warning("recipient refused: %s", row)
     evaluate(con, rules, month)
     lifecycle(con, now, settings.reminder_days)
-    messages = compose(con, recipients, run_id, month, settings)
     firing, to_send = con.execute(OPEN_AND_TO_SEND).fetchone()
-    summary = {
-        "month": month,
-        "rules": [rule.name for rule in rules],
-        "alerts_open": firing,
-        "alerts_to_send": to_send,
-        "messages": len(messages),
-        "plan": _plan(messages),
-        "recipients_refused": [str(row) for row in refused],
-    }
-    if dry_run:
-        summary["earlier_pending"] = con.execute(
-            "select count(*) from ops.outgoing where status = 'pending'"
-        ).fetchone()[0]
-        summary["payloads"] = [m.payload for m in messages]
+    charts = _Charts(con)
+    # vl-convert's engine starts on its thread while the messages are composed, when an email may need a chart
+    # (ops' messages about failed checks have none)
+    if (
+        to_send
+        and not dry_run
+        and any(rule.name != DATA_QUALITY_RULE for rule in rules)
+        and any(recipient.channel == "email" and recipient.scope_code != OPS_SCOPE for recipient in recipients)
+    ):
+        charts.warm_up()
+    try:
+        messages = compose(con, recipients, run_id, month, settings)
+        summary = {
+            "month": month,
+            "rules": [rule.name for rule in rules],
+            "alerts_open": firing,
+            "alerts_to_send": to_send,
+            "messages": len(messages),
+            "plan": _plan(messages),
+            "recipients_refused": [str(row) for row in refused],
+        }
+        if dry_run:
+            summary["earlier_pending"] = con.execute(
+                "select count(*) from ops.outgoing where status = 'pending'"
+            ).fetchone()[0]
+            summary["payloads"] = [m.payload for m in messages]
+            return summary
+        # the emails' charts are read now and drawn on their thread while the messages are stored
+        charts.prepare(
+            [
+                (_chart_scope(m.recipient.scope_code, m.payload["alerts"]), m.recipient.language)
+                for m in messages
+                if m.recipient.channel == "email"
+            ]
+        )
+        store(con, messages, run_id, now)
+        summary.update(deliver_pending(con, settings, recipients, run_id, charts))
         return summary
-    store(con, messages, run_id, now)
-    summary.update(deliver_pending(con, settings, recipients, run_id))
-    return summary
+    finally:
+        charts.close()
 
 
 def send(

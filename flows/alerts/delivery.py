@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 import duckdb
@@ -68,25 +69,74 @@ def _file_stem(payload: dict, recipient: Recipient, message_id: str) -> str:
 
 
 class _Charts:
-    """Trajectory PNGs for emails, drawn once per scope and language in a run."""
+    """Trajectory PNGs for emails, drawn once per scope and language in a run.
+
+    `prepare` (given the run's messages) reads the data of every chart the emails need, one query per
+    level and language, and has them drawn on one thread beside the run's own work: vl-convert releases
+    the GIL while it draws, so its engine's start and the drawing overlap the storing and delivering.
+    A chart not prepared is drawn when it is asked for, as before. `close` waits for the thread."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
-        self.drawn: dict[tuple, bytes | None] = {}
+        self.drawn: dict[tuple, bytes | None | Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _submit(self, function, *args) -> Future:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jkn-charts")
+        return self._pool.submit(function, *args)
+
+    def warm_up(self, language: str = "id") -> None:
+        """Start vl-convert's engine on the thread now (the run will draw charts)."""
+        from flows import charts  # Altair + vl-convert: loaded only when an email needs a chart
+
+        self._submit(charts.warm_up, language)
+
+    def prepare(self, wanted: list[tuple[tuple[str, str] | None, str]]) -> None:
+        """Read the data of the charts `wanted` ((scope, language) pairs) and queue their drawing."""
+        from flows import charts
+
+        groups: dict[tuple[str, str], list[str]] = {}
+        for scope, language in wanted:
+            if scope is None or (*scope, language) in self.drawn:
+                continue
+            codes = groups.setdefault((scope[0], language), [])
+            if scope[1] not in codes:
+                codes.append(scope[1])
+        for (level, language), codes in groups.items():
+            try:
+                found = charts.trajectory_datasets(self.con, level, None, codes, language)
+            except duckdb.Error:
+                continue  # drawn (and its failure logged) when it is asked for
+            for code in codes:
+                if code in found:
+                    self.drawn[(level, code, language)] = self._submit(
+                        charts.render_png, charts.png_spec(found[code], language), language
+                    )
 
     def png(self, scope: tuple[str, str] | None, language: str) -> bytes | None:
         if scope is None:
             return None
         key = (*scope, language)
+        if isinstance(self.drawn.get(key), Future):
+            try:
+                self.drawn[key] = self.drawn[key].result()
+            except Exception:  # noqa: BLE001
+                del self.drawn[key]  # drawn again below, so a failure is raised and logged as a chart drawn here
         if key not in self.drawn:
             try:
-                from flows import charts  # Altair + vl-convert: loaded only when an email needs a chart
+                from flows import charts
 
                 self.drawn[key] = charts.trajectory_png(self.con, scope[0], scope[1], locale=language)
             except (LookupError, duckdb.Error) as error:
                 log.warning("no trajectory chart for %s %s: %s", scope[0], scope[1], error)
                 self.drawn[key] = None
         return self.drawn[key]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def envelope_for(message_id: str, recipient: Recipient, scope_name: str, payload: dict, charts: _Charts) -> Envelope:
@@ -128,7 +178,11 @@ def envelope_for(message_id: str, recipient: Recipient, scope_name: str, payload
 
 
 def deliver_pending(
-    con: duckdb.DuckDBPyConnection, settings: Settings, recipients: list[Recipient], run_id: str
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    recipients: list[Recipient],
+    run_id: str,
+    charts: _Charts | None = None,
 ) -> dict:
     """Send every pending message in ops.outgoing, oldest first; every attempt is recorded as it
     happens (flows/delivery_journal.py). Within the run's delivery time budget and attempts per
@@ -141,7 +195,7 @@ def deliver_pending(
         "where status = 'pending' order by created_at, message_id"
     ).fetchall()
     names = dict(con.execute(SCOPE_NAMES).fetchall())
-    charts = _Charts(con)
+    charts = charts or _Charts(con)
     channels: dict[str, Channel] = {}
     files = []
     tried = delivery_journal.attempts_this_run(con, run_id)

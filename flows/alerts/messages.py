@@ -14,7 +14,7 @@ from functools import cache
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from flows import digests, formats, missing_regions
+from flows import actions, digests, formats, missing_regions
 from flows.alerts.payload import PAYLOAD_KEYS, WHOLE_NUMBER_MEASURES
 from flows.alerts.routing import OPS_SCOPE, ROUTE, SCOPE_NAMES, Recipient
 from flows.alerts.rules import RULE_NAMES
@@ -177,6 +177,7 @@ def compose(
         routes.setdefault(label, set()).add(alert_key)
     names = dict(con.execute(SCOPE_NAMES).fetchall())
     rendered: dict[tuple[str, str], dict] = {}
+    national = None  # the nation's "this month" candidates, read once for every digest (flows/digests.py)
     messages = []
     for recipient in recipients:
         mine = routes.get(recipient.label)
@@ -191,7 +192,9 @@ def compose(
                 alerts.append(rendered[key])
         batches = [alerts] if recipient.digest else [[alert] for alert in alerts]
         scope_name = names.get(recipient.scope_code, recipient.scope_code)
-        extra = _digest_extra(con, settings, recipient) if settings else {}
+        if settings and national is None:
+            national = actions.candidates(con, "ID")
+        extra = _digest_extra(con, settings, recipient, national) if settings else {}
         for batch in batches:
             preface, footer = digests.text_parts(extra, recipient.language)
             payload = {
@@ -208,9 +211,11 @@ def compose(
     return messages
 
 
-def _digest_extra(con: duckdb.DuckDBPyConnection, settings: Settings, recipient: Recipient) -> dict:
+def _digest_extra(
+    con: duckdb.DuckDBPyConnection, settings: Settings, recipient: Recipient, national: list | None = None
+) -> dict:
     return {
-        "this_month": digests.this_month(con, settings, recipient.scope_code, recipient.language),
+        "this_month": digests.this_month(con, settings, recipient.scope_code, recipient.language, national),
         "report_url": digests.report_url(settings, recipient.language, recipient.scope_code),
     }
 
