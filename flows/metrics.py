@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import parts, snapshot, views
+from flows import participant_profile, parts, snapshot, views
 from flows.ingest import slices
 from flows.settings import PROJECT_ROOT
 
@@ -148,6 +148,9 @@ def build(
 ) -> list[str]:
     """Create the models of `layers` in order; return the relations built."""
     set_parameters(con, population_lag_months)
+    if "intermediate" in layers:
+        # region_month_counts reads every current participants load's profile, not its rows
+        participant_profile.profile_loads(con)
     built = []
     for model in (model for model in models() if model.layer in layers):
         built.append(run_model(con, model))
