@@ -1,9 +1,8 @@
 -- one row per month x employer or unregistered company with workers
 -- (registrations sharing a business id, NIB, are one employer)
 with employer_months as (
-    -- the months of the insurer's registry (every registration is in one company of its month)
-    select distinct companies.month
-    from build.employer_companies as companies
+    select distinct employers.month
+    from staging.employers as employers
 ),
 
 report_months as (
@@ -52,19 +51,17 @@ matched as (
         reported.business_id is not null as is_in_workforce_report,
         companies.company_key is null as is_unregistered_employer,
         coalesce(companies.registered_workers, 0) as workers_registered,
-        -- an unregistered company is held to the minimum wage of its region in the workforce report
-        coalesce(
-            companies.minimum_wage, case when companies.company_key is null then wages.monthly_minimum_wage end
-        ) as minimum_wage,
-        coalesce(
-            companies.minimum_wage_year, case when companies.company_key is null then wages.minimum_wage_year end
-        ) as minimum_wage_year
+        coalesce(companies.minimum_wage, wages.monthly_minimum_wage) as minimum_wage,
+        coalesce(companies.minimum_wage_year, wages.minimum_wage_year) as minimum_wage_year
     from build.employer_companies as companies
     full join reported
         on companies.month = reported.month and companies.business_id = reported.business_id
-    -- one row per month x region (a hash join: with the company's test in its condition it was a nested loop)
+    -- an unregistered company is held to the minimum wage of its region in the workforce report
     left join build.region_minimum_wages as wages
-        on reported.month = wages.month and reported.region_code = wages.region_code
+        on
+            companies.company_key is null
+            and reported.month = wages.month
+            and reported.region_code = wages.region_code
     -- a company with no workers and no registration owes nothing
     where companies.company_key is not null or reported.workers > 0
 ),
