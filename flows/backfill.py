@@ -7,8 +7,8 @@ few months. Instead each model's rows of the window are replaced in its `build` 
 (`delete` the months, `insert` the model's SELECT filtered to them, one set-based statement each,
 in one transaction per statement):
 
-  - the models that read the participant rows (`MONTH_BY_MONTH`: the counts per region and the
-    wages per company, the only inputs of national size) one month at a time. The month filter
+  - the model that reads the participant rows (`MONTH_BY_MONTH`: the wages per company, the only
+    input of national size; the counts per region read the loads' profiles) one month at a time. The month filter
     reaches the Parquet scan (each part holds one period, and its statistics say which), so a
     month reads that month's parts only, and memory is bounded by one month whatever the
     window's length;
@@ -36,14 +36,15 @@ from datetime import date
 
 import duckdb
 
-from flows import metrics
+from flows import metrics, participant_profile
 from flows.ingest import slices
 from flows.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
-# The models that read the participant rows: recomputed one month at a time.
-MONTH_BY_MONTH = ("region_month_counts", "employer_worker_wages")
+# The model that reads the participant rows: recomputed one month at a time. (region_month_counts reads
+# the loads' profiles, ops.participant_profile: a few thousand rows a month, one statement for the window.)
+MONTH_BY_MONTH = ("employer_worker_wages",)
 
 
 def _built_from(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -61,6 +62,7 @@ def build_window(con: duckdb.DuckDBPyConnection, first: date, last: date, popula
         built = metrics.build(con, population_lag_months, layers=("intermediate", "marts"))
         return {"months": [], "full": built}
     metrics.set_parameters(con, population_lag_months)
+    participant_profile.profile_loads(con)  # what region_month_counts reads (metrics.build does the same)
     months = _months(con, first, last)
     full = []
     # Until the window is done the build tables are a mix: a crash here makes the next backfill rebuild all.

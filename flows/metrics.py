@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import parts, snapshot, views
+from flows import participant_profile, parts, snapshot, views
 from flows.ingest import slices
 from flows.settings import PROJECT_ROOT
 
@@ -148,6 +148,9 @@ def build(
 ) -> list[str]:
     """Create the models of `layers` in order; return the relations built."""
     set_parameters(con, population_lag_months)
+    if "intermediate" in layers:
+        # region_month_counts reads every current participants load's profile, not its rows
+        participant_profile.profile_loads(con)
     built = []
     for model in (model for model in models() if model.layer in layers):
         built.append(run_model(con, model))
@@ -195,23 +198,33 @@ def publish_months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> N
     """Backfill: replace the rows of months `first`..`last` in every mart with the
     built ones, in one transaction; other months keep their published rows, and
     file statuses are left for the next regular run. A mart without a `month`
-    column is replaced whole."""
+    column is replaced whole. Where the published mart has the built one's columns, the window's
+    rows are deleted and inserted, so the other months' rows are not written again (a year of
+    national history is millions of employer rows)."""
+    window = {"first": first, "last": last}
     con.begin()
     try:
         for name in mart_names():
-            columns = {row[0] for row in con.execute(f"describe build.{name}").fetchall()}
+            built = con.execute(f"select column_name, column_type from (describe build.{name})").fetchall()
             exists = con.execute(
                 "select count(*) from information_schema.tables where table_schema = 'mart' and table_name = ?",
                 [name],
             ).fetchone()[0]
-            if "month" not in columns or not exists:
+            if "month" not in {column for column, _ in built} or not exists:
                 con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+                continue
+            published = con.execute(f"select column_name, column_type from (describe mart.{name})").fetchall()
+            if published == built:
+                con.execute(f"delete from mart.{name} where month between $first and $last", window)
+                con.execute(
+                    f"insert into mart.{name} select * from build.{name} where month between $first and $last", window
+                )
                 continue
             con.execute(
                 f"create or replace table mart.{name} as "
                 f"select * from mart.{name} where month not between $first and $last "
                 f"union all by name select * from build.{name} where month between $first and $last",
-                {"first": first, "last": last},
+                window,
             )
         create_views(con)
         snapshot.label_marts(con)

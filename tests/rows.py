@@ -45,6 +45,9 @@ def spoil(con, statements) -> None:
             "select load_id, part from ops.load_log where kind = ? and part is not null", [kind]
         ).fetchall():
             _write_part(con, kind, f"spoiled_{kind}", load_id, part)
+            # a rewritten part is other rows: its load's profile (if a build or check made one) is profiled again
+            for table in ("ops.participant_profile", "ops.participant_repeats"):
+                con.execute(f"delete from {table} where load_id = ?", [load_id])
         con.execute(f"drop table spoiled_{kind}")
     parts.refresh_views(con)
 
