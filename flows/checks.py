@@ -18,7 +18,9 @@ instead of the participant rows, a profile of each load computed once in one pas
 Checks run through a GX SQL data source on the DuckDB file, so every metric is
 a query inside DuckDB; nothing is pulled into pandas. Results go to
 `ops.dq_results`, GX's validation results to `$JKN_HOME/gx/validations/`, and
-GX Data Docs are rebuilt into `$JKN_HOME/data_docs/` after every run.
+GX Data Docs are rebuilt into `$JKN_HOME/data_docs/` after every run (in the flow, once by
+check-marts for both stages, unless check-staging stops the run). `flows/gx_setup.py` has GX send
+each custom SQL rule once and ask for examples only where it counted unexpected values.
 
 GX's set-up for DuckDB (one persisted connection, for GX issues #10738 and #11579; tests/test_checks.py
 fails if observed values come back empty again), its context and the Data Docs store are in
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -113,9 +116,13 @@ def _existing_relations(settings: Settings, relations: list[str]) -> tuple[set[s
     return {relation for relation in relations if relation in present}, bool(staged)
 
 
-def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: bool = True) -> CheckReport:
+def run_suites(
+    settings: Settings, suites: list[Path], run_id: str, build_docs: bool = True, defer_docs: bool = False
+) -> CheckReport:
     """Validate each suite against its relation in the DuckDB file and, unless told
-    otherwise, rebuild the Data Docs. No connection to the file with other settings
+    otherwise, rebuild the Data Docs. `defer_docs`: when no critical check failed, leave the pages
+    to the next build (the flow's check-marts, a few seconds later), which renders every stored
+    validation still without a page. No connection to the file with other settings
     may be open in this process while this runs."""
     import great_expectations as gx
     from great_expectations.data_context.types.resource_identifiers import (
@@ -190,17 +197,21 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
             validation = by_suite[relation]
             examples = _unexpected_rows(batches[relation], validation.results)
             report.results += from_validation(relation, personal, validation.results, examples)
-        if build_docs:
+        if build_docs and not (defer_docs and report.passed):
             # One build for the whole run (GX's UpdateDataDocsAction rebuilds the index once per
-            # suite): this run's validation pages, every suite's page, and the index.
+            # suite): this run's validation pages, those of earlier checks that deferred theirs,
+            # every suite's page, and the index.
             # Suite pages only where the suite changed (or its page is missing): they do not depend on the run.
+            started = time.time() - 2  # a file's time can lag the clock by a tick: a margin (rewriting is idempotent)
             every_suite = [*definitions.values(), *(d for d in wanted if d["name"] not in known)]
             stale = gx_setup.stale_suite_pages(settings, every_suite)
-            pages = [*run_results, *(ExpectationSuiteIdentifier(name) for name in stale)]
             prune_validations(settings)
+            deferred = gx_setup.unrendered_validations(settings, skip=run_results)
+            pages = [*run_results, *deferred, *(ExpectationSuiteIdentifier(name) for name in stale)]
             context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pages)
             gx_setup.mark_suite_pages(settings, every_suite)
-            data_docs.make_offline(settings.data_docs_dir)  # GX's pages load their scripts from CDNs
+            # GX's pages load their scripts from CDNs: the pages this build wrote are pointed at vendored copies.
+            data_docs.make_offline(settings.data_docs_dir, since=started)
             report.data_docs = settings.data_docs_dir / "index.html"
     finally:
         gx_setup.close(datasource)
@@ -255,11 +266,11 @@ def quarantine_staged(con, reason: str) -> int:
     return staged
 
 
-def gate(settings: Settings, suites: list[Path], run_id: str) -> dict:
-    """Run suites, store results and rebuild Data Docs; on a critical failure quarantine
-    the batch and raise DataQualityError (exit 3), so nothing from it is published.
-    Returns the failed warnings, which do not stop the batch."""
-    report = run_suites(settings, suites, run_id)
+def gate(settings: Settings, suites: list[Path], run_id: str, defer_docs: bool = False) -> dict:
+    """Run suites, store results and rebuild Data Docs (`defer_docs`: only on a critical failure, see
+    `run_suites`); on a critical failure quarantine the batch and raise DataQualityError (exit 3), so
+    nothing from it is published. Returns the failed warnings, which do not stop the batch."""
+    report = run_suites(settings, suites, run_id, defer_docs=defer_docs)
     with database.connected(settings) as con:
         record(con, report)
         if not report.passed:

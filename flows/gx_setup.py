@@ -54,6 +54,23 @@ def prune_validations(settings: Settings, keep: int = RUNS_KEPT) -> int:
     return removed
 
 
+def unrendered_validations(settings: Settings, skip=()) -> list:
+    """Stored validation results without a Data Docs page (a check that deferred its pages, or a
+    run that stopped before the docs were built), as GX's keys; `skip`: keys already to be rendered.
+    Both stores lay a result out as `<schema>/<table>/<run name>/<run time>/<batch>.(json|html)`."""
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+
+    root, pages = validations_dir(settings), settings.data_docs_dir / "validations"
+    skipped = {key.to_tuple() for key in skip}
+    missing = []
+    for path in sorted(root.glob("*/*/*/*/*.json")):
+        relative = path.relative_to(root)
+        key = (*relative.parts[:-1], relative.stem)
+        if key not in skipped and not (pages / relative.with_suffix(".html")).exists():
+            missing.append(ValidationResultIdentifier.from_tuple(key))
+    return missing
+
+
 def stale_suite_pages(settings: Settings, definitions: list[dict]) -> list[str]:
     """The suites whose Data Docs page must be rendered: new or changed since their page was (a
     suite's page shows only its expectations, and both check stages rebuild the docs every run)."""
