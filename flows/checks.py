@@ -149,12 +149,13 @@ def run_suites(
 
     context = gx_setup.context(settings)
     gx_setup.UNEXPECTED_ROWS.clear()
-    # Every suite goes into the context so the Data Docs index lists them all, not just this stage's.
-    suites_by_name = {d["name"]: context.suites.add(gx.ExpectationSuite(**d)) for d in definitions.values()}
-    known = set(suites_by_name)
+    # The suites this run validates; every other suite goes into the context before a Data Docs build,
+    # so that the index lists them all, not just this stage's (a check without a build does not pay for it).
+    suites_by_name = {}
     for definition in wanted:
         if definition["name"] not in suites_by_name:
             suites_by_name[definition["name"]] = context.suites.add(gx.ExpectationSuite(**definition))
+    known = {d["name"] for d in definitions.values()}
     datasource = context.data_sources.add_sql(
         name="jkn",
         connection_string=f"duckdb:///{settings.db_path.resolve()}",
@@ -204,6 +205,9 @@ def run_suites(
             # Suite pages only where the suite changed (or its page is missing): they do not depend on the run.
             started = time.time() - 2  # a file's time can lag the clock by a tick: a margin (rewriting is idempotent)
             every_suite = [*definitions.values(), *(d for d in wanted if d["name"] not in known)]
+            for definition in definitions.values():
+                if definition["name"] not in suites_by_name:
+                    suites_by_name[definition["name"]] = context.suites.add(gx.ExpectationSuite(**definition))
             stale = gx_setup.stale_suite_pages(settings, every_suite)
             prune_validations(settings)
             deferred = gx_setup.unrendered_validations(settings, skip=run_results)
