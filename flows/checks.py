@@ -18,7 +18,9 @@ instead of the participant rows, a profile of each load computed once in one pas
 Checks run through a GX SQL data source on the DuckDB file, so every metric is
 a query inside DuckDB; nothing is pulled into pandas. Results go to
 `ops.dq_results`, GX's validation results to `$JKN_HOME/gx/validations/`, and
-GX Data Docs are rebuilt into `$JKN_HOME/data_docs/` after every run.
+GX Data Docs are rebuilt into `$JKN_HOME/data_docs/` after every run (in the flow, once by
+check-marts for both stages, unless check-staging stops the run). `flows/gx_setup.py` has GX send
+each custom SQL rule once and ask for examples only where it counted unexpected values.
 
 GX's set-up for DuckDB (one persisted connection, for GX issues #10738 and #11579; tests/test_checks.py
 fails if observed values come back empty again), its context and the Data Docs store are in
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -101,31 +104,42 @@ def batch_query(relation: str) -> str:
     return f"select * from {relation}"
 
 
-def _existing_relations(settings: Settings, relations: list[str]) -> set[str]:
-    # read-only: a writable connection brings the schema up to date each time it opens (the stage that
-    # ran before this one did), and the file is opened several times a check stage
+def _existing_relations(settings: Settings, relations: list[str]) -> tuple[set[str], bool]:
+    """Which of `relations` exist, and whether any file is staged: one open of the file for both.
+    Read-only: a writable connection brings the schema up to date each time it opens (the stage that
+    ran before this one did), and the file is opened several times a check stage. Closed before GX
+    opens the file (one configuration per file in a process)."""
     with database.connected(settings, read_only=True) as con:
         rows = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
-    present = {row[0] for row in rows}
-    return {relation for relation in relations if relation in present}
+        present = {row[0] for row in rows}
+        staged = "ops.load_log" in present and con.execute(f"select exists ({STAGED_FILES})").fetchone()[0]
+    return {relation for relation in relations if relation in present}, bool(staged)
 
 
-def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: bool = True) -> CheckReport:
+def run_suites(
+    settings: Settings, suites: list[Path], run_id: str, build_docs: bool = True, defer_docs: bool = False
+) -> CheckReport:
     """Validate each suite against its relation in the DuckDB file and, unless told
-    otherwise, rebuild the Data Docs. No connection to the file with other settings
+    otherwise, rebuild the Data Docs. `defer_docs`: when no critical check failed, leave the pages
+    to the next build (the flow's check-marts, a few seconds later), which renders every stored
+    validation still without a page. No connection to the file with other settings
     may be open in this process while this runs."""
     import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
 
     gx_setup.prepare()
     report = CheckReport(run_id)
     definitions = {path: read_suite(path) for path in suite_files()}
     wanted = [definitions.get(path) or read_suite(path) for path in suites]
-    present = _existing_relations(settings, [definition["name"] for definition in wanted])
+    present, anything_staged = _existing_relations(settings, [definition["name"] for definition in wanted])
     report.skipped = [d["name"] for d in wanted if d["name"] not in present]
     for relation in report.skipped:
         log.warning("suite %s not run: the relation does not exist", relation)
     to_run = [d for d in wanted if d["name"] in present]
-    if to_run and all(d["name"].startswith("staging.") for d in to_run) and not _anything_staged(settings):
+    if to_run and all(d["name"].startswith("staging.") for d in to_run) and not anything_staged:
         report.nothing_staged = True  # suites over empty batches would all "pass": say so instead
         return report
     if not to_run:
@@ -134,12 +148,14 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
         _profile_participants(settings)
 
     context = gx_setup.context(settings)
-    # Every suite goes into the context so the Data Docs index lists them all, not just this stage's.
-    suites_by_name = {d["name"]: context.suites.add(gx.ExpectationSuite(**d)) for d in definitions.values()}
-    known = set(suites_by_name)
+    gx_setup.UNEXPECTED_ROWS.clear()
+    # The suites this run validates; every other suite goes into the context before a Data Docs build,
+    # so that the index lists them all, not just this stage's (a check without a build does not pay for it).
+    suites_by_name = {}
     for definition in wanted:
         if definition["name"] not in suites_by_name:
             suites_by_name[definition["name"]] = context.suites.add(gx.ExpectationSuite(**definition))
+    known = {d["name"] for d in definitions.values()}
     datasource = context.data_sources.add_sql(
         name="jkn",
         connection_string=f"duckdb:///{settings.db_path.resolve()}",
@@ -160,34 +176,46 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
         # BASIC: counts and up to 20 unexpected values, what ops.dq_results and Data Docs show. SUMMARY would
         # add a value-counts query per column expectation (partial_unexpected_counts, which nothing reads) and
         # ~40% more of GX's own time per expectation.
-        checkpoint = context.checkpoints.add(
-            gx.Checkpoint(
-                name="jkn",
-                validation_definitions=validations,
-                result_format={"result_format": "BASIC", "partial_unexpected_count": 20},
+        # Each validation definition is run as a GX Checkpoint runs them (the results stored for Data Docs,
+        # keyed the same way), without a Checkpoint: it has no actions here, and its freshness check
+        # re-serialised every suite before the definitions' own checks did it again (~1/6 of check-marts).
+        result_format = {"result_format": "BASIC", "partial_unexpected_count": 20}
+        run_identifier = gx.RunIdentifier(run_name=run_id)
+        run_results = {}
+        by_suite = {}
+        for validation_definition in validations:
+            validation = validation_definition.run(result_format=result_format, run_id=run_identifier)
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=validation_definition.suite.name),
+                run_id=run_identifier,
+                batch_identifier=validation.batch_id,
             )
-        )
-        outcome = checkpoint.run(run_id=gx.RunIdentifier(run_name=run_id))
-        by_suite = {key.expectation_suite_identifier.name: value for key, value in outcome.run_results.items()}
+            run_results[key] = validation
+            by_suite[validation_definition.suite.name] = validation
         for definition in to_run:
             relation = definition["name"]
             personal = set((definition.get("meta") or {}).get("personal_columns", []))
             validation = by_suite[relation]
             examples = _unexpected_rows(batches[relation], validation.results)
             report.results += from_validation(relation, personal, validation.results, examples)
-        if build_docs:
+        if build_docs and not (defer_docs and report.passed):
             # One build for the whole run (GX's UpdateDataDocsAction rebuilds the index once per
-            # suite): this run's validation pages, every suite's page, and the index.
-            from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
-
+            # suite): this run's validation pages, those of earlier checks that deferred theirs,
+            # every suite's page, and the index.
             # Suite pages only where the suite changed (or its page is missing): they do not depend on the run.
+            started = time.time() - 2  # a file's time can lag the clock by a tick: a margin (rewriting is idempotent)
             every_suite = [*definitions.values(), *(d for d in wanted if d["name"] not in known)]
+            for definition in definitions.values():
+                if definition["name"] not in suites_by_name:
+                    suites_by_name[definition["name"]] = context.suites.add(gx.ExpectationSuite(**definition))
             stale = gx_setup.stale_suite_pages(settings, every_suite)
-            pages = [*outcome.run_results, *(ExpectationSuiteIdentifier(name) for name in stale)]
             prune_validations(settings)
+            deferred = gx_setup.unrendered_validations(settings, skip=run_results)
+            pages = [*run_results, *deferred, *(ExpectationSuiteIdentifier(name) for name in stale)]
             context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pages)
             gx_setup.mark_suite_pages(settings, every_suite)
-            data_docs.make_offline(settings.data_docs_dir)  # GX's pages load their scripts from CDNs
+            # GX's pages load their scripts from CDNs: the pages this build wrote are pointed at vendored copies.
+            data_docs.make_offline(settings.data_docs_dir, since=started)
             report.data_docs = settings.data_docs_dir / "index.html"
     finally:
         gx_setup.close(datasource)
@@ -207,7 +235,8 @@ def run_suites(settings: Settings, suites: list[Path], run_id: str, build_docs: 
 def _unexpected_rows(batch_definition, results) -> dict[int, list[dict]]:
     """The rows a failed custom SQL expectation found. GX computes them anyway but returns
     them only in its COMPLETE format, which for column expectations would also fetch every
-    unexpected value; so only the failed custom SQL expectations are asked again."""
+    unexpected value; they are kept as GX validates (`gx_setup.keep_unexpected_rows`), and only
+    a failed custom SQL expectation whose rows were not kept is asked again."""
     failed = {
         position: result.expectation_config
         for position, result in enumerate(results)
@@ -215,10 +244,14 @@ def _unexpected_rows(batch_definition, results) -> dict[int, list[dict]]:
         and result.expectation_config.type == "unexpected_rows_expectation"
         and "observed_value" in (result.result or {})
     }
-    if not failed:
-        return {}
-    batch = batch_definition.get_batch()
     rows = {}
+    for position, config in list(failed.items()):
+        if config.id in gx_setup.UNEXPECTED_ROWS:
+            rows[position] = gx_setup.UNEXPECTED_ROWS.pop(config.id)[:EXAMPLES]
+            del failed[position]
+    if not failed:
+        return rows
+    batch = batch_definition.get_batch()
     for position, config in failed.items():
         again = batch.validate(config.to_domain_obj(), result_format="COMPLETE")
         rows[position] = ((again.result or {}).get("details") or {}).get("unexpected_rows", [])[:EXAMPLES]
@@ -230,12 +263,6 @@ def _profile_participants(settings: Settings) -> None:
         participant_profile.profile_loads(con)
 
 
-def _anything_staged(settings: Settings) -> bool:
-    # closed before GX opens the file (one configuration per file in a process); read-only as _existing_relations
-    with database.connected(settings, read_only=True) as con:
-        return con.execute(f"select exists ({STAGED_FILES})").fetchone()[0]
-
-
 def quarantine_staged(con, reason: str) -> int:
     """Take the staged files out of the staging views after a failed critical check."""
     staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
@@ -243,11 +270,11 @@ def quarantine_staged(con, reason: str) -> int:
     return staged
 
 
-def gate(settings: Settings, suites: list[Path], run_id: str) -> dict:
-    """Run suites, store results and rebuild Data Docs; on a critical failure quarantine
-    the batch and raise DataQualityError (exit 3), so nothing from it is published.
-    Returns the failed warnings, which do not stop the batch."""
-    report = run_suites(settings, suites, run_id)
+def gate(settings: Settings, suites: list[Path], run_id: str, defer_docs: bool = False) -> dict:
+    """Run suites, store results and rebuild Data Docs (`defer_docs`: only on a critical failure, see
+    `run_suites`); on a critical failure quarantine the batch and raise DataQualityError (exit 3), so
+    nothing from it is published. Returns the failed warnings, which do not stop the batch."""
+    report = run_suites(settings, suites, run_id, defer_docs=defer_docs)
     with database.connected(settings) as con:
         record(con, report)
         if not report.passed:

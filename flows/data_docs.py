@@ -39,8 +39,10 @@ DROPPED = re.compile(
 )
 
 
-def make_offline(site: Path) -> int:
-    """Copy the vendored assets into `site` and point its pages at them; returns pages rewritten."""
+def make_offline(site: Path, since: float | None = None) -> int:
+    """Copy the vendored assets into `site` and point its pages at them; returns pages rewritten.
+    `since` (a `time.time()`): only the pages written from then on (a build's), the others were
+    made offline by the build that wrote them."""
     target = site / FOLDER
     target.mkdir(parents=True, exist_ok=True)
     for path in VENDORED.glob("*.min.*"):
@@ -48,6 +50,8 @@ def make_offline(site: Path) -> int:
             shutil.copyfile(path, target / path.name)
     rewritten = 0
     for page in site.rglob("*.html"):
+        if since is not None and page.stat().st_mtime < since:
+            continue
         text = page.read_text(encoding="utf-8")
         prefix = "../" * (len(page.relative_to(site).parts) - 1)
         changed = DROPPED.sub("", text)

@@ -20,6 +20,7 @@ import shutil
 from importlib.metadata import version
 from pathlib import Path
 
+from flows.check_results import EXAMPLES
 from flows.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,23 @@ def prune_validations(settings: Settings, keep: int = RUNS_KEPT) -> int:
                 shutil.rmtree(old, ignore_errors=True)
                 removed += 1
     return removed
+
+
+def unrendered_validations(settings: Settings, skip=()) -> list:
+    """Stored validation results without a Data Docs page (a check that deferred its pages, or a
+    run that stopped before the docs were built), as GX's keys; `skip`: keys already to be rendered.
+    Both stores lay a result out as `<schema>/<table>/<run name>/<run time>/<batch>.(json|html)`."""
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+
+    root, pages = validations_dir(settings), settings.data_docs_dir / "validations"
+    skipped = {key.to_tuple() for key in skip}
+    missing = []
+    for path in sorted(root.glob("*/*/*/*/*.json")):
+        relative = path.relative_to(root)
+        key = (*relative.parts[:-1], relative.stem)
+        if key not in skipped and not (pages / relative.with_suffix(".html")).exists():
+            missing.append(ValidationResultIdentifier.from_tuple(key))
+    return missing
 
 
 def stale_suite_pages(settings: Settings, definitions: list[dict]) -> list[str]:
@@ -102,6 +120,158 @@ def prepare() -> None:
     persist_duckdb_connection()
     no_duckdb_progress_bars()
     no_batch_notice()
+    custom_sql_counted_from_its_rows()
+    no_examples_query_without_unexpected()
+    keep_unexpected_rows()
+
+
+# What the failed custom SQL expectations of the validation under way found (their first rows), by
+# expectation id: GX fetches them anyway but returns them only in its COMPLETE format.
+UNEXPECTED_ROWS: dict[str, list[dict]] = {}
+_ADJUSTED: set[str] = set()
+
+
+def custom_sql_counted_from_its_rows() -> None:
+    """GX runs each custom SQL rule (`unexpected_rows_expectation`) twice: its query for up to
+    200 rows (`unexpected_rows_query.table`) and `select count(*)` over it
+    (`unexpected_rows_query.row_count`). On SQL data sources the count is taken from the rows
+    when there are fewer than 200 (the query returned them all), so a rule runs once; a rule that
+    finds 200 rows or more is still counted by GX's own query. Same counts, same results."""
+    if "row_count" in _ADJUSTED:
+        return
+    from great_expectations.constants import MAX_RESULT_RECORDS
+    from great_expectations.expectations.metrics.query_metrics.query_row_count.unexpected_rows_query_row_count import (  # noqa: E501 - GX's module path
+        UnexpectedRowsQueryRowCount,
+    )
+    from great_expectations.validator.metric_configuration import MetricConfiguration
+
+    counted_by_query = UnexpectedRowsQueryRowCount._sqlalchemy
+
+    # Defining the class registers it as the metric's SQL provider (GX logs a warning that it replaces one).
+    registry_log = logging.getLogger("great_expectations.expectations.registry")
+    level = registry_log.level
+    registry_log.setLevel(logging.ERROR)
+    try:
+        _count_from_rows(counted_by_query, MAX_RESULT_RECORDS, MetricConfiguration)
+    finally:
+        registry_log.setLevel(level)
+    _ADJUSTED.add("row_count")
+
+
+def _count_from_rows(counted_by_query, max_rows: int, MetricConfiguration) -> None:  # noqa: N803 - GX's class
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+    from great_expectations.expectations.metrics.metric_provider import metric_value
+    from great_expectations.expectations.metrics.query_metrics.query_row_count.unexpected_rows_query_row_count import (  # noqa: E501 - GX's module path
+        UnexpectedRowsQueryRowCount,
+    )
+
+    class RowCountFromRows(UnexpectedRowsQueryRowCount):
+        @classmethod
+        def _get_evaluation_dependencies(
+            cls, metric, configuration=None, execution_engine=None, runtime_configuration=None
+        ):
+            dependencies = super()._get_evaluation_dependencies(
+                metric=metric,
+                configuration=configuration,
+                execution_engine=execution_engine,
+                runtime_configuration=runtime_configuration,
+            )
+            if isinstance(execution_engine, SqlAlchemyExecutionEngine):
+                dependencies["unexpected_rows_query.table"] = MetricConfiguration(
+                    metric_name="unexpected_rows_query.table",
+                    metric_domain_kwargs=metric.metric_domain_kwargs,
+                    metric_value_kwargs=metric.metric_value_kwargs,
+                )
+            return dependencies
+
+        @metric_value(engine=SqlAlchemyExecutionEngine)
+        def _sqlalchemy(
+            cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, runtime_configuration
+        ):
+            rows = metrics.get("unexpected_rows_query.table")
+            if isinstance(rows, list) and len(rows) < max_rows:
+                return len(rows)
+            return counted_by_query(
+                cls=cls,
+                execution_engine=execution_engine,
+                metric_domain_kwargs=metric_domain_kwargs,
+                metric_value_kwargs=metric_value_kwargs,
+                metrics=metrics,
+                runtime_configuration=runtime_configuration,
+            )
+
+
+def no_examples_query_without_unexpected() -> None:
+    """In its BASIC format GX asks every column rule for up to 20 unexpected values (one query each)
+    even when it has just counted none. On SQL data sources that query now waits for the count and
+    is not sent when the count is 0 (it could only return no rows): the same results, about half
+    the statements of a mart suite."""
+    if "unexpected_values" in _ADJUSTED:
+        return
+    import functools
+
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+    from great_expectations.expectations import registry
+    from great_expectations.expectations.metrics.map_metric_provider.map_metric_provider import MapMetricProvider
+    from great_expectations.validator.metric_configuration import MetricConfiguration
+
+    values_suffix = ".unexpected_values"
+    dependencies_of = MapMetricProvider._get_evaluation_dependencies.__func__
+
+    def with_count(cls, metric, configuration=None, execution_engine=None, runtime_configuration=None):
+        dependencies = dependencies_of(cls, metric, configuration, execution_engine, runtime_configuration)
+        if isinstance(execution_engine, SqlAlchemyExecutionEngine) and metric.metric_name.endswith(values_suffix):
+            value_kwargs = {k: v for k, v in (metric.metric_value_kwargs or {}).items() if k != "result_format"}
+            dependencies["unexpected_count"] = MetricConfiguration(
+                metric_name=metric.metric_name[: -len(values_suffix)] + ".unexpected_count",
+                metric_domain_kwargs=metric.metric_domain_kwargs,
+                metric_value_kwargs=value_kwargs,
+            )
+        return dependencies
+
+    def unless_none(provider):
+        @functools.wraps(provider)
+        def values(*args, **kwargs):
+            if (kwargs.get("metrics") or {}).get("unexpected_count") == 0:
+                return []
+            return provider(*args, **kwargs)
+
+        return values
+
+    MapMetricProvider._get_evaluation_dependencies = classmethod(with_count)
+    sql_engines, found = set(), [SqlAlchemyExecutionEngine]
+    while found:  # the registry keys providers by the engine's class name
+        engine_class = found.pop()
+        sql_engines.add(engine_class.__name__)
+        found.extend(engine_class.__subclasses__())
+    for name, definition in registry._registered_metrics.items():
+        if not name.endswith(values_suffix):
+            continue
+        providers = definition.get("providers", {})
+        for engine, (provider_class, provider) in list(providers.items()):
+            if engine in sql_engines and provider is not None:
+                providers[engine] = (provider_class, unless_none(provider))
+    _ADJUSTED.add("unexpected_values")
+
+
+def keep_unexpected_rows() -> None:
+    """Keep the first rows a failed custom SQL expectation found (`UNEXPECTED_ROWS`, by expectation
+    id), from the query GX ran to validate it, so that examples need no second run of the rule."""
+    if "unexpected_rows" in _ADJUSTED:
+        return
+    from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
+
+    validate = UnexpectedRowsExpectation._validate
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+        result = validate(self, metrics, runtime_configuration, execution_engine)
+        rows = metrics.get("unexpected_rows_query.table")
+        if self.id and isinstance(rows, list) and rows and metrics.get("unexpected_rows_query.row_count"):
+            UNEXPECTED_ROWS[self.id] = rows[:EXAMPLES]
+        return result
+
+    UnexpectedRowsExpectation._validate = _validate
+    _ADJUSTED.add("unexpected_rows")
 
 
 def persist_duckdb_connection() -> None:

@@ -66,7 +66,8 @@ def build_staging(settings: Settings) -> int:
 def check_staging(settings: Settings, run_id: str) -> dict:
     """The flow's gate: the staging suites; a critical failure quarantines the batch (DataQualityError, exit 3)."""
     build_staging(settings)
-    return _check_and_gate(settings, run_id, checks.suite_files("staging."))
+    # Data Docs only if it stops the run: otherwise check-marts builds them once for both stages.
+    return _check_and_gate(settings, run_id, checks.suite_files("staging."), defer_docs=True)
 
 
 def try_staging_checks(settings: Settings, run_id: str) -> tuple[int, checks.CheckReport]:
@@ -165,12 +166,12 @@ def notify(settings: Settings, run_id: str, to_send: list[notices.Notice]) -> di
         return notices.send(con, settings, run_id, to_send)
 
 
-def _check_and_gate(settings: Settings, run_id: str, suites: list[Path]) -> dict:
+def _check_and_gate(settings: Settings, run_id: str, suites: list[Path], defer_docs: bool = False) -> dict:
     with database.connected(settings, read_only=True) as con:
         batch = con.execute("select file_name, period from ops.load_log where status = 'staged' order by load_id")
         batch = batch.fetchall()
     try:
-        return checks.gate(settings, suites, run_id)
+        return checks.gate(settings, suites, run_id, defer_docs=defer_docs)
     except DataQualityError as failure:
         # What the ops notice names: the quarantined files and the months they bring.
         failure.files = [name for name, _ in batch]

@@ -515,3 +515,67 @@ def test_no_duckdb_progress_bars_on_our_or_gx_connections(settings):
     finally:
         engine.dispose()
     assert value is False
+
+
+def test_gx_sends_each_rule_once_and_counts_what_it_cannot_see_whole(settings, tmp_path):
+    """A custom SQL rule's count comes from the rows its query returned (GX fetches up to 200): one
+    query per rule, and GX's own count only past 200 rows. A column rule's examples are asked for
+    only when GX counted unexpected values. The results are GX's either way."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    prepare(settings)
+    rules = {
+        "none": "select region_code from {batch} where region_code is null",
+        "three": "select region_code from {batch} where region_code in ('3325', '3326', '3375') order by 1",
+        "many": "select range as n from range(250)",
+    }
+    expectations = [
+        {
+            "type": "unexpected_rows_expectation",
+            "kwargs": {"unexpected_rows_query": query},
+            "meta": {"description": name},
+        }
+        for name, query in rules.items()
+    ]
+    expectations += [
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "region_code"},
+            "meta": {"description": "filled"},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "region_code", "value_set": ["3325"]},
+            "meta": {"description": "only 3325"},
+        },
+    ]
+    path = tmp_path / "ref.regions.json"
+    path.write_text(json.dumps({"name": "ref.regions", "expectations": expectations, "meta": {}}), encoding="utf-8")
+
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        report = checks.run_suites(settings, [path], "test-run", build_docs=False)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+    observed = {result.expectation: (result.success, result.observed) for result in report.results}
+    assert observed["none"] == (True, "0 rows")
+    assert observed["three"] == (False, "3 rows: region_code=3325; region_code=3326; region_code=3375")
+    assert observed["many"] == (False, "250 rows: n=0; n=1; n=2; n=3; n=4")
+    assert observed["filled"][0] is True
+    assert observed["only 3325"][0] is False and observed["only 3325"][1].startswith("513 of 514 rows, e.g. ")
+
+    def runs(fragment: str) -> int:
+        return sum(fragment in statement for statement in sent)
+
+    assert runs("where region_code is null") == 1  # the rule's query, no count over it
+    assert runs("where region_code in ('3325', '3326', '3375')") == 1  # its rows are the examples too
+    assert runs("range(250)") == 2  # 250 rows: GX's count query as well
+    examples_queries = [s for s in sent if "unexpected_values" in s]
+    assert len(examples_queries) == 1 and "region_code" in examples_queries[0]  # only the failed column rule

@@ -123,6 +123,34 @@ def test_data_docs_are_built_from_the_validation_results(settings):
         } | {(path.stem.split(".")[1], "run-docs-2") for path in checks.suite_files("build.")}
 
 
+def test_the_flows_staging_check_leaves_its_pages_to_the_marts_check_unless_it_fails(settings):
+    """In the flow, check-staging's Data Docs are built by check-marts, once for both: every stored
+    validation without a page gets one, offline like the rest. A critical failure builds them at once."""
+    batches.prepare(settings)
+    staging = checks.suite_files("staging.")
+    outcome = checks.gate(settings, staging, "run-deferred", defer_docs=True)
+    assert outcome["data_docs"] is None and not (settings.data_docs_dir / "validations").exists()
+    assert len(list(checks.validations_dir(settings).rglob("*.json"))) == len(staging)  # kept for the build
+
+    outcome = checks.gate(settings, checks.suite_files("build."), "run-deferred")
+    pages = list((settings.data_docs_dir / "validations").rglob("*.html"))
+    assert sorted(page.parent.parent.parent.name for page in pages) == sorted(
+        path.stem.split(".")[1] for path in checks.suite_files()
+    )
+    assert all("run-deferred" in str(page) for page in pages)
+    for page in [settings.data_docs_dir / "index.html", *pages]:
+        assert "code.jquery.com" not in page.read_text(encoding="utf-8")  # the vendored copy instead
+
+    con = database.connect(settings)
+    rows.spoil(con, ["update raw.workforce set workers = -4 where period = '2022-08' and name = 'CV TIGA'"])
+    con.close()
+    with pytest.raises(DataQualityError) as failure:
+        checks.gate(settings, staging, "run-failed", defer_docs=True)
+    assert f"Data Docs: {settings.data_docs_dir / 'index.html'}" in failure.value.details
+    failed_pages = list((settings.data_docs_dir / "validations").rglob("run-failed/*/*.html"))
+    assert len(failed_pages) == len(staging)
+
+
 def test_jkn_check_prints_a_table_and_exits_3_on_a_critical_failure(settings):
     from typer.testing import CliRunner
 
