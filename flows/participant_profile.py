@@ -5,8 +5,9 @@ PPU_BU with an employer, wages never negative, a valid NIK) are enforced once, a
 that breaks one is in `ops.rejects` and never in a part. What is left for the staging suite is
 batch-level: a card number and a person once per month, every region that reported last month
 reporting again, and no region's participants jumping by more than 10%. Those need counts and
-repeated keys, not rows, so each participants load is read once, the first time a check sees it,
-into two small tables the suite's GX expectations query instead of the rows:
+repeated keys, not rows, so each participants load is read once, the first time a check or a build
+(`sql/intermediate/region_month_counts.sql` counts from the profile too) sees it, into two small
+tables the suite's GX expectations query instead of the rows:
 
 - `ops.participant_profile`: participants per load x month x region x segment x status;
 - `ops.participant_repeats`: per load x month and key column (`card_no`, `person_key`), how many
