@@ -115,10 +115,16 @@ def for_scope(
     con: duckdb.DuckDBPyConnection, scope: str = "ID", month: date | None = None, include_checks: bool = True
 ) -> list[Action]:
     """The scope's actions: failed checks (if asked), its first regions, its first employers."""
+    return first_actions(candidates(con, scope, month), include_checks)
+
+
+def first_actions(candidates: list[Action], include_checks: bool = True) -> list[Action]:
+    """What a scope's digest keeps of its `candidates`: the check action (if asked), the first regions,
+    the first employers."""
     limits = {"checks": 1 if include_checks else 0, "region": REGIONS_PER_SCOPE, "employer": EMPLOYERS_PER_SCOPE}
     taken = dict.fromkeys(limits, 0)
     out = []
-    for action in candidates(con, scope, month):
+    for action in candidates:
         if taken[action.kind] < limits[action.kind]:
             taken[action.kind] += 1
             out.append(action)

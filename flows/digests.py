@@ -104,9 +104,9 @@ def this_month(
     if national is None:
         national = actions.candidates(con, "ID")
     if scope_code == "ops":
-        found = [action for action in first_actions(national, include_checks=True) if action.kind == "checks"]
+        found = [action for action in actions.first_actions(national, include_checks=True) if action.kind == "checks"]
     else:
-        found = first_actions(in_scope(national, scope_code), include_checks=scope_code == "ID")
+        found = actions.first_actions(in_scope(national, scope_code), include_checks=scope_code == "ID")
     return [
         {
             "kind": action.kind,
@@ -128,23 +128,6 @@ def in_scope(national: list[actions.Action], scope_code: str) -> list[actions.Ac
         for action in national
         if action.kind == "checks" or scope_code in (action.province_code, action.branch_office, action.region_code)
     ]
-
-
-def first_actions(candidates: list[actions.Action], include_checks: bool = True) -> list[actions.Action]:
-    """What `actions.for_scope` keeps of a scope's candidates: the check action (if asked), the first
-    regions, the first employers."""
-    limits = {
-        "checks": 1 if include_checks else 0,
-        "region": actions.REGIONS_PER_SCOPE,
-        "employer": actions.EMPLOYERS_PER_SCOPE,
-    }
-    taken = dict.fromkeys(limits, 0)
-    out = []
-    for action in candidates:
-        if taken[action.kind] < limits[action.kind]:
-            taken[action.kind] += 1
-            out.append(action)
-    return out
 
 
 def text_parts(extra: dict, language: str) -> tuple[tuple[str, ...], str]:
