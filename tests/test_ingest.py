@@ -74,11 +74,23 @@ def test_every_way_of_computing_person_key_agrees_with_pythons_hmac(con, tmp_pat
     lines = [f"{index:013d},{nik},3326,PBI_APBN,ACTIVE,," for index, nik in enumerate(niks, start=1)]
     lines += ["0000000009998,,3326,PBI_APBN,ACTIVE,,", "0000000009999,33260145079,3326,PBI_APBN,ACTIVE,,"]
     content = "card_no,nik,region_code,segment,status,employer_id,wage\n" + "\n".join(lines) + "\n"
-    [result] = load(con, write(tmp_path, "participants_2022-09.csv", content), threshold=5.0, key=key)
-    assert (result.rows_loaded, result.rows_rejected) == (len(niks), 2)
-    stored = dict(con.execute("select card_no, lower(hex(person_key)) from raw.participants").fetchall())
-    for index, nik in enumerate(niks, start=1):
-        assert stored[f"{index:013d}"] == hmac.new(key.encode(), nik.encode(), hashlib.sha256).hexdigest()
+    # two files in one batch: they share one in-memory DuckDB (part.shared_reader), each way registered twice
+    results = load(
+        con,
+        write(tmp_path, "participants_2022-09.csv", content),
+        write(tmp_path, "participants_2022-10.csv", content.replace("ACTIVE", "AKTIF")),
+        threshold=5.0,
+        key=key,
+    )
+    assert [(result.rows_loaded, result.rows_rejected) for result in results] == [(len(niks), 2)] * 2
+    for month in ("2022-09-01", "2022-10-01"):
+        stored = dict(
+            con.execute(
+                "select card_no, lower(hex(person_key)) from raw.participants where month = ?", [month]
+            ).fetchall()
+        )
+        for index, nik in enumerate(niks, start=1):
+            assert stored[f"{index:013d}"] == hmac.new(key.encode(), nik.encode(), hashlib.sha256).hexdigest()
     assert (
         con.execute(
             "select count(*) from duckdb_functions() where function_name = ?", [ingest.PERSON_KEY_FUNCTION]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 from pathlib import Path
 
 import duckdb
@@ -189,8 +190,11 @@ def register_person_key(con: duckdb.DuckDBPyConnection, parameters: dict) -> str
             values.null_count,
         )
 
+    # A name of its own: files of a batch share one DuckDB instance (`part.shared_reader`), where
+    # `remove_function` on a file's connection leaves the name taken for the next file's.
+    name = f"{PERSON_KEY_FUNCTION}_{secrets.token_hex(4)}"
     con.create_function(
-        PERSON_KEY_FUNCTION,
+        name,
         person_keys,
         [duckdb.sqltype("VARCHAR")],
         duckdb.sqltype("BLOB"),
@@ -198,19 +202,23 @@ def register_person_key(con: duckdb.DuckDBPyConnection, parameters: dict) -> str
         null_handling="special",
         side_effects=False,
     )
-    return PERSON_KEY_FUNCTION
+    return name
 
 
 def unregister_person_key(con: duckdb.DuckDBPyConnection, person_key: str) -> None:
-    """Removes what `register_person_key` left on `con`, the pads with it."""
-    if person_key != PERSON_KEY_FUNCTION:
+    """Removes what `register_person_key` left on `con`, the pads with it (the Arrow function's, as far
+    as DuckDB lets go of it: its instance, closed at the end of the batch, holds it until then)."""
+    if person_key == "sql":
         return
-    if con.execute("select count(*) from duckdb_variables() where name = ?", [_PAD_VARIABLES["ipad"]]).fetchone()[0]:
+    if person_key == PERSON_KEY_FUNCTION:  # the macro over the extension, and its pads
         con.execute(f"drop macro if exists {PERSON_KEY_FUNCTION}")
         for variable in _PAD_VARIABLES.values():
             con.execute(f"reset variable {variable}")
-    else:
-        con.remove_function(PERSON_KEY_FUNCTION)
+        return
+    try:
+        con.remove_function(person_key)
+    except duckdb.Error:
+        pass
 
 
 def _digest_offsets(count: int, _cache: dict[int, bytes] = {}) -> bytes:  # noqa: B006 - a deliberate cache
