@@ -2,8 +2,9 @@
 
 `read_file` is a function of the file alone (its path and bytes' sha256, the reference codes it is
 checked against, the pseudonymisation key, the reject threshold and DuckDB's limits): it runs in
-its own in-memory DuckDB, so it can run anywhere that sees the file and the parts folder (a
-worker of a cluster, too). It reads, types, checks and pseudonymises every row in one SELECT and
+its own in-memory DuckDB (a connection of its own to one the files of a batch share, `shared_reader`),
+so it can run anywhere that sees the file and the parts folder (a worker of a cluster, too). It
+reads, types, checks and pseudonymises every row in one SELECT and
 streams the result into a Parquet part (zstd) under a hidden temporary name. Only the rows that
 SELECT flagged bad are read again, to name line, column and value; repeated keys are found from
 the part's key columns. Then:
