@@ -74,7 +74,7 @@ def test_every_way_of_computing_person_key_agrees_with_pythons_hmac(con, tmp_pat
     lines = [f"{index:013d},{nik},3326,PBI_APBN,ACTIVE,," for index, nik in enumerate(niks, start=1)]
     lines += ["0000000009998,,3326,PBI_APBN,ACTIVE,,", "0000000009999,33260145079,3326,PBI_APBN,ACTIVE,,"]
     content = "card_no,nik,region_code,segment,status,employer_id,wage\n" + "\n".join(lines) + "\n"
-    # two files in one batch: they share one in-memory DuckDB (part.shared_reader), each way registered twice
+    # two files in one batch: they share one in-memory DuckDB (instances.shared_reader), each way registered twice
     results = load(
         con,
         write(tmp_path, "participants_2022-09.csv", content),

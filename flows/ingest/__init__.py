@@ -7,6 +7,7 @@ The seams, in the order a file meets them:
   rules      the SQL that types each column and flags bad rows
   pseudonym  NIK -> person_key, and the one masking policy for identifiers
   part       one file -> one immutable Parquet part (`read_file`, a function of the file alone)
+  instances  the DuckDB a file is read in: the writer's limits and codes, a batch's shared instance
   repeats, profile   repeated keys by sorted hashes; the participants suite's profile of a part
 and here, the single writer: `ingest_files` plans which files are new (`plan`), has each one read
 (in this process, `read_here`, or on a Dask cluster's workers, `flows.ingest.fanout`), and registers
@@ -37,6 +38,7 @@ from pydantic import SecretStr
 
 from flows import parts
 from flows.errors import ConfigError, PipelineError
+from flows.ingest.instances import Reference, duckdb_limits, reference_of, shared_reader
 from flows.ingest.kinds import KINDS, SEGMENTS, ExtractKind, stored_columns
 from flows.ingest.landing import (
     FILE_NAME,
@@ -48,9 +50,9 @@ from flows.ingest.landing import (
     previous_load,
     seen_before,
 )
-from flows.ingest.part import FileOutcome, Reference, no_space_left, read_file, shared_reader
+from flows.ingest.part import FileOutcome, no_space_left, read_file
 from flows.ingest.profile import insert_arrow, store_profile
-from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, mask_nik, redact
+from flows.ingest.pseudonym import PERSON_KEY_FUNCTION, key_text, mask_nik, redact
 from flows.ingest.slices import province_of
 
 __all__ = [
@@ -127,7 +129,7 @@ class ReadOptions:
             sha256,
             self.parts_root,
             self.reference,
-            pseudonym_key=_secret(self.pseudonym_key),
+            pseudonym_key=key_text(self.pseudonym_key),
             threshold_pct=self.threshold_pct,
             config=self.config,
         )
@@ -140,7 +142,7 @@ ReadMany = Callable[[list[tuple[Path, str]], ReadOptions], Iterable[FileOutcome]
 
 def read_here(files: list[tuple[Path, str]], options: ReadOptions) -> Iterator[FileOutcome]:
     """Read each file in this process, lazily: each outcome is registered before the next file is read.
-    The files share one in-memory DuckDB (`part.shared_reader`)."""
+    The files share one in-memory DuckDB (`instances.shared_reader`)."""
     if not files:
         return
     with shared_reader(options.config):
@@ -233,7 +235,7 @@ def plan(
         batch.setdefault(sha256, path.name)
     work = Plan(steps, stamps)
     needs_key = [path.name for path, _ in work.to_read if path.name.startswith("participants_")]
-    if needs_key and not _secret(pseudonym_key):
+    if needs_key and not key_text(pseudonym_key):
         raise ConfigError(
             f"JKN_PSEUDONYM_KEY is not set; it is needed to pseudonymise the NIKs in {', '.join(needs_key)}. "
             "Nothing was loaded."
@@ -263,7 +265,7 @@ def _still_being_written(con: duckdb.DuckDBPyConnection, path: Path, outcome: Fi
 def read_options(
     con: duckdb.DuckDBPyConnection, reject_threshold_pct: float, pseudonym_key: SecretStr | str | None
 ) -> ReadOptions:
-    key = _secret(pseudonym_key)
+    key = key_text(pseudonym_key)
     return ReadOptions(
         parts.root_of(con).resolve(),
         reference_of(con),
@@ -308,24 +310,6 @@ def register_all(
                     raise
                 log.exception("the raw views were not made again; the next open makes them")
     return results
-
-
-def reference_of(con: duckdb.DuckDBPyConnection) -> Reference:
-    """The codes rows are checked against, from the seeds loaded into `ref.regions`."""
-    regions = [row[0] for row in con.execute("select region_code from ref.regions order by 1").fetchall()]
-    provinces = sorted({code[:2] for code in regions})
-    return Reference(tuple(regions), tuple(provinces))
-
-
-def duckdb_limits(con: duckdb.DuckDBPyConnection) -> dict:
-    """The writer's memory limit, threads and spill folder, for the DuckDB that reads a file."""
-    memory, threads, temp = con.execute(
-        "select current_setting('memory_limit'), current_setting('threads'), current_setting('temp_directory')"
-    ).fetchone()
-    config = {"memory_limit": memory, "threads": int(threads)}
-    if temp:
-        config["temp_directory"] = temp
-    return config
 
 
 def register(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: str | None) -> LoadResult:
@@ -410,9 +394,3 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.rollback()
     except duckdb.Error:
         pass
-
-
-def _secret(key: SecretStr | str | None) -> str | None:
-    if isinstance(key, SecretStr):
-        return key.get_secret_value() or None
-    return key or None

@@ -2,7 +2,7 @@
 
 `read_file` is a function of the file alone (its path and bytes' sha256, the reference codes it is
 checked against, the pseudonymisation key, the reject threshold and DuckDB's limits): it runs in
-its own in-memory DuckDB (a connection of its own to one the files of a batch share, `shared_reader`),
+its own in-memory DuckDB (a connection of its own to one the files of a batch share: `flows.ingest.instances`),
 so it can run anywhere that sees the file and the parts folder (a worker of a cluster, too). It
 reads, types, checks and pseudonymises every row in one SELECT and
 streams the result into a Parquet part (zstd) under a hidden temporary name. Only the rows that
@@ -31,9 +31,6 @@ import errno
 import os
 import re
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -41,10 +38,11 @@ from pathlib import Path
 import duckdb
 
 from flows.errors import ConfigError, FileRejected, PipelineError
+from flows.ingest.instances import Reference, connection_for
 from flows.ingest.kinds import KINDS, ExtractKind, part_columns
 from flows.ingest.landing import FILE_NAME, period_date
 from flows.ingest.profile import PERSON_HASH, has_profile, profile_part
-from flows.ingest.pseudonym import connect_config, hmac_pads, redact, register_person_key, unregister_person_key
+from flows.ingest.pseudonym import hmac_pads, redact, register_person_key, unregister_person_key
 from flows.ingest.reading import counts_lines_as_duckdb, duckdb_problem, map_columns, open_source, physical_lines, quote
 from flows.ingest.repeats import repeated_hashes_of
 from flows.ingest.rules import REGIONS_TABLE, bad_rows, checks, period_sql, reading_select, rejects_select
@@ -57,14 +55,6 @@ REJECT_COLUMNS = ("line", "column_name", "value", "reason")
 # How a part is written: zstd level 1 (the write alone: 0.90 CPU s per 1 M rows against 1.03 at
 # DuckDB's default level 3, and no bigger: 40.2 bytes a row; BENCHMARKS.md, issue 13).
 PART_FORMAT = "format parquet, compression zstd, compression_level 1"
-
-
-@dataclass(frozen=True)
-class Reference:
-    """What rows are checked against: region codes and NIK province codes (from `seeds/regions.csv`)."""
-
-    region_codes: tuple[str, ...]
-    province_codes: tuple[str, ...]
 
 
 @dataclass
@@ -90,41 +80,6 @@ def part_name(kind: str, period: str, sha256: str) -> str:
     return f"{kind}/period={period}/{sha256}.parquet"
 
 
-# The in-memory DuckDB that files read in a `shared_reader` block share, per thread.
-_shared = threading.local()
-
-
-@contextmanager
-def shared_reader(config: dict | None = None) -> Iterator[None]:
-    """Files read by `read_file` in this block, in this thread, with this `config`, share one
-    in-memory DuckDB, each on a connection of its own (its temporary tables and registrations are
-    its own and go with it): a DuckDB instance costs 20-40 ms to open and close, which is most of
-    the cost of a small file (a batch of 31 demo files spent 1.4 s on it). The instance is closed
-    when the block ends, so the memory of a large file's read is not kept by the process."""
-    instance = _new_instance(config)
-    previous = getattr(_shared, "reader", None)
-    _shared.reader = (config or {}, instance)
-    try:
-        yield
-    finally:
-        _shared.reader = previous
-        instance.close()
-
-
-def _connection(config: dict | None) -> duckdb.DuckDBPyConnection:
-    """A connection of its own for one file: on the `shared_reader` instance when there is one for
-    this config, else to a new in-memory DuckDB."""
-    shared = getattr(_shared, "reader", None)
-    if shared is not None and shared[0] == (config or {}):
-        return shared[1].cursor()
-    return _new_instance(config)
-
-
-def _new_instance(config: dict | None) -> duckdb.DuckDBPyConnection:
-    # connect_config: what loading the person_key extension needs (flows.ingest.pseudonym)
-    return duckdb.connect(config={**(config or {}), **connect_config()})
-
-
 def read_file(
     path: Path,
     sha256: str,
@@ -141,7 +96,7 @@ def read_file(
     period = match.group("period") if match else None
     try:
         kind = kind_of(path.name, kind_name, period)
-        con = _connection(config)
+        con = connection_for(config)
         try:
             con.execute("set enable_progress_bar = false")
             return _read(con, path, sha256, kind, period, parts_root, reference, pseudonym_key, threshold_pct)

@@ -36,6 +36,7 @@ import secrets
 from pathlib import Path
 
 import duckdb
+from pydantic import SecretStr
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,13 @@ def mask_identifier(expression: str) -> str:
         f"case when length(regexp_replace({expression}, '[^0-9]', '', 'g')) >= {IDENTIFIER_DIGITS} "
         f"then {mask_nik(expression)} else {expression} end"
     )
+
+
+def key_text(key: SecretStr | str | None) -> str | None:
+    """The key as text, from a setting (a SecretStr) or a str; None when there is none."""
+    if isinstance(key, SecretStr):
+        return key.get_secret_value() or None
+    return key or None
 
 
 def hmac_pads(key: str) -> tuple[bytes, bytes]:
@@ -190,7 +198,7 @@ def register_person_key(con: duckdb.DuckDBPyConnection, parameters: dict) -> str
             values.null_count,
         )
 
-    # A name of its own: files of a batch share one DuckDB instance (`part.shared_reader`), where
+    # A name of its own: files of a batch share one DuckDB instance (`instances.shared_reader`), where
     # `remove_function` on a file's connection leaves the name taken for the next file's.
     name = f"{PERSON_KEY_FUNCTION}_{secrets.token_hex(4)}"
     con.create_function(
