@@ -246,7 +246,6 @@ def _read(
             outcome.profile, outcome.repeats = profile_part(
                 con,
                 f"read_parquet('{quote(written)}', hive_partitioning = false)",
-                outcome.rows_loaded,
                 person_candidates,
             )
         os.replace(written, final)

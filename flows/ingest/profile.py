@@ -21,9 +21,6 @@ A function of the part alone, as ingest is: it runs in `read_file`'s own DuckDB,
 from __future__ import annotations
 
 from flows.ingest.kinds import ExtractKind
-from flows.ingest.repeats import repeated_hashes
-
-NOT_GIVEN = object()
 
 
 def has_profile(kind: ExtractKind) -> bool:
@@ -34,16 +31,14 @@ def has_profile(kind: ExtractKind) -> bool:
 PERSON_HASH = "hash(month, person_key)"
 
 
-def profile_part(con, part: str, rows: int, candidates=NOT_GIVEN) -> tuple[list[tuple], list[tuple]]:
+def profile_part(con, part: str, candidates) -> tuple[list[tuple], list[tuple]]:
     """(profile rows: month, region_code, segment, status, participants; repeats rows: month,
-    key_column, repeated_keys) of the rows of `part`, a `read_parquet(...)` of the written part
-    holding `rows` rows. `candidates`: the `PERSON_HASH`es that repeat, when the caller found them
-    already (over these rows or more: a candidate is only a row to look at again), else found here."""
+    key_column, repeated_keys) of the rows of `part`, a `read_parquet(...)` of the written part.
+    `candidates`: the `PERSON_HASH`es that repeat (`flows.ingest.repeats`; None when none does),
+    found by the caller over these rows or more: a candidate is only a row to look at again."""
     profile = con.execute(
         f"select month, region_code, segment, status, count(*) from {part} group by all order by all"
     ).fetchall()
-    if candidates is NOT_GIVEN:
-        candidates = repeated_hashes(con, part, PERSON_HASH, rows)
     people = []
     if candidates is not None:
         con.register("person_candidates", candidates)
