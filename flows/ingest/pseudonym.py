@@ -82,12 +82,15 @@ def mask_nik(expression: str) -> str:
     return f"(left({expression}, 4) || regexp_replace(substr({expression}, 5), '[0-9]', '*', 'g'))"
 
 
-def nik_problem(nik: str, provinces: tuple[str, ...]) -> str:
-    """SQL: why a NIK is bad, or null. `provinces`: the known two-digit province codes (digits only)."""
-    known = ", ".join(f"'{code}'" for code in provinces if code.isdigit()) or "null"
+def nik_problem(nik: str, provinces: tuple[str, ...], native: bool = False) -> str:
+    """SQL: why a NIK is bad, or null. `provinces`: the known two-digit province codes (digits only).
+    `native`: a good NIK is told by the extension's `jkn_nik_valid` (flows/native/jkn_rules.c), and
+    only a bad one takes the SQL that names its problem."""
+    codes = [code for code in provinces if len(code) == 2 and code.isdigit()]
+    known = ", ".join(f"'{code}'" for code in codes) or "null"
     day, month = f"try_cast(substr({nik}, 7, 2) as integer)", f"try_cast(substr({nik}, 9, 2) as integer)"
     # the usual case (16 digits) first: this runs once per participant
-    return (
+    problem = (
         f"case when regexp_full_match({nik}, '[0-9]{{16}}') then case "
         f"when left({nik}, 2) not in ({known}) then "
         "'NIK province code (digits 1-2) is not a known province' "
@@ -100,6 +103,11 @@ def nik_problem(nik: str, provinces: tuple[str, ...]) -> str:
         "export the column as text' "
         "else 'NIK must be 16 digits' end"
     )
+    return (
+        f"case when {RULES_NIK_FUNCTION}({nik}, '{','.join(codes)}') then null else {problem} end"
+        if native
+        else problem
+    )
 
 
 PERSON_KEY_FUNCTION = "jkn_person_key"
@@ -109,6 +117,8 @@ PERSON_KEY_WAYS = ("extension", "arrow", "sql")
 # The DuckDB extension setup.py builds (its name is the extension's: DuckDB calls jkn_pseudonym_init_c_api)
 EXTENSION_PATH = Path(__file__).resolve().parent.parent / "jkn_pseudonym.duckdb_extension"
 EXTENSION_FUNCTION = "jkn_hmac_sha256"
+# Its row rules (flows/native/jkn_rules.c): nullif(trim(x), '') and "nik_problem(x) is null"
+RULES_TEXT_FUNCTION, RULES_NIK_FUNCTION = "jkn_text", "jkn_nik_valid"
 # The connection variables that hold the pads while the one reading pass runs
 _PAD_VARIABLES = {"ipad": "jkn_pseudonym_ipad", "opad": "jkn_pseudonym_opad"}
 
@@ -129,6 +139,12 @@ def person_key_way(con: duckdb.DuckDBPyConnection) -> str:
     return "sql"
 
 
+def native_rules(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the reading SELECT on `con` checks rows with the extension's functions (loaded into
+    `con` now if it was not): wherever the extension is the way of computing person_key."""
+    return PERSON_KEY_WAYS[0] == "extension" and _load_extension(con)
+
+
 def _has_c_module() -> bool:
     try:
         from flows import _pseudonym  # noqa: F401
@@ -140,8 +156,9 @@ def _has_c_module() -> bool:
 def _load_extension(con: duckdb.DuckDBPyConnection) -> bool:
     if not EXTENSION_PATH.exists():
         return False
-    loaded = "select count(*) from duckdb_functions() where function_name = ?"
-    if con.execute(loaded, [EXTENSION_FUNCTION]).fetchone()[0]:
+    # a literal, not a parameter: a parameter would make DuckDB import pandas (1-3 s) in a process without it
+    loaded = f"select count(*) from duckdb_functions() where function_name = '{EXTENSION_FUNCTION}'"
+    if con.execute(loaded).fetchone()[0]:
         return True
     try:
         con.execute(f"load '{str(EXTENSION_PATH).replace(chr(39), chr(39) * 2)}'")

@@ -24,14 +24,16 @@ def reading_select(
     checks: list[tuple[str, str, str, str]],
     person_key: str = "sql",
     provinces: tuple[str, ...] = (),
+    native: bool = False,
 ) -> str:
     """One SELECT that reads the file and returns, per line, each column's typed value and
     `bad`: whether any of `checks` fails. The text a column was typed from is kept only on bad
     rows (for `ops.rejects`): on a good row it is null, so a national extract's landing table
     holds one copy of each value, not two. The NIK is used only inside it (see the module
-    docstring)."""
+    docstring). `native`: trims and checks NIKs with the extension's functions (`pseudonym.native_rules`),
+    which give the same values."""
     texts = ", ".join(
-        f"{column_text(source, positions.get(column.name))} as {column.name}_text" for column in kind.columns
+        f"{column_text(source, positions.get(column.name), native)} as {column.name}_text" for column in kind.columns
     )
     outputs = []
     for column in kind.columns:
@@ -40,7 +42,7 @@ def reading_select(
         outputs += _column_outputs(column, source.delimiter, kind.semester, person_key)
     typed = (
         f"with source as (select {texts} from {source.relation}), "
-        f"checked as (select *, {nik_problem('nik_text', provinces)} as nik_problem from source) "
+        f"checked as (select *, {nik_problem('nik_text', provinces, native)} as nik_problem from source) "
         if any(column.type == "nik" for column in kind.columns)
         else f"with checked as (select {texts} from {source.relation}) "
     ) + f"select {', '.join(outputs)} from checked"

@@ -7,6 +7,8 @@
  *   query is bound, and the SHA-256 states after the one block of each pad are kept in the bind data, so each
  *   row costs the compressions of its own bytes only (two for a NIK: one inner block, one outer).
  *
+ * The same extension holds two row rules (jkn_text, jkn_nik_valid: jkn_rules.c).
+ *
  * flows/ingest/pseudonym.py loads it into ingest's private connection (flows/ingest/part.py) and calls it
  * through a macro `jkn_person_key(nik)`; without it ingest uses the Arrow UDF over flows/_pseudonym.c, then SQL.
  * The key's pads are never written anywhere by this code: error messages name the argument, not its value,
@@ -29,6 +31,8 @@ DUCKDB_EXTENSION_EXTERN
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+
+#include "jkn_rules.h"
 
 #define PAD_BYTES 64
 
@@ -162,6 +166,10 @@ DUCKDB_EXTENSION_ENTRYPOINT(duckdb_connection connection, duckdb_extension_info 
     duckdb_destroy_scalar_function(&function);
     if (registered == DuckDBError) {
         access->set_error(info, "jkn_pseudonym: could not register jkn_hmac_sha256");
+        return false;
+    }
+    if (jkn_register_rules(connection)) {
+        access->set_error(info, "jkn_pseudonym: could not register the row rules (jkn_rules.c)");
         return false;
     }
     return true;
