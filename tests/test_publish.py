@@ -1,8 +1,11 @@
 """Publish makes the built employer marts the published ones by a rename, not a second write (flows/metrics.py)."""
 
+from datetime import date
+
 import duckdb
 
 from flows import metrics, snapshot
+from flows.backfill import build_window
 from tests import rows
 
 SWAPPED = metrics.SWAPPED_MARTS
@@ -126,3 +129,26 @@ def test_a_database_whose_employer_marts_an_earlier_release_built_as_tables(con,
     for name in SWAPPED:
         assert _type(con, "build", name) == "VIEW"
         assert _rows(con, f"mart.{name}") == expected[name]
+
+
+def test_a_backfill_replaces_its_months_in_the_built_tables_and_publishes_them_without_them(con, settings):
+    _month(con, "2022-08", 3)
+    _month(con, "2022-09", 5)
+    rows.build(con)
+    metrics.publish(con)
+    published = {name: _rows(con, f"mart.{name}") for name in SWAPPED}
+    september = date(2022, 9, 1)
+
+    done = build_window(con, september, september)
+    assert done == {"months": [september], "full": []}  # month by month: the built tables were current
+    for name in SWAPPED:  # the published rows copied to the table built into, whose window was replaced
+        assert _type(con, "mart", f"{name}__built") == "BASE TABLE"
+        assert _rows(con, f"build.{name}") == _rows(con, metrics.built_table(name)) == published[name]
+    metrics.publish_months(con, september, september)
+    in_snapshot = {
+        row[0] for row in _snapshot(settings, "select table_name from duckdb_tables() where schema_name = 'mart'")
+    }
+    assert in_snapshot == set(metrics.mart_names())
+    for name in SWAPPED:
+        assert _rows(con, f"mart.{name}") == published[name]
+        assert _snapshot(settings, f"select * from mart.{name} order by all") == published[name]
