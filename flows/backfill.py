@@ -72,13 +72,16 @@ def build_window(con: duckdb.DuckDBPyConnection, first: date, last: date, popula
         sql = model.path.read_text(encoding="utf-8")
         try:
             if not _same_columns(con, model.relation, sql):
-                con.execute(f"create or replace table {model.relation} as\n{sql}")
+                metrics.build_model(con, model)
                 full.append(model.relation)
-            elif model.name in MONTH_BY_MONTH:
+                continue
+            # a swapped mart's rows are replaced in the table it is built into (metrics.SWAPPED_MARTS)
+            table = metrics.writable_build(con, model)
+            if model.name in MONTH_BY_MONTH:
                 for month in months:
-                    _replace(con, model.relation, sql, "month = $month", {"month": month})
+                    _replace(con, table, sql, "month = $month", {"month": month})
             else:
-                _replace(con, model.relation, sql, "month between $first and $last", {"first": first, "last": last})
+                _replace(con, table, sql, "month between $first and $last", {"first": first, "last": last})
         except duckdb.Error as error:
             raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
     con.execute("update build.built_from set current_loads = ?", [fingerprint])

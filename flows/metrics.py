@@ -5,6 +5,13 @@ tables in the `build` schema. Marts reach `mart` only through `publish`, which
 copies every built mart in one transaction, so a failed check or a crash
 half-way leaves the published marts exactly as they were. With them it (re)creates
 the views of `sql/views/` in schema `report`: what the report and the CLI read.
+
+The two employer marts (`SWAPPED_MARTS`, a row per company and month) are not copied: written a second
+time they cost most of a publish. DuckDB cannot move a table from one schema to another, so they are
+built into `mart` under a name of their own, `mart.<name>__built` (`built_table`), with `build.<name>` a
+view over it: what the later models, the checks and a backfill read. Publish drops the published table
+and renames the built one in its place, in its one transaction; `build.<name>` then reads the published
+table (the same rows). The snapshot and the publication labels leave `__built` tables out.
 """
 
 from __future__ import annotations
@@ -119,6 +126,59 @@ CURRENT_LOADS_LIST = (
 )
 
 
+# Marts built into `mart` under BUILT_SUFFIX and published by a rename (the module docstring).
+SWAPPED_MARTS = ("employer_compliance", "enforcement_worklist")
+BUILT_SUFFIX = snapshot.BUILT_SUFFIX
+
+
+def built_table(name: str) -> str:
+    """The table a swapped mart is built into (`build.<name>` is a view over it until the next publish)."""
+    return f"mart.{name}{BUILT_SUFFIX}"
+
+
+def _relation_type(con: duckdb.DuckDBPyConnection, relation: str) -> str | None:
+    """'BASE TABLE', 'VIEW' or None (no such relation)."""
+    schema, name = relation.split(".")
+    found = con.execute(
+        "select table_type from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return found[0] if found else None
+
+
+def _point_build_view(con: duckdb.DuckDBPyConnection, name: str, table: str) -> None:
+    """`build.<name>` as a view over `table` (a table an earlier release built there is dropped)."""
+    if _relation_type(con, f"build.{name}") == "BASE TABLE":
+        con.execute(f"drop table build.{name}")
+    con.execute(f"create or replace view build.{name} as select * from {table}")
+
+
+def build_model(con: duckdb.DuckDBPyConnection, model: Model) -> str:
+    """Create one build model (`run_model`; a swapped mart into `built_table`, `build.<name>` a view over it)."""
+    if model.layer != "marts" or model.name not in SWAPPED_MARTS:
+        return run_model(con, model)
+    sql = model.path.read_text(encoding="utf-8")
+    try:
+        con.execute(f"create or replace table {built_table(model.name)} as\n{sql}")
+    except duckdb.Error as error:
+        raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
+    _point_build_view(con, model.name, built_table(model.name))
+    return model.relation
+
+
+def writable_build(con: duckdb.DuckDBPyConnection, model: Model) -> str:
+    """The table whose rows a backfill replaces for `model`: its `build` table, or a swapped mart's
+    `built_table` (made from the published rows first when `build.<name>` reads the published table)."""
+    if model.layer != "marts" or model.name not in SWAPPED_MARTS:
+        return model.relation
+    table = built_table(model.name)
+    if _relation_type(con, table) is None:
+        con.execute(f"create table {table} as select * from build.{model.name}")
+        _point_build_view(con, model.name, table)
+    return table
+
+
 def set_parameters(con: duckdb.DuckDBPyConnection, population_lag_months: int = 0) -> None:
     """Values the SQL reads with getvariable()."""
     con.execute("set variable population_lag_months = ?", [population_lag_months])
@@ -153,7 +213,7 @@ def build(
         participant_profile.profile_loads(con)
     built = []
     for model in (model for model in models() if model.layer in layers):
-        built.append(run_model(con, model))
+        built.append(build_model(con, model))
         log.debug("built %s", model.relation)
     if {"intermediate", "marts"} <= set(layers):
         con.execute(f"create or replace table build.built_from as select ({CURRENT_LOADS_LIST}) as current_loads")
@@ -170,12 +230,24 @@ def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     return created
 
 
+def _publish_mart(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """`mart.<name>` made the built one: a swapped mart by a rename (nothing to do when nothing was built
+    since its last publish), any other by a copy."""
+    if name in SWAPPED_MARTS and _relation_type(con, f"build.{name}") == "VIEW":
+        if _relation_type(con, built_table(name)) is not None:
+            con.execute(f"drop table if exists mart.{name}")
+            con.execute(f"alter table {built_table(name)} rename to {name}")
+            _point_build_view(con, name, f"mart.{name}")
+        return
+    con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+
+
 def publish(con: duckdb.DuckDBPyConnection) -> None:
-    """Copy every built mart to `mart` in one transaction."""
+    """Make every built mart the published one (`mart`) in one transaction."""
     con.begin()
     try:
         for name in mart_names():
-            con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+            _publish_mart(con, name)
         create_views(con)
         snapshot.label_marts(con)
         # a load no province takes its rows from any more (flows/ingest/slices.py) is superseded
@@ -205,13 +277,15 @@ def publish_months(con: duckdb.DuckDBPyConnection, first: date, last: date) -> N
     con.begin()
     try:
         for name in mart_names():
+            if name in SWAPPED_MARTS and _relation_type(con, built_table(name)) is None:
+                continue  # build.<name> reads the published table: nothing was built since it was published
             built = con.execute(f"select column_name, column_type from (describe build.{name})").fetchall()
             exists = con.execute(
                 "select count(*) from information_schema.tables where table_schema = 'mart' and table_name = ?",
                 [name],
             ).fetchone()[0]
             if "month" not in {column for column, _ in built} or not exists:
-                con.execute(f"create or replace table mart.{name} as select * from build.{name}")
+                _publish_mart(con, name)
                 continue
             published = con.execute(f"select column_name, column_type from (describe mart.{name})").fetchall()
             if published == built:

@@ -38,6 +38,10 @@ SCHEMAS = ("mart", "ops", "ref", "report")
 # Schemas a run changes after its publish (alert states, deliveries, seeds reloaded by `jkn alerts`).
 UNPUBLISHED_SCHEMAS = ("ops", "ref")
 PUBLICATION = "jkn publication "
+# A mart built into `mart` under this suffix is not published yet (flows/metrics.py, SWAPPED_MARTS): it is
+# neither labelled nor copied into the snapshot.
+BUILT_SUFFIX = "__built"
+NOT_BUILT = f"not ends_with(table_name, '{BUILT_SUFFIX}')"
 
 
 def snapshot_path(db_path: Path) -> Path:
@@ -48,7 +52,8 @@ def label_marts(con: duckdb.DuckDBPyConnection) -> str:
     """Mark every mart table as written by one publication (inside the publish transaction)."""
     publication = PUBLICATION + uuid.uuid4().hex
     for (name,) in con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'mart'"
+        "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'mart' "
+        f"and {NOT_BUILT}"
     ).fetchall():
         con.execute(f"comment on table mart.{name} is '{publication}'")
     return publication
@@ -58,7 +63,7 @@ def _mart_labels(con: duckdb.DuckDBPyConnection, catalog: str) -> str:
     """The published marts' labels as one string: table -> comment (None for a table no publish labelled)."""
     rows = con.execute(
         "select table_name, comment from duckdb_tables() where database_name = ? "
-        "and schema_name = 'mart' order by table_name",
+        f"and schema_name = 'mart' and {NOT_BUILT} order by table_name",
         [catalog],
     ).fetchall()
     return json.dumps(rows)
@@ -74,7 +79,7 @@ def _tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> list[tu
     return con.execute(
         "select table_schema, table_name from information_schema.tables "
         f"where table_catalog = current_database() and table_schema in {schemas} and table_type = 'BASE TABLE' "
-        "order by all"
+        f"and (table_schema <> 'mart' or {NOT_BUILT}) order by all"
     ).fetchall()
 
 
@@ -174,6 +179,12 @@ def _write(
             ).fetchall()
             for (schema,) in others:  # raw and staging views, build tables: the writer's own
                 con.execute(f"drop schema snapshot.{schema} cascade")
+            built = con.execute(
+                "select table_name from duckdb_tables() where database_name = 'snapshot' and schema_name = 'mart' "
+                f"and not {NOT_BUILT}"
+            ).fetchall()
+            for (name,) in built:  # marts built and not published (yet)
+                con.execute(f"drop table snapshot.mart.{name}")
             con.execute("drop table if exists snapshot.ops.snapshot")
         for schema in schemas:
             con.execute(f"create schema snapshot.{schema}")

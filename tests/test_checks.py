@@ -12,13 +12,16 @@ import json
 
 import pytest
 
-from flows import checks, database, gx_setup
+from flows import checks, database, gx_setup, metrics
 from tests.fixtures.checks import batches
 from tests.fixtures.checks.batches import prepare
 
 SUITES = [path.stem for path in checks.suite_files()]
 STAGING_MODELS = {"region_counts", "population", "participants", "employers", "workforce"}
 CURRENT = "period = '2022-08'"
+# the tables the employer marts are built into (`build.<name>` is a view over each: flows/metrics.py)
+COMPLIANCE = metrics.built_table("employer_compliance")
+WORKLIST = metrics.built_table("enforcement_worklist")
 
 
 def set_participant(assignment: str, number: int) -> str:
@@ -101,7 +104,6 @@ def test_write_suite_round_trips_a_suite_edited_with_gx(tmp_path):
 
 
 def test_one_suite_per_staging_table_and_per_mart():
-    from flows import metrics
 
     # staging.current_loads says which load supplies each kind x period x province and the macro
     # staging.current_rows reads those rows for a view (no extract rows of their own to check; the rule is
@@ -399,13 +401,11 @@ SCENARIOS = {
         "build.employer_compliance",
         dict(
             tamper=[
-                "update build.employer_compliance set unregistered_workers = 0 "
-                f"where business_id = '{batches.NIB['satu']}'",
-                "update build.employer_compliance set employer_id = 'E009' where is_unregistered_employer",
-                "update build.employer_compliance set contribution_paid = contribution_due + 100000 "
-                "where employer_id = 'E002'",
-                "update build.employer_compliance set months_in_arrears = -2 where employer_id = 'E002'",
-                "insert into build.employer_compliance select * from build.employer_compliance "
+                f"update {COMPLIANCE} set unregistered_workers = 0 where business_id = '{batches.NIB['satu']}'",
+                f"update {COMPLIANCE} set employer_id = 'E009' where is_unregistered_employer",
+                f"update {COMPLIANCE} set contribution_paid = contribution_due + 100000 where employer_id = 'E002'",
+                f"update {COMPLIANCE} set months_in_arrears = -2 where employer_id = 'E002'",
+                f"insert into {COMPLIANCE} select * from {COMPLIANCE} "
                 "where employer_id = 'E001' and month = '2022-07-01'",
             ]
         ),
@@ -440,11 +440,10 @@ SCENARIOS = {
         "build.enforcement_worklist",
         dict(
             tamper=[
-                "delete from build.enforcement_worklist where employer_id = 'E002' and month = '2022-08-01'",
-                "update build.enforcement_worklist set priority = 1 where region_code = '3325'",
-                "update build.enforcement_worklist set fine_per_month_idr = 1000 where month = '2022-07-01'",
-                "update build.enforcement_worklist set next_sanction_step = 'ARREST', reasons = '' "
-                "where employer_id = 'E002'",
+                f"delete from {WORKLIST} where employer_id = 'E002' and month = '2022-08-01'",
+                f"update {WORKLIST} set priority = 1 where region_code = '3325'",
+                f"update {WORKLIST} set fine_per_month_idr = 1000 where month = '2022-07-01'",
+                f"update {WORKLIST} set next_sanction_step = 'ARREST', reasons = '' where employer_id = 'E002'",
             ]
         ),
         {
