@@ -132,24 +132,31 @@ def test_specs_written_out_are_what_altair_builds(locale):
 
 
 def test_the_chart_process_draws_the_bytes_drawn_here_and_says_what_it_refuses(demo_con):
-    """vl-convert in its own process: the same PNG bytes as `render_png` in this one; a spec vl-convert refuses
-    is an error with vl-convert's words, and the process goes on drawing."""
-    from flows import charts
+    """vl-convert in its own process: the same PNG bytes as `render_png` in this one, in the order asked; a spec
+    vl-convert refuses fails with vl-convert's words, and the process goes on drawing; once it is closed, what
+    it did not answer fails rather than waiting for ever."""
+    from flows.alerts.chart_process import ChartProcess
 
     data = charts.trajectory_datasets(demo_con, "region", codes=["3326"], locale="en")["3326"]
     spec = charts.png_spec(data, "en")
-    from flows.alerts.chart_process import ChartProcess
-
     process = ChartProcess()
     try:
-        process.warm_up("en")
-        assert process.draw(spec, "en") == charts.render_png(spec, "en")
+        warm = process.warm_up("en")
+        drawn = process.draw(spec, "en")
+        refused = process.draw({"mark": "no-such-mark", "data": {"values": [{"a": 1}]}}, "en")
+        small = process.draw(spec, "en", scale=1)
+        assert warm.result(timeout=60).startswith(PNG_SIGNATURE)
+        assert drawn.result(timeout=60) == charts.render_png(spec, "en")
         with pytest.raises(RuntimeError, match="."):
-            process.draw({"mark": "no-such-mark", "data": {"values": [{"a": 1}]}}, "en")
-        assert process.draw(spec, "en", scale=1) == charts.render_png(spec, "en", scale=1)
+            refused.result(timeout=60)
+        assert small.result(timeout=60) == charts.render_png(spec, "en", scale=1)
     finally:
         process.close()
     assert process.process.returncode is not None
+    ended = ChartProcess()
+    ended.close(wait_seconds=0)
+    with pytest.raises(OSError, match="closed"):
+        ended.draw(spec, "en").result(timeout=0)
 
 
 def test_charts_are_drawn_here_when_the_chart_process_is_gone(demo_con):

@@ -76,13 +76,12 @@ CHART_TIMEOUT_SECONDS = 60
 class _Charts:
     """Trajectory PNGs for emails, drawn once per scope and language in a run.
 
-    `prepare` (given the run's messages) reads the data of every chart the emails need, in one query,
-    and has them drawn beside the run's own work: by vl-convert in a process of its own once `warm_up` started
-    one (flows/alerts/chart_process.py: vl-convert holds the GIL while its engine starts, so on a thread here it held
-    up the composing and storing for 0.5-1 s), else in this process, on one thread. A thread waits for each
-    drawing, so the storing and delivering go on meanwhile. A chart not prepared, or that the other process
-    could not draw, is drawn here when it is asked for, as before. `close` waits for the thread and ends the
-    process."""
+    `prepare` (given the run's messages) reads the data of every chart the emails need, in one query, and has
+    them drawn beside the run's own work: by vl-convert in a process of its own once `warm_up` started one
+    (flows/alerts/chart_process.py; vl-convert holds the GIL while its engine starts, so on a thread here it held
+    up the composing and storing for 0.5-1 s), else in this process, on one thread. A chart not prepared, or
+    that the other process could not draw, is drawn here when it is asked for, as before. `close` ends the
+    process and waits for the thread."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
@@ -102,7 +101,7 @@ class _Charts:
         except OSError as error:  # drawn in this process instead
             log.warning("no chart process (%s): the charts are drawn here", error)
             return
-        self._submit(self._process.warm_up, language)
+        self._process.warm_up(language)
 
     def prepare(self, wanted: list[tuple[tuple[str, str] | None, str]]) -> None:
         """Read the data of the charts `wanted` ((scope, language) pairs), all in one query, and queue their
@@ -121,8 +120,11 @@ class _Charts:
             return  # drawn (and its failure logged) when asked for
         for key in keys:
             if key in found:
-                draw = self._process.draw if self._process is not None else charts.render_png
-                self.drawn[key] = self._submit(draw, charts.png_spec(found[key], key[2]), key[2])
+                spec = charts.png_spec(found[key], key[2])
+                if self._process is not None:
+                    self.drawn[key] = self._process.draw(spec, key[2])
+                else:
+                    self.drawn[key] = self._submit(charts.render_png, spec, key[2])
 
     def png(self, scope: tuple[str, str] | None, language: str) -> bytes | None:
         if scope is None:
@@ -150,7 +152,7 @@ class _Charts:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._process is not None:
             # every chart the run's emails asked for has been waited for: what the process still draws (its
-            # warm-up, where nothing was sent) is not needed, and its end also ends the thread's wait
+            # warm-up, where nothing was sent) is not needed
             self._process.close(wait_seconds=0)
             self._process = None
         if self._pool is not None:
