@@ -1,4 +1,5 @@
-"""Charts of the published marts, drawn with Altair (Vega-Lite).
+"""Charts of the published marts: Vega-Lite specs as Altair writes them, written out as dicts (Altair itself
+only where a caller wants an Altair chart, and in the tests that compare the two).
 
 One trajectory chart serves both the HTML report (rendered in the browser from
 the same Vega-Lite spec, data filled in per region) and the alert emails
@@ -18,13 +19,16 @@ import json
 import struct
 import zlib
 from datetime import date
+from typing import TYPE_CHECKING
 
-import altair as alt
 import duckdb
 import vl_convert
 
 from flows import formats, views, words
 from flows import labels as names
+
+if TYPE_CHECKING:
+    import altair as alt
 
 # d3's number and time conventions per language (formats.py: d3 has no Indonesian locale).
 FORMAT_LOCALES, TIME_FORMAT_LOCALES = formats.D3_FORMAT_LOCALES, formats.D3_TIME_FORMAT_LOCALES
@@ -50,58 +54,97 @@ def _labels(locale: str) -> dict[str, str]:
     return LABELS.get(locale, LABELS["id"])
 
 
+# The Vega-Lite version the specs below are written for: Altair's (the test compares them with Altair's build).
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
+
+
 def trajectory_spec(locale: str = "id", width: int = 460, height: int = 200, title: str | None = None) -> dict:
-    """The Vega-Lite spec of the trajectory chart, reading the named datasets `series` and `target`."""
+    """The Vega-Lite spec of the trajectory chart, reading the named datasets `series` and `target`.
+
+    Written out as the dict Altair's `altair_trajectory_spec` makes (the same keys in the same order, so the
+    same JSON): building it with Altair's classes took 20-200 ms a spec, and a run needs five."""
     labels = _labels(locale)
     series_label = "{" + ", ".join(f"'{key}': '{labels[key]}'" for key in SERIES) + "}[datum.series]"
-    x = alt.X("month:T", timeUnit="utcyearmonth", title=labels["month"], axis=alt.Axis(format="%b %Y", labelAngle=0))
-    y_scale = alt.Scale(zero=False, nice=True)
-    lines = (
-        alt.Chart(alt.Data(name="series"))
-        .transform_calculate(line=series_label)
-        .mark_line(strokeWidth=2)
-        .encode(
-            x=x,
-            y=alt.Y("value:Q", title=labels["coverage"], scale=y_scale),
-            color=alt.Color(
-                "line:N",
-                title=None,
-                scale=alt.Scale(domain=[labels[key] for key in SERIES], range=list(SERIES_COLOURS)),
-                legend=alt.Legend(orient="bottom", direction="horizontal"),
-            ),
-            strokeDash=alt.StrokeDash(
-                "line:N",
-                scale=alt.Scale(domain=[labels[key] for key in SERIES], range=list(SERIES_DASHES)),
-                legend=None,
-            ),
-            tooltip=[
-                alt.Tooltip("month:T", timeUnit="utcyearmonth", title=labels["month"], format="%B %Y"),
-                alt.Tooltip("line:N", title=labels["line"]),
-                alt.Tooltip("value:Q", title=labels["coverage"], format=",.2f"),
+    names = [labels[key] for key in SERIES]
+
+    def month_axis() -> dict:
+        return {
+            "axis": {"format": "%b %Y", "labelAngle": 0},
+            "field": "month",
+            "timeUnit": "utcyearmonth",
+            "title": labels["month"],
+            "type": "temporal",
+        }
+
+    lines = {
+        "data": {"name": "series"},
+        "mark": {"type": "line", "strokeWidth": 2},
+        "encoding": {
+            "color": {
+                "field": "line",
+                "legend": {"direction": "horizontal", "orient": "bottom"},
+                "scale": {"domain": names, "range": list(SERIES_COLOURS)},
+                "title": None,
+                "type": "nominal",
+            },
+            "strokeDash": {
+                "field": "line",
+                "legend": None,
+                "scale": {"domain": list(names), "range": [list(dash) for dash in SERIES_DASHES]},
+                "type": "nominal",
+            },
+            "tooltip": [
+                {
+                    "field": "month",
+                    "format": "%B %Y",
+                    "timeUnit": "utcyearmonth",
+                    "title": labels["month"],
+                    "type": "temporal",
+                },
+                {"field": "line", "title": labels["line"], "type": "nominal"},
+                {"field": "value", "format": ",.2f", "title": labels["coverage"], "type": "quantitative"},
             ],
-        )
-    )
+            "x": month_axis(),
+            "y": {
+                "field": "value",
+                "scale": {"nice": True, "zero": False},
+                "title": labels["coverage"],
+                "type": "quantitative",
+            },
+        },
+        "transform": [{"calculate": series_label, "as": "line"}],
+    }
     # dots on the measured months only: the trajectory and projection are lines, not data
-    actual_points = (
-        alt.Chart(alt.Data(name="series"))
-        .transform_filter("datum.series == 'actual'")
-        .mark_point(filled=True, size=14, color=SERIES_COLOURS[0])
-        .encode(x=x, y=alt.Y("value:Q"))
-    )
-    target_rule = (
-        alt.Chart(alt.Data(name="target"))
-        .mark_rule(color=TARGET_COLOUR, strokeWidth=1.5)
-        .encode(y=alt.Y("target_pct:Q"))
-    )
-    target_text = (
-        alt.Chart(alt.Data(name="target"))
-        .mark_text(align="left", dx=4, dy=-6, color=TARGET_COLOUR, fontWeight="bold")
-        .encode(x=alt.X("start:T", timeUnit="utcyearmonth"), y=alt.Y("target_pct:Q"), text="label:N")
-    )
-    chart = alt.layer(lines, actual_points, target_rule, target_text).properties(width=width, height=height)
+    actual_points = {
+        "data": {"name": "series"},
+        "mark": {"type": "point", "color": SERIES_COLOURS[0], "filled": True, "size": 14},
+        "encoding": {"x": month_axis(), "y": {"field": "value", "type": "quantitative"}},
+        "transform": [{"filter": "datum.series == 'actual'"}],
+    }
+    target_rule = {
+        "data": {"name": "target"},
+        "mark": {"type": "rule", "color": TARGET_COLOUR, "strokeWidth": 1.5},
+        "encoding": {"y": {"field": "target_pct", "type": "quantitative"}},
+    }
+    target_text = {
+        "data": {"name": "target"},
+        "mark": {"type": "text", "align": "left", "color": TARGET_COLOUR, "dx": 4, "dy": -6, "fontWeight": "bold"},
+        "encoding": {
+            "text": {"field": "label", "type": "nominal"},
+            "x": {"field": "start", "timeUnit": "utcyearmonth", "type": "temporal"},
+            "y": {"field": "target_pct", "type": "quantitative"},
+        },
+    }
+    spec = {
+        "config": {"view": {"continuousWidth": 300, "continuousHeight": 300}},
+        "layer": [lines, actual_points, target_rule, target_text],
+        "height": height,
+    }
     if title:
-        chart = chart.properties(title=title)
-    return chart.to_dict(validate=False)
+        spec["title"] = title
+    spec.update(width=width)
+    spec["$schema"] = VEGA_LITE_SCHEMA
+    return spec
 
 
 SEGMENT_COLOURS = ("#0072b2", "#56b4e9", "#009e73", "#e69f00", "#d55e00", "#cc79a7")  # Okabe-Ito
@@ -109,41 +152,53 @@ SEGMENT_COLOURS = ("#0072b2", "#56b4e9", "#009e73", "#e69f00", "#d55e00", "#cc79
 
 def segment_mix_spec(locale: str = "id", width: int = 420) -> dict:
     """Share of participants by segment, one 100% bar per scope, reading the named dataset `segments`
-    (`scope`, `order`, `segment`, `participants`, `share_pct`)."""
+    (`scope`, `order`, `segment`, `participants`, `share_pct`). Written out as the dict Altair's
+    `altair_segment_mix_spec` makes, as `trajectory_spec` is."""
     axes = _words(locale).segment_mix
     share, participants, segment = axes["share"], axes["participants"], axes["segment"]
     # the data's `segment` holds the names managers use (flows/labels.py), in the segments' fixed order
     segments = [names.name(names.SEGMENT_SHORT_NAMES, code, locale) for code in names.SEGMENTS]
-    chart = (
-        alt.Chart(alt.Data(name="segments"))
-        .mark_bar()
-        .encode(
-            y=alt.Y("scope:N", title=None, sort=alt.EncodingSortField("order", op="min")),
-            x=alt.X("share_pct:Q", title=share, stack="zero", scale=alt.Scale(domain=[0, 100])),
-            color=alt.Color(
-                "segment:N",
-                title=segment,
-                scale=alt.Scale(domain=segments, range=list(SEGMENT_COLOURS)),
-                legend=alt.Legend(orient="bottom", direction="horizontal", columns=6),
-            ),
-            order=alt.Order("segment_order:Q"),
-            tooltip=[
-                alt.Tooltip("scope:N", title=" "),
-                alt.Tooltip("segment:N", title=segment),
-                alt.Tooltip("participants:Q", title=participants, format=",d"),
-                alt.Tooltip("share_pct:Q", title=share, format=",.2f"),
+    return {
+        "config": {"view": {"continuousWidth": 300, "continuousHeight": 300}},
+        "data": {"name": "segments"},
+        "mark": {"type": "bar"},
+        "encoding": {
+            "color": {
+                "field": "segment",
+                "legend": {"columns": 6, "direction": "horizontal", "orient": "bottom"},
+                "scale": {"domain": segments, "range": list(SEGMENT_COLOURS)},
+                "title": segment,
+                "type": "nominal",
+            },
+            "order": {"field": "segment_order", "type": "quantitative"},
+            "tooltip": [
+                {"field": "scope", "title": " ", "type": "nominal"},
+                {"field": "segment", "title": segment, "type": "nominal"},
+                {"field": "participants", "format": ",d", "title": participants, "type": "quantitative"},
+                {"field": "share_pct", "format": ",.2f", "title": share, "type": "quantitative"},
             ],
-        )
-        .transform_calculate(segment_order="indexof(" + json.dumps(segments) + ", datum.segment)")
-        .properties(width=width, height=alt.Step(18))
-    )
-    return chart.to_dict(validate=False)
+            "x": {
+                "field": "share_pct",
+                "scale": {"domain": [0, 100]},
+                "stack": "zero",
+                "title": share,
+                "type": "quantitative",
+            },
+            "y": {"field": "scope", "sort": {"field": "order", "op": "min"}, "title": None, "type": "nominal"},
+        },
+        "height": {"step": 18},
+        "transform": [{"calculate": "indexof(" + json.dumps(segments) + ", datum.segment)", "as": "segment_order"}],
+        "width": width,
+        "$schema": VEGA_LITE_SCHEMA,
+    }
 
 
 def trajectory_chart(
     con: duckdb.DuckDBPyConnection, level: str, code: str, month: date | None = None, locale: str = "id"
 ) -> alt.LayerChart:
     """The trajectory chart of one scope as an Altair chart, its data embedded."""
+    import altair as alt
+
     data = trajectory_datasets(con, level, month, [code], locale).get(code)
     if data is None:
         raise LookupError(f"no trajectory for {level} {code}" + (f" in {month:%Y-%m}" if month else ""))
@@ -186,8 +241,9 @@ def png_spec(data: dict, locale: str = "id") -> dict:
 
 
 def render_png(spec: dict, locale: str = "id", scale: float = 1.5) -> bytes:
-    """A `png_spec` drawn by vl-convert and compacted (`compact_png`). Touches no database, and vl-convert
-    releases the GIL while it draws, so the alerts draw their charts on a thread beside their queries."""
+    """A `png_spec` drawn by vl-convert and compacted (`compact_png`). Touches no database. (vl-convert holds the
+    GIL while its engine starts, so the alerts draw their charts in a process of their own:
+    flows/alerts/chart_process.py.)"""
     png = vl_convert.vegalite_to_png(
         spec,
         scale=scale,
@@ -198,17 +254,20 @@ def render_png(spec: dict, locale: str = "id", scale: float = 1.5) -> bytes:
     return compact_png(png)
 
 
+# The one-point chart that starts vl-convert's engine (`warm_up`, and alerts' chart process)
+WARM_UP_MONTH = "2000-01-01"
+WARM_UP_DATA = {
+    "name": "",
+    "series": [{"month": WARM_UP_MONTH, "series": "actual", "value": 1.0}],
+    "target": [{"target_pct": 1.0, "target_date": WARM_UP_MONTH, "start": WARM_UP_MONTH, "label": ""}],
+}
+
+
 def warm_up(locale: str = "id") -> None:
     """Start vl-convert's JavaScript engine (about 0.7 s of a process's first chart) by drawing a
     one-point chart, so that the first real chart does not wait for it."""
-    month = "2000-01-01"
-    data = {
-        "name": "",
-        "series": [{"month": month, "series": "actual", "value": 1.0}],
-        "target": [{"target_pct": 1.0, "target_date": month, "start": month, "label": ""}],
-    }
     vl_convert.vegalite_to_png(
-        png_spec(data, locale),
+        png_spec(WARM_UP_DATA, locale),
         scale=1,
         format_locale=FORMAT_LOCALES.get(locale, FORMAT_LOCALES["id"]),
         time_format_locale=TIME_FORMAT_LOCALES.get(locale, TIME_FORMAT_LOCALES["id"]),
@@ -308,14 +367,35 @@ def trajectory_datasets(
         "where level = $level and month = $month and ($codes is null or list_contains($codes, code)) order by code",
         {"level": level, "month": month, "codes": codes},
     ).fetchall()
+    return {row[0]: _dataset(*row[1:], locale=locale) for row in rows}
+
+
+def latest_trajectories(
+    con: duckdb.DuckDBPyConnection, scopes: list[tuple[str, str]], locales: tuple[str, ...] = CHART_LOCALES
+) -> dict[tuple[str, str, str], dict]:
+    """(level, code, locale) -> the scope's `trajectory_datasets` entry in its level's latest month, for every
+    (level, code) of `scopes` and each of `locales`, read in one query (the alerts' emails ask for a few scopes
+    of several levels)."""
+    if not scopes:
+        return {}
+    rows = con.execute(
+        "select level, code, name, series, target_pct, target_month, start_month "
+        f"from {views.relation(con, 'trajectory_series')} as scope_series "
+        "where list_contains($keys, level || ':' || code) and month = ("
+        "select max(month) from mart.trajectory as latest where latest.level = scope_series.level)",
+        {"keys": sorted({f"{level}:{code}" for level, code in scopes})},
+    ).fetchall()
+    return {
+        (level, code, locale): _dataset(*values, locale=locale) for level, code, *values in rows for locale in locales
+    }
+
+
+def _dataset(name, series, target_pct, target_month, start_month, locale: str) -> dict:
     target_word = _labels(locale)["target"]
     number = FORMAT_LOCALES.get(locale, FORMAT_LOCALES["id"])["decimal"]
-    out = {}
-    for code, name, series, target_pct, target_month, start_month in rows:
-        label = f"{target_word} {target_pct:g}%".replace(".", number) + f" ({target_month[:7]})"
-        out[code] = {
-            "name": name,
-            "series": series,
-            "target": [{"target_pct": target_pct, "target_date": target_month, "start": start_month, "label": label}],
-        }
-    return out
+    label = f"{target_word} {target_pct:g}%".replace(".", number) + f" ({target_month[:7]})"
+    return {
+        "name": name,
+        "series": series,
+        "target": [{"target_pct": target_pct, "target_date": target_month, "start": start_month, "label": label}],
+    }

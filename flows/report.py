@@ -227,6 +227,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         bytecode_cache=words.jinja_bytecode_cache("report"),  # the page's templates compiled once per release
+        auto_reload=False,  # the package's templates do not change under a process: no stat per {% include %}
     )
     environment.filters.update(
         number=_localised(lambda value, digits=0, locale="id": number(value, locale, digits)),

@@ -57,7 +57,13 @@ def collect(con: duckdb.DuckDBPyConnection, data: dict, report_dir: Path | None 
         }
     if data.get("worklist_month") is not None:
         # Only the rows a group shows; its count says how many more the export holds.
-        shown = worklist.rows(con, "ID", data["worklist_month"], per_group=WORKLIST_ROWS_PER_GROUP)
+        shown = worklist.rows(
+            con,
+            "ID",
+            data["worklist_month"],
+            per_group=WORKLIST_ROWS_PER_GROUP,
+            columns=tuple(data.get("worklist_columns") or ()),
+        )
         extra["worklist_groups"] = worklist.groups(shown)
         if report_dir is not None:
             extra["worklist_exports"] = [

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import struct
 
+import altair as alt
 import pytest
 
+from flows import charts, labels
 from tests import rows
 from tests.conftest import TEST_KEY
 
@@ -116,3 +119,163 @@ def test_charts_prepared_for_a_runs_emails_are_the_charts_drawn_one_by_one(demo_
         assert drawn.png(None, "id") is None
     finally:
         drawn.close()
+
+
+@pytest.mark.parametrize("locale", ["id", "en", "fr"])
+def test_specs_written_out_are_what_altair_builds(locale):
+    """The trajectory and segment specs are written as dicts; Altair's build of the same charts gives the same
+    JSON (keys, their order, values) for every size the report and the emails use, with and without a title."""
+    for size in ({}, {"width": 290, "height": 150}, {"width": 760, "height": 240}, {"title": "Kab. Batang"}):
+        assert json.dumps(charts.trajectory_spec(locale, **size)) == json.dumps(_altair_trajectory_spec(locale, **size))
+    for width in (420, 300):
+        assert json.dumps(charts.segment_mix_spec(locale, width)) == json.dumps(_altair_segment_mix_spec(locale, width))
+
+
+def test_the_chart_process_draws_the_bytes_drawn_here_and_says_what_it_refuses(demo_con):
+    """vl-convert in its own process: the same PNG bytes as `render_png` in this one, in the order asked; a spec
+    vl-convert refuses fails with vl-convert's words, and the process goes on drawing; once it is closed, what
+    it did not answer fails rather than waiting for ever."""
+    from flows.alerts.chart_process import ChartProcess
+
+    data = charts.trajectory_datasets(demo_con, "region", codes=["3326"], locale="en")["3326"]
+    spec = charts.png_spec(data, "en")
+    process = ChartProcess()
+    try:
+        warm = process.warm_up("en")
+        drawn = process.draw(spec, "en")
+        refused = process.draw({"mark": "no-such-mark", "data": {"values": [{"a": 1}]}}, "en")
+        small = process.draw(spec, "en", scale=1)
+        assert warm.result(timeout=60).startswith(PNG_SIGNATURE)
+        assert drawn.result(timeout=60) == charts.render_png(spec, "en")
+        with pytest.raises(RuntimeError, match="."):
+            refused.result(timeout=60)
+        assert small.result(timeout=60) == charts.render_png(spec, "en", scale=1)
+    finally:
+        process.close()
+    assert process.process.returncode is not None
+    ended = ChartProcess()
+    ended.close(wait_seconds=0)
+    with pytest.raises(OSError, match="closed"):
+        ended.draw(spec, "en").result(timeout=0)
+
+
+def test_charts_are_drawn_here_when_the_chart_process_is_gone(demo_con):
+    """A drawing process that died (or never answers) costs the run nothing but time: each chart is then drawn
+    in the run's own process, the same bytes."""
+    from flows import charts
+    from flows.alerts.delivery import _Charts
+
+    drawn = _Charts(demo_con)
+    try:
+        drawn.warm_up()
+        drawn._process.process.kill()
+        drawn.prepare([(("region", "3326"), "id"), (("province", "33"), "en")])
+        assert drawn.png(("region", "3326"), "id") == charts.trajectory_png(demo_con, "region", "3326", locale="id")
+        assert drawn.png(("province", "33"), "en") == charts.trajectory_png(demo_con, "province", "33", locale="en")
+    finally:
+        drawn.close()
+
+
+def test_latest_trajectories_are_each_levels_latest_month(demo_con):
+    """The alerts read every chart's data in one query: the same data as one level's query in its latest month."""
+    from flows import charts
+
+    scopes = [("region", "3326"), ("province", "33"), ("national", "ID"), ("branch", "PEKALONGAN"), ("region", "0")]
+    found = charts.latest_trajectories(demo_con, scopes, ("id", "en"))
+    expected = {
+        (level, code, locale): data
+        for level, code in scopes
+        for locale in ("id", "en")
+        for data in charts.trajectory_datasets(demo_con, level, codes=[code], locale=locale).values()
+    }
+    assert len(expected) == 8 and found == expected
+    assert charts.latest_trajectories(demo_con, []) == {}
+
+
+def _altair_trajectory_spec(locale: str = "id", width: int = 460, height: int = 200, title: str | None = None) -> dict:
+    """The trajectory chart built with Altair's classes, as charts.trajectory_spec was built before it was
+    written out as a dict."""
+
+    labels = charts._labels(locale)
+    series_label = "{" + ", ".join(f"'{key}': '{labels[key]}'" for key in charts.SERIES) + "}[datum.series]"
+    x = alt.X("month:T", timeUnit="utcyearmonth", title=labels["month"], axis=alt.Axis(format="%b %Y", labelAngle=0))
+    y_scale = alt.Scale(zero=False, nice=True)
+    lines = (
+        alt.Chart(alt.Data(name="series"))
+        .transform_calculate(line=series_label)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title=labels["coverage"], scale=y_scale),
+            color=alt.Color(
+                "line:N",
+                title=None,
+                scale=alt.Scale(domain=[labels[key] for key in charts.SERIES], range=list(charts.SERIES_COLOURS)),
+                legend=alt.Legend(orient="bottom", direction="horizontal"),
+            ),
+            strokeDash=alt.StrokeDash(
+                "line:N",
+                scale=alt.Scale(domain=[labels[key] for key in charts.SERIES], range=list(charts.SERIES_DASHES)),
+                legend=None,
+            ),
+            tooltip=[
+                alt.Tooltip("month:T", timeUnit="utcyearmonth", title=labels["month"], format="%B %Y"),
+                alt.Tooltip("line:N", title=labels["line"]),
+                alt.Tooltip("value:Q", title=labels["coverage"], format=",.2f"),
+            ],
+        )
+    )
+    # dots on the measured months only: the trajectory and projection are lines, not data
+    actual_points = (
+        alt.Chart(alt.Data(name="series"))
+        .transform_filter("datum.series == 'actual'")
+        .mark_point(filled=True, size=14, color=charts.SERIES_COLOURS[0])
+        .encode(x=x, y=alt.Y("value:Q"))
+    )
+    target_rule = (
+        alt.Chart(alt.Data(name="target"))
+        .mark_rule(color=charts.TARGET_COLOUR, strokeWidth=1.5)
+        .encode(y=alt.Y("target_pct:Q"))
+    )
+    target_text = (
+        alt.Chart(alt.Data(name="target"))
+        .mark_text(align="left", dx=4, dy=-6, color=charts.TARGET_COLOUR, fontWeight="bold")
+        .encode(x=alt.X("start:T", timeUnit="utcyearmonth"), y=alt.Y("target_pct:Q"), text="label:N")
+    )
+    chart = alt.layer(lines, actual_points, target_rule, target_text).properties(width=width, height=height)
+    if title:
+        chart = chart.properties(title=title)
+    return chart.to_dict(validate=False)
+
+
+def _altair_segment_mix_spec(locale: str = "id", width: int = 420) -> dict:
+    """The segment chart built with Altair's classes, as charts.segment_mix_spec was."""
+
+    axes = charts._words(locale).segment_mix
+    share, participants, segment = axes["share"], axes["participants"], axes["segment"]
+    # the data's `segment` holds the names managers use (flows/labels.py), in the segments' fixed order
+    segments = [labels.name(labels.SEGMENT_SHORT_NAMES, code, locale) for code in labels.SEGMENTS]
+    chart = (
+        alt.Chart(alt.Data(name="segments"))
+        .mark_bar()
+        .encode(
+            y=alt.Y("scope:N", title=None, sort=alt.EncodingSortField("order", op="min")),
+            x=alt.X("share_pct:Q", title=share, stack="zero", scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color(
+                "segment:N",
+                title=segment,
+                scale=alt.Scale(domain=segments, range=list(charts.SEGMENT_COLOURS)),
+                legend=alt.Legend(orient="bottom", direction="horizontal", columns=6),
+            ),
+            order=alt.Order("segment_order:Q"),
+            tooltip=[
+                alt.Tooltip("scope:N", title=" "),
+                alt.Tooltip("segment:N", title=segment),
+                alt.Tooltip("participants:Q", title=participants, format=",d"),
+                alt.Tooltip("share_pct:Q", title=share, format=",.2f"),
+            ],
+        )
+        .transform_calculate(segment_order="indexof(" + json.dumps(segments) + ", datum.segment)")
+        .properties(width=width, height=alt.Step(18))
+    )
+    return chart.to_dict(validate=False)

@@ -98,3 +98,31 @@ def test_csv_written_by_duckdb_is_what_pythons_csv_module_writes(three_months, t
         assert written[0]["path"].read_bytes() == expected.read_bytes()
         assert b'"PT ""Satu"", Tbk"' in expected.read_bytes() and b'"CV Dua\nBaris"' in expected.read_bytes()
         assert sorted(row[worklist.UNPAID_COLUMN] for row in table) == [0, 2, 4]  # 2.50 -> 2, 3.50 -> 4
+
+
+def test_rows_of_some_columns_are_the_whole_rows_cut_to_them(three_months):  # noqa: F811
+    """The report asks only for the columns it shows (and what the groups read): the same values, rows, order."""
+    metrics.publish(three_months)
+    shown = ("name", "business_id", "unpaid_contributions_idr", "reasons")
+    whole = worklist.rows(three_months, "ID", per_group=1)
+    cut = worklist.rows(three_months, "ID", per_group=1, columns=shown)
+    assert whole and len(cut) == len(whole)
+    keys = set(shown) | set(worklist.GROUP_COLUMNS)
+    assert [set(row) for row in cut] == [keys] * len(whole)
+    assert cut == [{key: row[key] for key in keys} for row in whole]
+    assert worklist.groups(cut) == [
+        {**group, "rows": [{key: row[key] for key in keys} for row in group["rows"]]}
+        for group in worklist.groups(whole)
+    ]
+
+
+def test_an_export_edited_in_place_to_the_same_size_is_not_offered(three_months, tmp_path):  # noqa: F811
+    """The digest of a file this process exported is remembered with the file's identity (inode, size, times),
+    so an edit that keeps its size is still seen."""
+    metrics.publish(three_months)
+    (item,) = worklist.export(three_months, tmp_path, "33", formats=("csv",), language="id")
+    assert [e["sha256"] for e in worklist.latest_exports(three_months, tmp_path, "33")] == [item["sha256"]]
+    original = item["path"].read_bytes()
+    item["path"].write_bytes(original.replace(NIB["satu"].encode(), b"9" * len(NIB["satu"])))
+    assert len(item["path"].read_bytes()) == len(original)
+    assert worklist.latest_exports(three_months, tmp_path, "33") == []

@@ -208,20 +208,22 @@ def _process(
         recipients, _ = load_recipients(con, outbox_fallback(settings))
     for row in (refused := refused + unknown_scope):
         log.warning("recipient refused: %s", row)
-    evaluate(con, rules, month)
-    lifecycle(con, now, settings.reminder_days)
-    firing, to_send = con.execute(OPEN_AND_TO_SEND).fetchone()
     charts = _Charts(con)
-    # vl-convert's engine starts on its thread while the messages are composed, when an email may need a chart
-    # (ops' messages about failed checks have none)
+    # vl-convert's engine starts in its own process while the rules are evaluated and the messages composed,
+    # when an email may need a chart (ops' messages about failed checks have none); if nothing is to be sent
+    # after all, the process is ended unused
     if (
-        to_send
-        and not dry_run
+        not dry_run
         and any(rule.name != DATA_QUALITY_RULE for rule in rules)
         and any(recipient.channel == "email" and recipient.scope_code != OPS_SCOPE for recipient in recipients)
     ):
         charts.warm_up()
     try:
+        evaluate(con, rules, month)
+        lifecycle(con, now, settings.reminder_days)
+        firing, to_send = con.execute(OPEN_AND_TO_SEND).fetchone()
+        if not to_send:
+            charts.close()  # no chart to draw for this run (one an earlier run's message needs is drawn here)
         messages = compose(con, recipients, run_id, month, settings)
         summary = {
             "month": month,

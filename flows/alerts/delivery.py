@@ -15,6 +15,7 @@ from dataclasses import replace
 import duckdb
 
 from flows import actions, delivery_journal, digests
+from flows.alerts.chart_process import ChartProcess
 from flows.alerts.messages import environment, scope_display, words
 from flows.alerts.routing import OPS_SCOPE, SCOPE_NAMES, Recipient
 from flows.channels import Attempt, Channel, Delivery, EmailChannel, Envelope, OutboxChannel, WebhookChannel
@@ -68,18 +69,25 @@ def _file_stem(payload: dict, recipient: Recipient, message_id: str) -> str:
     return f"{payload['month']}_{recipient.scope_code}_{who}_{message_id.split('-')[0]}"
 
 
+# A chart the drawing process has not answered in this long is drawn here instead (the process is ended).
+CHART_TIMEOUT_SECONDS = 60
+
+
 class _Charts:
     """Trajectory PNGs for emails, drawn once per scope and language in a run.
 
-    `prepare` (given the run's messages) reads the data of every chart the emails need, one query per
-    level and language, and has them drawn on one thread beside the run's own work: vl-convert releases
-    the GIL while it draws, so its engine's start and the drawing overlap the storing and delivering.
-    A chart not prepared is drawn when it is asked for, as before. `close` waits for the thread."""
+    `prepare` (given the run's messages) reads the data of every chart the emails need, in one query, and has
+    them drawn beside the run's own work: by vl-convert in a process of its own once `warm_up` started one
+    (flows/alerts/chart_process.py; vl-convert holds the GIL while its engine starts, so on a thread here it held
+    up the composing and storing for 0.5-1 s), else in this process, on one thread. A chart not prepared, or
+    that the other process could not draw, is drawn here when it is asked for, as before. `close` ends the
+    process and waits for the thread."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
         self.drawn: dict[tuple, bytes | None | Future] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._process: ChartProcess | None = None  # from warm_up
 
     def _submit(self, function, *args) -> Future:
         if self._pool is None:
@@ -87,32 +95,36 @@ class _Charts:
         return self._pool.submit(function, *args)
 
     def warm_up(self, language: str = "id") -> None:
-        """Start vl-convert's engine on the thread now (the run will draw charts)."""
-        from flows import charts  # Altair + vl-convert: loaded only when an email needs a chart
-
-        self._submit(charts.warm_up, language)
+        """Start vl-convert's engine in a process of its own now (the run will draw charts)."""
+        try:
+            self._process = ChartProcess()
+        except OSError as error:  # drawn in this process instead
+            log.warning("no chart process (%s): the charts are drawn here", error)
+            return
+        self._process.warm_up(language)
 
     def prepare(self, wanted: list[tuple[tuple[str, str] | None, str]]) -> None:
-        """Read the data of the charts `wanted` ((scope, language) pairs) and queue their drawing."""
+        """Read the data of the charts `wanted` ((scope, language) pairs), all in one query, and queue their
+        drawing."""
         from flows import charts
 
-        groups: dict[tuple[str, str], list[str]] = {}
-        for scope, language in wanted:
-            if scope is None or (*scope, language) in self.drawn:
-                continue
-            codes = groups.setdefault((scope[0], language), [])
-            if scope[1] not in codes:
-                codes.append(scope[1])
-        for (level, language), codes in groups.items():
-            try:
-                found = charts.trajectory_datasets(self.con, level, None, codes, language)
-            except duckdb.Error:
-                continue  # drawn (and its failure logged) when it is asked for
-            for code in codes:
-                if code in found:
-                    self.drawn[(level, code, language)] = self._submit(
-                        charts.render_png, charts.png_spec(found[code], language), language
-                    )
+        keys = list(dict.fromkeys((*scope, language) for scope, language in wanted if scope is not None))
+        keys = [key for key in keys if key not in self.drawn]
+        if not keys:
+            return
+        try:
+            found = charts.latest_trajectories(
+                self.con, [key[:2] for key in keys], tuple(dict.fromkeys(key[2] for key in keys))
+            )
+        except duckdb.Error:
+            return  # drawn (and its failure logged) when asked for
+        for key in keys:
+            if key in found:
+                spec = charts.png_spec(found[key], key[2])
+                if self._process is not None:
+                    self.drawn[key] = self._process.draw(spec, key[2])
+                else:
+                    self.drawn[key] = self._submit(charts.render_png, spec, key[2])
 
     def png(self, scope: tuple[str, str] | None, language: str) -> bytes | None:
         if scope is None:
@@ -120,8 +132,10 @@ class _Charts:
         key = (*scope, language)
         if isinstance(self.drawn.get(key), Future):
             try:
-                self.drawn[key] = self.drawn[key].result()
+                self.drawn[key] = self.drawn[key].result(timeout=CHART_TIMEOUT_SECONDS)
             except Exception:  # noqa: BLE001
+                if self._process is not None and not self.drawn[key].done():  # a hung drawing process
+                    self._process.close(wait_seconds=0)
                 del self.drawn[key]  # drawn again below, so a failure is raised and logged as a chart drawn here
         if key not in self.drawn:
             try:
@@ -135,7 +149,14 @@ class _Charts:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._process is not None:
+            # every chart the run's emails asked for has been waited for: what the process still draws (its
+            # warm-up, where nothing was sent) is not needed
+            self._process.close(wait_seconds=0)
+            self._process = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
             self._pool = None
 
 

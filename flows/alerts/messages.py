@@ -54,6 +54,7 @@ def environment(language: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         bytecode_cache=jinja_bytecode_cache("alerts"),  # compiled once per release, not in every process (~0.4 s)
+        auto_reload=False,  # the package's templates do not change under a process: no stat per template asked for
     )
     env.filters.update(
         num=lambda value, decimals=0: formats.number(value, language, decimals),

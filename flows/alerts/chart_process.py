@@ -1,0 +1,128 @@
+"""vl-convert in a process of its own: the alerts' email charts drawn on another core while the run goes on.
+
+The alerts draw a trajectory PNG per email (flows/alerts/delivery.py, `_Charts`). vl-convert holds the GIL while
+its JavaScript engine starts (0.5-1 s of a process's first chart), so drawn on a thread of the run's process it
+held up the rules, the composing and the storing for that long; in a process of its own it does not.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+
+from flows import charts
+
+# The drawing process's program: vl-convert only. One request a line (JSON) on stdin; each answer on stdout is
+# b"P" or b"E", a 4-byte length and the PNG (or the error's text).
+_WORKER_PROGRAM = r"""
+import json, struct, sys
+import vl_convert
+out = sys.stdout.buffer
+for line in sys.stdin.buffer:
+    request = json.loads(line)
+    try:
+        body, kind = vl_convert.vegalite_to_png(allowed_base_urls=[], **request), b"P"
+    except Exception as error:
+        body, kind = f"{type(error).__name__}: {error}".encode("utf-8", "replace"), b"E"
+    out.write(kind + struct.pack(">I", len(body)) + body)
+    out.flush()
+"""
+
+
+class ChartProcess:
+    """One drawing process. The same spec gives the same bytes as `charts.render_png` (the spec reaches
+    vl-convert through JSON, which keeps every key, its order and every number).
+
+    `draw` queues a chart and returns its Future at once: one thread writes the requests, another reads the
+    answers in the same order and compacts each PNG (`charts.compact_png`, ~50 ms a chart) while the process
+    draws the next one. A Future fails where the process cannot draw (it failed to start, died, or vl-convert
+    refused the spec): the caller then draws in its own process."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-c", _WORKER_PROGRAM],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self._closed = False
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._waiting: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._write, name="jkn-charts-write", daemon=True),
+            threading.Thread(target=self._read, name="jkn-charts-read", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _write(self) -> None:
+        try:
+            for line in iter(self._requests.get, None):
+                self.process.stdin.write(line)
+                self.process.stdin.flush()
+        except (OSError, ValueError):  # the process ended: the reader fails what waits
+            pass
+
+    def _read(self) -> None:
+        for future, compact in iter(self._waiting.get, None):
+            try:
+                head = self.process.stdout.read(5)
+                if len(head) < 5:
+                    raise OSError("the chart process ended")
+                body = self.process.stdout.read(struct.unpack(">I", head[1:])[0])
+                if head[:1] != b"P":
+                    raise RuntimeError(body.decode("utf-8", "replace"))
+                future.set_result(charts.compact_png(body) if compact else body)
+            except Exception as error:  # noqa: BLE001 - the chart's, raised where it is waited for
+                future.set_exception(error)
+
+    def _request(self, spec: dict, locale: str, scale: float, compact: bool) -> Future:
+        request = {
+            "vl_spec": spec,
+            "scale": scale,
+            "format_locale": charts.FORMAT_LOCALES.get(locale, charts.FORMAT_LOCALES["id"]),
+            "time_format_locale": charts.TIME_FORMAT_LOCALES.get(locale, charts.TIME_FORMAT_LOCALES["id"]),
+        }
+        future: Future = Future()
+        if self._closed:
+            future.set_exception(OSError("the chart process is closed"))
+            return future
+        self._waiting.put((future, compact))
+        self._requests.put(json.dumps(request).encode("utf-8") + b"\n")
+        return future
+
+    def warm_up(self, locale: str = "id") -> Future:
+        """Start the process's engine (as `charts.warm_up` does in this one)."""
+        return self._request(charts.png_spec(charts.WARM_UP_DATA, locale), locale, 1, compact=False)
+
+    def draw(self, spec: dict, locale: str = "id", scale: float = 1.5) -> Future:
+        """`charts.render_png(spec, locale, scale)`, drawn by the process: its Future."""
+        return self._request(spec, locale, scale, compact=True)
+
+    def close(self, wait_seconds: float = 5) -> None:
+        """End the process: at once, or when it has answered what it was asked (within `wait_seconds`). What
+        was not answered fails, as does what is asked afterwards."""
+        self._closed = True
+        self._requests.put(None)
+        try:
+            if not wait_seconds:
+                raise subprocess.TimeoutExpired(self.process.args, 0)
+            self._threads[0].join(wait_seconds)
+            self.process.stdin.close()
+            self.process.wait(timeout=wait_seconds)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+        self._waiting.put(None)  # after what waits: each fails at the end of the output, or has its answer
+        for thread in self._threads:
+            thread.join(wait_seconds or 5)
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()
+            except (OSError, ValueError):
+                pass
