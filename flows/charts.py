@@ -1,12 +1,10 @@
 """Charts of the published marts: Vega-Lite specs as Altair writes them, written out as dicts (Altair itself
 only where a caller wants an Altair chart, and in the tests that compare the two).
 
-One trajectory chart serves both the HTML report (rendered in the browser from
-the same Vega-Lite spec, data filled in per region) and the alert emails
-(rendered here to PNG by vl-convert: no browser, no network).
+One trajectory chart serves both the HTML report (rendered in the browser from the same Vega-Lite spec, data
+filled in per region) and the alert emails (rendered here to PNG by vl-convert: no browser, no network).
 
-The spec reads two named datasets, so the report can ship the spec once and
-only the small per-region data:
+The spec reads two named datasets, so the report can ship the spec once and only the small per-region data:
   series  one row per month x line: `month` ('YYYY-MM-01'), `series`
           (`actual`, `trajectory`, `projection`), `value` (coverage %)
   target  one row: `target_pct`, `target_date` ('YYYY-MM-01'), `label`
