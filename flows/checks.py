@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import asdict
 from pathlib import Path
 
-from flows import data_docs, database, gx_setup, participant_profile
+from flows import database, gx_setup, participant_profile
 from flows.check_results import EXAMPLES, CheckReport, CheckResult, describe_failure, from_validation, record
 from flows.database import duckdb_config
 from flows.errors import DataQualityError
@@ -130,7 +129,7 @@ def run_suites(
         ValidationResultIdentifier,
     )
 
-    gx_setup.prepare()
+    gx_setup.prepare(settings)
     report = CheckReport(run_id)
     definitions = {path: read_suite(path) for path in suite_files()}
     wanted = [definitions.get(path) or read_suite(path) for path in suites]
@@ -203,7 +202,6 @@ def run_suites(
             # suite): this run's validation pages, those of earlier checks that deferred theirs,
             # every suite's page, and the index.
             # Suite pages only where the suite changed (or its page is missing): they do not depend on the run.
-            started = time.time() - 2  # a file's time can lag the clock by a tick: a margin (rewriting is idempotent)
             every_suite = [*definitions.values(), *(d for d in wanted if d["name"] not in known)]
             for definition in definitions.values():
                 if definition["name"] not in suites_by_name:
@@ -212,10 +210,10 @@ def run_suites(
             prune_validations(settings)
             deferred = gx_setup.unrendered_validations(settings, skip=run_results)
             pages = [*run_results, *deferred, *(ExpectationSuiteIdentifier(name) for name in stale)]
+            # GX's pages load their scripts from CDNs: the pages are written pointed at vendored copies.
+            gx_setup.offline_pages(settings.data_docs_dir)
             context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pages)
             gx_setup.mark_suite_pages(settings, every_suite)
-            # GX's pages load their scripts from CDNs: the pages this build wrote are pointed at vendored copies.
-            data_docs.make_offline(settings.data_docs_dir, since=started)
             report.data_docs = settings.data_docs_dir / "index.html"
     finally:
         gx_setup.close(datasource)
