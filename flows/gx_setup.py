@@ -334,9 +334,8 @@ def compiled_templates(settings: Settings) -> None:
     which compiles the templates it uses (~75 a build, the bigger part of a small build). The views keep
     the compiled templates in Jinja's own bytecode cache under `$JKN_HOME/gx/templates`: compiled once
     for every view and every later build (Jinja checks each cached template against its source)."""
-    from jinja2 import FileSystemBytecodeCache
-
     from great_expectations.render.view.view import DefaultJinjaView
+    from jinja2 import FileSystemBytecodeCache
 
     directory = settings.home / "gx" / "templates"
     directory.mkdir(parents=True, exist_ok=True)
