@@ -13,6 +13,7 @@ check stages call (`flows/checks.py`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -107,8 +108,13 @@ def _rendered_suites(settings: Settings) -> dict:
 
 
 def _suite_digest(definition: dict) -> str:
-    text = json.dumps([version("great_expectations"), definition], sort_keys=True, default=str)
+    text = json.dumps([_gx_version(), definition], sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def _gx_version() -> str:
+    return version("great_expectations")  # reads the installed packages' metadata (~5 ms a call)
 
 
 def _suite_page(settings: Settings, name: str) -> Path:
@@ -214,8 +220,6 @@ def no_examples_query_without_unexpected() -> None:
     the statements of a mart suite."""
     if "unexpected_values" in _ADJUSTED:
         return
-    import functools
-
     from great_expectations.execution_engine import SqlAlchemyExecutionEngine
     from great_expectations.expectations import registry
     from great_expectations.expectations.metrics.map_metric_provider.map_metric_provider import MapMetricProvider
@@ -282,15 +286,13 @@ def keep_unexpected_rows() -> None:
 
 def configuration_once_per_lookup() -> None:
     """GX rebuilds an expectation's configuration (a pydantic `dict()` and an `ExpectationConfiguration`)
-    each time it reads one of its kwargs: `_get_domain_kwargs` and `_get_success_kwargs` rebuild it
-    once per key, `_get_success_kwarg` twice, ~85 builds per expectation per validation (about a third
-    of GX's own time in check-marts). They now build it once per call; the configuration depends only
-    on the expectation, so the values are the same. The class name -> expectation type conversion (two
-    regular expressions, on every build) is remembered per name."""
+    each time it reads one of its kwargs: `_get_domain_kwargs`, `_get_success_kwargs` and
+    `_get_runtime_kwargs` rebuild it once per key, `_get_success_kwarg` twice, ~85 builds per expectation
+    per validation (about a third of GX's own time in check-marts). They now build it once per call;
+    the configuration depends only on the expectation, so the values are the same. The class name ->
+    expectation type conversion (two regular expressions, on every build) is remembered per name."""
     if "configuration" in _ADJUSTED:
         return
-    import functools
-
     import great_expectations.expectations.expectation as expectation_module
     from great_expectations.expectations.expectation import Expectation, InvalidExpectationKwargsError
 
@@ -315,17 +317,33 @@ def configuration_once_per_lookup() -> None:
         success_kwargs.update(domain_kwargs)
         return success_kwargs
 
-    get_success_kwarg = Expectation._get_success_kwarg
-
-    def _get_success_kwarg(self, key, default=None):
-        kwargs = self.configuration.kwargs
+    def kwarg(self, kwargs, key, default=None):  # GX's `_get_success_kwarg`, given the configuration's kwargs
         if key in kwargs:
             return kwargs[key]
-        return get_success_kwarg(self, key, default)  # GX's own fallbacks (no such kwarg)
+        field = self.__fields__.get(key)
+        if field is not None:
+            return field.default if not field.required else default
+        expectation_module.logger.warning(
+            f'_get_success_kwarg called with key "{key}", but it is not a known field of {type(self).__name__}'
+        )
+        return default
+
+    def _get_success_kwarg(self, key, default=None):
+        return kwarg(self, self.configuration.kwargs, key, default)
+
+    def _get_runtime_kwargs(self, runtime_configuration=None):
+        runtime_configuration = runtime_configuration or {}
+        success_kwargs = self._get_success_kwargs()
+        kwargs = self.configuration.kwargs
+        runtime_kwargs = {key: runtime_configuration.get(key, kwarg(self, kwargs, key)) for key in self.runtime_keys}
+        runtime_kwargs.update(success_kwargs)
+        runtime_kwargs["result_format"] = expectation_module.parse_result_format(runtime_kwargs["result_format"])
+        return runtime_kwargs
 
     Expectation._get_domain_kwargs = _get_domain_kwargs
     Expectation._get_success_kwargs = _get_success_kwargs
     Expectation._get_success_kwarg = _get_success_kwarg
+    Expectation._get_runtime_kwargs = _get_runtime_kwargs
     _ADJUSTED.add("configuration")
 
 
@@ -506,7 +524,54 @@ def context(settings: Settings):
     # An ephemeral context "saves" its whole configuration, as YAML into a store in memory that nothing
     # reads, on every data source and asset added (~15 times a check stage, ~0.1 s): not here.
     ephemeral._save_project_config = lambda: None
+    _index_reads_headers(ephemeral)
     return ephemeral
+
+
+def _index_reads_headers(ephemeral) -> None:
+    """The Data Docs index lists up to `DOCS_VALIDATIONS_LISTED` stored validation results, and GX's
+    index builder loads each whole (its file, with every expectation's result, through marshmallow;
+    ~3 ms each, more for a failed suite) for its success, meta and asset name. This context's
+    `get_validation_result`, which only the index builder calls, now reads the stored JSON and returns
+    those parts (`success`, `meta`, `statistics`, the suite) without the expectations' results."""
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    whole = ephemeral.get_validation_result
+
+    def get_validation_result(
+        expectation_suite_name,
+        run_id=None,
+        batch_identifier=None,
+        validation_results_store_name=None,
+        failed_only=False,
+    ):
+        if run_id is None or batch_identifier is None or failed_only:
+            return whole(expectation_suite_name, run_id, batch_identifier, validation_results_store_name, failed_only)
+        store = ephemeral.stores[validation_results_store_name or ephemeral.validation_results_store_name]
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=expectation_suite_name),
+            run_id=run_id,
+            batch_identifier=batch_identifier,
+        )
+        text = store._store_backend.get(store.key_to_tuple(key))
+        if not text:
+            return whole(expectation_suite_name, run_id, batch_identifier, validation_results_store_name, failed_only)
+        stored = json.loads(text)
+        return ExpectationSuiteValidationResult(
+            success=stored["success"],
+            results=[],
+            suite_name=stored["suite_name"],
+            suite_parameters=stored.get("suite_parameters"),
+            statistics=stored.get("statistics"),
+            meta=stored.get("meta"),
+            id=stored.get("id"),
+        )
+
+    ephemeral.get_validation_result = get_validation_result
 
 
 def close(datasource) -> None:
