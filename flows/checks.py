@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -128,6 +129,7 @@ def run_suites(
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
     )
+    from great_expectations.validator.v1_validator import Validator
 
     gx_setup.prepare(settings)
     report = CheckReport(run_id)
@@ -162,35 +164,45 @@ def run_suites(
     )
     try:
         batches = {}
-        validations = []
         for definition in to_run:
             relation = definition["name"]
             asset = datasource.add_query_asset(name=relation, query=batch_query(relation))
             batches[relation] = asset.add_batch_definition_whole_table("all")
-            validations.append(
-                context.validation_definitions.add(
-                    gx.ValidationDefinition(name=relation, data=batches[relation], suite=suites_by_name[relation])
-                )
-            )
         # BASIC: counts and up to 20 unexpected values, what ops.dq_results and Data Docs show. SUMMARY would
         # add a value-counts query per column expectation (partial_unexpected_counts, which nothing reads) and
         # ~40% more of GX's own time per expectation.
-        # Each validation definition is run as a GX Checkpoint runs them (the results stored for Data Docs,
-        # keyed the same way), without a Checkpoint: it has no actions here, and its freshness check
-        # re-serialised every suite before the definitions' own checks did it again (~1/6 of check-marts).
+        # Each suite is validated and its result stored as GX's ValidationDefinition.run does it (the same
+        # meta, the results stored for Data Docs and keyed the same way), without a Checkpoint (it has no
+        # actions here, and its freshness check re-serialised every suite) nor a ValidationDefinition (added
+        # to a store only to be read back by its own freshness check, which re-reads suite and batch definition).
         result_format = {"result_format": "BASIC", "partial_unexpected_count": 20}
         run_identifier = gx.RunIdentifier(run_name=run_id)
         run_results = {}
         by_suite = {}
-        for validation_definition in validations:
-            validation = validation_definition.run(result_format=result_format, run_id=run_identifier)
-            key = ValidationResultIdentifier(
-                expectation_suite_identifier=ExpectationSuiteIdentifier(name=validation_definition.suite.name),
+        for definition in to_run:
+            relation = definition["name"]
+            validator = Validator(batch_definition=batches[relation], result_format=result_format)
+            validation = validator.validate_expectation_suite(suites_by_name[relation], None)
+            validation.meta.update(
+                validation_id=str(uuid.uuid4()),
+                checkpoint_id=None,
                 run_id=run_identifier,
-                batch_identifier=validation.batch_id,
+                validation_time=run_identifier.run_time,
+                batch_parameters=None,
+            )
+            suite_key = ExpectationSuiteIdentifier(name=relation)
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=suite_key,
+                run_id=run_identifier,
+                batch_identifier=validator.active_batch_id,
+            )
+            context.validation_results_store.store_validation_results(
+                suite_validation_result=validation,
+                suite_validation_result_identifier=key,
+                expectation_suite_identifier=suite_key,
             )
             run_results[key] = validation
-            by_suite[validation_definition.suite.name] = validation
+            by_suite[relation] = validation
         for definition in to_run:
             relation = definition["name"]
             personal = set((definition.get("meta") or {}).get("personal_columns", []))
