@@ -127,6 +127,7 @@ def prepare(settings: Settings | None = None) -> None:
     quiet_gx()
     configuration_once_per_lookup()
     plain_values_converted_directly()
+    columns_named_without_rows()
     if settings is not None:
         compiled_templates(settings)
     persist_duckdb_connection()
@@ -398,6 +399,29 @@ def offline_pages(site: Path) -> None:
 
     TupleFilesystemStoreBackend._set = _set
     _ADJUSTED.add("offline")
+
+
+def columns_named_without_rows() -> None:
+    """duckdb-engine cannot reflect a query's columns, so GX falls back to running the batch's query and
+    reading the names off the result: the whole query (on a staging view, every column of every staged
+    row; ~0.1 s for the participants). On DuckDB the query is now run as `select * from (...) limit 0`,
+    the same column names and no rows."""
+    if "columns" in _ADJUSTED:
+        return
+    import great_expectations.expectations.metrics.util as metrics_util
+    from sqlalchemy import TextClause, text
+
+    fallback = metrics_util.column_reflection_fallback
+
+    def column_reflection_fallback(selectable, dialect, sqlalchemy_engine, schema_name=None):
+        if dialect.name.lower() == "duckdb" and isinstance(selectable, TextClause) and not selectable._bindparams:
+            selectable = text(f"select * from ({selectable.text}) as reflected limit 0")
+        return fallback(
+            selectable=selectable, dialect=dialect, sqlalchemy_engine=sqlalchemy_engine, schema_name=schema_name
+        )
+
+    metrics_util.column_reflection_fallback = column_reflection_fallback
+    _ADJUSTED.add("columns")
 
 
 def plain_values_converted_directly() -> None:
