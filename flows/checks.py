@@ -70,6 +70,7 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 STAGED_FILES = "select file_name from ops.load_log where status = 'staged'"
 # Suites whose rules read the participant profile, which is brought up to date before they run.
 PROFILED_SUITES = ("staging.participants", "staging.region_counts")
+TEMP_TABLE_SUITES = ("staging.employers", "staging.workforce", "staging.population", "staging.region_counts")
 
 
 def suite_files(prefix: str = "") -> list[Path]:
@@ -181,6 +182,10 @@ def run_suites(
         by_suite = {}
         for definition in to_run:
             relation = definition["name"]
+            # A staging view is computed anew by every query over it: its batch is copied once into a temporary
+            # table (GX's own option), which the suite's queries read. Not the participants' (its rules read
+            # the profile) nor a mart's (already a table).
+            datasource.get_execution_engine()._create_temp_table = relation in TEMP_TABLE_SUITES
             validator = Validator(batch_definition=batches[relation], result_format=result_format)
             validation = validator.validate_expectation_suite(suites_by_name[relation], None)
             validation.meta.update(
