@@ -366,6 +366,7 @@ def compiled_templates(settings: Settings) -> None:
     def __init__(self, *args, **kwargs):
         init(self, *args, **kwargs)
         self.env.bytecode_cache = _TEMPLATE_CACHE["cache"]
+        self.env.auto_reload = False  # GX's templates do not change while it runs (else: a stat per use)
 
     DefaultJinjaView.__init__ = __init__
     _ADJUSTED.add("templates")
