@@ -68,6 +68,7 @@ __all__ = [
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 STAGED_FILES = "select file_name from ops.load_log where status = 'staged'"
+STAGED_BATCH = "select file_name, period from ops.load_log where status = 'staged' order by load_id"
 # Suites whose rules read the participant profile, which is brought up to date before they run.
 PROFILED_SUITES = ("staging.participants", "staging.region_counts")
 TEMP_TABLE_SUITES = ("staging.employers", "staging.workforce", "staging.population", "staging.region_counts")
@@ -105,16 +106,24 @@ def batch_query(relation: str) -> str:
     return f"select * from {relation}"
 
 
-def _existing_relations(settings: Settings, relations: list[str]) -> tuple[set[str], bool]:
-    """Which of `relations` exist, and whether any file is staged: one open of the file for both.
-    Read-only: a writable connection brings the schema up to date each time it opens (the stage that
-    ran before this one did), and the file is opened several times a check stage. Closed before GX
-    opens the file (one configuration per file in a process)."""
-    with database.connected(settings, read_only=True) as con:
+def _existing_relations(settings: Settings, relations: list[str]) -> tuple[set[str], list[tuple]]:
+    """Which of `relations` exist, and the staged files (name, period; by load): one open of the file.
+    Read-only unless a suite that reads the participant profile is to run, which brings the profile up to
+    date in the same open (a writable connection also brings the schema up to date each time it opens,
+    and the file is opened several times a check stage). Closed before GX opens the file (one
+    configuration per file in a process)."""
+    profiled = [relation for relation in relations if relation in PROFILED_SUITES]
+    with database.connected(settings, read_only=not profiled) as con:
         rows = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
         present = {row[0] for row in rows}
-        staged = "ops.load_log" in present and con.execute(f"select exists ({STAGED_FILES})").fetchone()[0]
-    return {relation for relation in relations if relation in present}, bool(staged)
+        staged = []
+        if "ops.load_log" in present:
+            staged = con.execute(STAGED_BATCH).fetchall()
+        to_run = [relation for relation in relations if relation in present]
+        nothing_to_check = all(relation.startswith("staging.") for relation in to_run) and not staged
+        if to_run and not nothing_to_check and any(relation in PROFILED_SUITES for relation in to_run):
+            participant_profile.profile_loads(con)
+    return {relation for relation in relations if relation in present}, staged
 
 
 def run_suites(
@@ -136,18 +145,16 @@ def run_suites(
     report = CheckReport(run_id)
     definitions = {path: read_suite(path) for path in suite_files()}
     wanted = [definitions.get(path) or read_suite(path) for path in suites]
-    present, anything_staged = _existing_relations(settings, [definition["name"] for definition in wanted])
+    present, report.staged = _existing_relations(settings, [definition["name"] for definition in wanted])
     report.skipped = [d["name"] for d in wanted if d["name"] not in present]
     for relation in report.skipped:
         log.warning("suite %s not run: the relation does not exist", relation)
     to_run = [d for d in wanted if d["name"] in present]
-    if to_run and all(d["name"].startswith("staging.") for d in to_run) and not anything_staged:
+    if to_run and all(d["name"].startswith("staging.") for d in to_run) and not report.staged:
         report.nothing_staged = True  # suites over empty batches would all "pass": say so instead
         return report
     if not to_run:
         return report
-    if any(d["name"] in PROFILED_SUITES for d in to_run):
-        _profile_participants(settings)
 
     context = gx_setup.context(settings)
     gx_setup.UNEXPECTED_ROWS.clear()
@@ -273,11 +280,6 @@ def _unexpected_rows(batch_definition, results) -> dict[int, list[dict]]:
     return rows
 
 
-def _profile_participants(settings: Settings) -> None:
-    with database.connected(settings) as con:  # closed before GX opens the file (one configuration per file)
-        participant_profile.profile_loads(con)
-
-
 def quarantine_staged(con, reason: str) -> int:
     """Take the staged files out of the staging views after a failed critical check."""
     staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
@@ -298,12 +300,14 @@ def gate(settings: Settings, suites: list[Path], run_id: str, defer_docs: bool =
             docs = f"; Data Docs: {report.data_docs}" if report.data_docs else ""
             # One line: Prefect shows an exception's text in its state message, where a line
             # break would appear as a literal \n; the CLI and the flow log print one line per failure.
-            raise DataQualityError(
+            failure = DataQualityError(
                 f"critical data-quality checks failed; {quarantined} staged file(s) quarantined and "
                 "nothing from this batch was published: " + "; ".join(failures) + docs,
                 failures=[asdict(r) for r in report.critical_failures],
                 details=failures + ([f"Data Docs: {report.data_docs}"] if report.data_docs else []),
             )
+            failure.staged = report.staged  # the files quarantined (name, period), for the ops notice
+            raise failure
     return {
         "checked": len(report.results),
         "warnings": [asdict(r) for r in report.warnings],
