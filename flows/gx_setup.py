@@ -142,6 +142,8 @@ def prepare(settings: Settings | None = None) -> None:
 # expectation id: GX fetches them anyway but returns them only in its COMPLETE format.
 UNEXPECTED_ROWS: dict[str, list[dict]] = {}
 _ADJUSTED: set[str] = set()
+# GX's own functions that `prepare` replaced, by name (tests compare the replacements with them).
+GX_ORIGINALS: dict[str, object] = {}
 
 
 def custom_sql_counted_from_its_rows() -> None:
@@ -341,6 +343,13 @@ def configuration_once_per_lookup() -> None:
         runtime_kwargs["result_format"] = expectation_module.parse_result_format(runtime_kwargs["result_format"])
         return runtime_kwargs
 
+    GX_ORIGINALS.update(
+        {
+            name: getattr(Expectation, name)
+            for name in ("_get_domain_kwargs", "_get_success_kwargs", "_get_runtime_kwargs")
+        }
+    )
+    GX_ORIGINALS["_get_success_kwarg"] = Expectation._get_success_kwarg
     Expectation._get_domain_kwargs = _get_domain_kwargs
     Expectation._get_success_kwargs = _get_success_kwargs
     Expectation._get_success_kwarg = _get_success_kwarg
@@ -412,7 +421,7 @@ def columns_named_without_rows() -> None:
     import great_expectations.expectations.metrics.util as metrics_util
     from sqlalchemy import TextClause, text
 
-    fallback = metrics_util.column_reflection_fallback
+    fallback = GX_ORIGINALS["column_reflection_fallback"] = metrics_util.column_reflection_fallback
 
     def column_reflection_fallback(selectable, dialect, sqlalchemy_engine, schema_name=None):
         if dialect.name.lower() == "duckdb" and isinstance(selectable, TextClause) and not selectable._bindparams:
@@ -438,7 +447,7 @@ def plain_values_converted_directly() -> None:
 
     import great_expectations.util as gx_util
 
-    convert = gx_util.convert_to_json_serializable
+    convert = GX_ORIGINALS["convert_to_json_serializable"] = gx_util.convert_to_json_serializable
     scalars = (str, int, bool, type(None))
 
     def convert_to_json_serializable(data):
