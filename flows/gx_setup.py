@@ -559,7 +559,33 @@ def context(settings: Settings):
     # reads, on every data source and asset added (~15 times a check stage, ~0.1 s): not here.
     ephemeral._save_project_config = lambda: None
     _index_reads_headers(ephemeral)
+    _suites_read_once(ephemeral)
     return ephemeral
+
+
+def _suites_read_once(ephemeral) -> None:
+    """GX's suite collection deserialises a suite from its store on every `get` (marshmallow, then each
+    expectation built anew): `add` reads the suite back, and each validation page reads its suite again
+    for its meta. Here a suite is read from the store once and then kept until it is added or deleted
+    again (nothing in the check stages changes a suite once added)."""
+    factory = ephemeral.suites
+    read, add, delete = factory.get, factory.add, factory.delete
+    kept: dict = {}
+
+    def get(name):
+        if name not in kept:
+            kept[name] = read(name=name)
+        return kept[name]
+
+    def add_suite(suite):
+        kept.pop(suite.name, None)
+        return add(suite)
+
+    def delete_suite(name):
+        kept.pop(name, None)
+        return delete(name)
+
+    factory.get, factory.add, factory.delete = get, add_suite, delete_suite
 
 
 def _index_reads_headers(ephemeral) -> None:
