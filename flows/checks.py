@@ -16,11 +16,14 @@ instead of the participant rows, a profile of each load computed once in one pas
 (`flows/participant_profile.py`, brought up to date before the suites run; docs/checks.md).
 
 Checks run through a GX SQL data source on the DuckDB file, so every metric is
-a query inside DuckDB; nothing is pulled into pandas. Results go to
+a query inside DuckDB; nothing is pulled into pandas. A staging view's batch (employers, workforce,
+population, region counts) is copied once into a temporary table that its suite's queries read (each
+query over the view computed it anew). Results go to
 `ops.dq_results`, GX's validation results to `$JKN_HOME/gx/validations/`, and
 GX Data Docs are rebuilt into `$JKN_HOME/data_docs/` after every run (in the flow, once by
 check-marts for both stages, unless check-staging stops the run). `flows/gx_setup.py` has GX send
-each custom SQL rule once and ask for examples only where it counted unexpected values.
+each custom SQL rule once and ask for examples only where it counted unexpected values, and trims
+GX's own Python per expectation and per Data Docs page (each adjustment says what it saves).
 
 GX's set-up for DuckDB (one persisted connection, for GX issues #10738 and #11579; tests/test_checks.py
 fails if observed values come back empty again), its context and the Data Docs store are in
