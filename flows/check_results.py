@@ -30,6 +30,7 @@ class CheckReport:
     skipped: list[str] = field(default_factory=list)
     data_docs: Path | None = None
     nothing_staged: bool = False  # staging suites with no staged file: nothing was checked, nothing passed
+    staged: list[tuple] = field(default_factory=list)  # the staged files (name, period) when the suites ran
 
     @property
     def critical_failures(self) -> list[CheckResult]:

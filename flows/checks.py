@@ -16,11 +16,14 @@ instead of the participant rows, a profile of each load computed once in one pas
 (`flows/participant_profile.py`, brought up to date before the suites run; docs/checks.md).
 
 Checks run through a GX SQL data source on the DuckDB file, so every metric is
-a query inside DuckDB; nothing is pulled into pandas. Results go to
+a query inside DuckDB; nothing is pulled into pandas. A staging view's batch (employers, workforce,
+population, region counts) is copied once into a temporary table that its suite's queries read (each
+query over the view computed it anew). Results go to
 `ops.dq_results`, GX's validation results to `$JKN_HOME/gx/validations/`, and
 GX Data Docs are rebuilt into `$JKN_HOME/data_docs/` after every run (in the flow, once by
 check-marts for both stages, unless check-staging stops the run). `flows/gx_setup.py` has GX send
-each custom SQL rule once and ask for examples only where it counted unexpected values.
+each custom SQL rule once and ask for examples only where it counted unexpected values, and trims
+GX's own Python per expectation and per Data Docs page (each adjustment says what it saves).
 
 GX's set-up for DuckDB (one persisted connection, for GX issues #10738 and #11579; tests/test_checks.py
 fails if observed values come back empty again), its context and the Data Docs store are in
@@ -35,11 +38,11 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from flows import data_docs, database, gx_setup, participant_profile
+from flows import database, gx_setup, participant_profile
 from flows.check_results import EXAMPLES, CheckReport, CheckResult, describe_failure, from_validation, record
 from flows.database import duckdb_config
 from flows.errors import DataQualityError
@@ -68,8 +71,10 @@ __all__ = [
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 STAGED_FILES = "select file_name from ops.load_log where status = 'staged'"
+STAGED_BATCH = "select file_name, period from ops.load_log where status = 'staged' order by load_id"
 # Suites whose rules read the participant profile, which is brought up to date before they run.
 PROFILED_SUITES = ("staging.participants", "staging.region_counts")
+TEMP_TABLE_SUITES = ("staging.employers", "staging.workforce", "staging.population", "staging.region_counts")
 
 
 def suite_files(prefix: str = "") -> list[Path]:
@@ -104,16 +109,24 @@ def batch_query(relation: str) -> str:
     return f"select * from {relation}"
 
 
-def _existing_relations(settings: Settings, relations: list[str]) -> tuple[set[str], bool]:
-    """Which of `relations` exist, and whether any file is staged: one open of the file for both.
-    Read-only: a writable connection brings the schema up to date each time it opens (the stage that
-    ran before this one did), and the file is opened several times a check stage. Closed before GX
-    opens the file (one configuration per file in a process)."""
-    with database.connected(settings, read_only=True) as con:
+def _existing_relations(settings: Settings, relations: list[str]) -> tuple[set[str], list[tuple]]:
+    """Which of `relations` exist, and the staged files (name, period; by load): one open of the file.
+    Read-only unless a suite that reads the participant profile is to run, which brings the profile up to
+    date in the same open (a writable connection also brings the schema up to date each time it opens,
+    and the file is opened several times a check stage). Closed before GX opens the file (one
+    configuration per file in a process)."""
+    profiled = [relation for relation in relations if relation in PROFILED_SUITES]
+    with database.connected(settings, read_only=not profiled) as con:
         rows = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
         present = {row[0] for row in rows}
-        staged = "ops.load_log" in present and con.execute(f"select exists ({STAGED_FILES})").fetchone()[0]
-    return {relation for relation in relations if relation in present}, bool(staged)
+        staged = []
+        if "ops.load_log" in present:
+            staged = con.execute(STAGED_BATCH).fetchall()
+        to_run = [relation for relation in relations if relation in present]
+        nothing_to_check = all(relation.startswith("staging.") for relation in to_run) and not staged
+        if to_run and not nothing_to_check and any(relation in PROFILED_SUITES for relation in to_run):
+            participant_profile.profile_loads(con)
+    return {relation for relation in relations if relation in present}, staged
 
 
 def run_suites(
@@ -129,23 +142,22 @@ def run_suites(
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
     )
+    from great_expectations.validator.v1_validator import Validator
 
-    gx_setup.prepare()
+    gx_setup.prepare(settings)
     report = CheckReport(run_id)
     definitions = {path: read_suite(path) for path in suite_files()}
     wanted = [definitions.get(path) or read_suite(path) for path in suites]
-    present, anything_staged = _existing_relations(settings, [definition["name"] for definition in wanted])
+    present, report.staged = _existing_relations(settings, [definition["name"] for definition in wanted])
     report.skipped = [d["name"] for d in wanted if d["name"] not in present]
     for relation in report.skipped:
         log.warning("suite %s not run: the relation does not exist", relation)
     to_run = [d for d in wanted if d["name"] in present]
-    if to_run and all(d["name"].startswith("staging.") for d in to_run) and not anything_staged:
+    if to_run and all(d["name"].startswith("staging.") for d in to_run) and not report.staged:
         report.nothing_staged = True  # suites over empty batches would all "pass": say so instead
         return report
     if not to_run:
         return report
-    if any(d["name"] in PROFILED_SUITES for d in to_run):
-        _profile_participants(settings)
 
     context = gx_setup.context(settings)
     gx_setup.UNEXPECTED_ROWS.clear()
@@ -163,35 +175,49 @@ def run_suites(
     )
     try:
         batches = {}
-        validations = []
         for definition in to_run:
             relation = definition["name"]
             asset = datasource.add_query_asset(name=relation, query=batch_query(relation))
             batches[relation] = asset.add_batch_definition_whole_table("all")
-            validations.append(
-                context.validation_definitions.add(
-                    gx.ValidationDefinition(name=relation, data=batches[relation], suite=suites_by_name[relation])
-                )
-            )
         # BASIC: counts and up to 20 unexpected values, what ops.dq_results and Data Docs show. SUMMARY would
         # add a value-counts query per column expectation (partial_unexpected_counts, which nothing reads) and
         # ~40% more of GX's own time per expectation.
-        # Each validation definition is run as a GX Checkpoint runs them (the results stored for Data Docs,
-        # keyed the same way), without a Checkpoint: it has no actions here, and its freshness check
-        # re-serialised every suite before the definitions' own checks did it again (~1/6 of check-marts).
+        # Each suite is validated and its result stored as GX's ValidationDefinition.run does it (the same
+        # meta, the results stored for Data Docs and keyed the same way), without a Checkpoint (it has no
+        # actions here, and its freshness check re-serialised every suite) nor a ValidationDefinition (added
+        # to a store only to be read back by its own freshness check, which re-reads suite and batch definition).
         result_format = {"result_format": "BASIC", "partial_unexpected_count": 20}
         run_identifier = gx.RunIdentifier(run_name=run_id)
         run_results = {}
         by_suite = {}
-        for validation_definition in validations:
-            validation = validation_definition.run(result_format=result_format, run_id=run_identifier)
-            key = ValidationResultIdentifier(
-                expectation_suite_identifier=ExpectationSuiteIdentifier(name=validation_definition.suite.name),
+        for definition in to_run:
+            relation = definition["name"]
+            # A staging view is computed anew by every query over it: its batch is copied once into a temporary
+            # table (GX's own option), which the suite's queries read. Not the participants' (its rules read
+            # the profile) nor a mart's (already a table).
+            datasource.get_execution_engine()._create_temp_table = relation in TEMP_TABLE_SUITES
+            validator = Validator(batch_definition=batches[relation], result_format=result_format)
+            validation = validator.validate_expectation_suite(suites_by_name[relation], None)
+            validation.meta.update(
+                validation_id=str(uuid.uuid4()),
+                checkpoint_id=None,
                 run_id=run_identifier,
-                batch_identifier=validation.batch_id,
+                validation_time=run_identifier.run_time,
+                batch_parameters=None,
+            )
+            suite_key = ExpectationSuiteIdentifier(name=relation)
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=suite_key,
+                run_id=run_identifier,
+                batch_identifier=validator.active_batch_id,
+            )
+            context.validation_results_store.store_validation_results(
+                suite_validation_result=validation,
+                suite_validation_result_identifier=key,
+                expectation_suite_identifier=suite_key,
             )
             run_results[key] = validation
-            by_suite[validation_definition.suite.name] = validation
+            by_suite[relation] = validation
         for definition in to_run:
             relation = definition["name"]
             personal = set((definition.get("meta") or {}).get("personal_columns", []))
@@ -203,7 +229,6 @@ def run_suites(
             # suite): this run's validation pages, those of earlier checks that deferred theirs,
             # every suite's page, and the index.
             # Suite pages only where the suite changed (or its page is missing): they do not depend on the run.
-            started = time.time() - 2  # a file's time can lag the clock by a tick: a margin (rewriting is idempotent)
             every_suite = [*definitions.values(), *(d for d in wanted if d["name"] not in known)]
             for definition in definitions.values():
                 if definition["name"] not in suites_by_name:
@@ -212,10 +237,10 @@ def run_suites(
             prune_validations(settings)
             deferred = gx_setup.unrendered_validations(settings, skip=run_results)
             pages = [*run_results, *deferred, *(ExpectationSuiteIdentifier(name) for name in stale)]
+            # GX's pages load their scripts from CDNs: the pages are written pointed at vendored copies.
+            gx_setup.offline_pages(settings.data_docs_dir)
             context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pages)
             gx_setup.mark_suite_pages(settings, every_suite)
-            # GX's pages load their scripts from CDNs: the pages this build wrote are pointed at vendored copies.
-            data_docs.make_offline(settings.data_docs_dir, since=started)
             report.data_docs = settings.data_docs_dir / "index.html"
     finally:
         gx_setup.close(datasource)
@@ -258,11 +283,6 @@ def _unexpected_rows(batch_definition, results) -> dict[int, list[dict]]:
     return rows
 
 
-def _profile_participants(settings: Settings) -> None:
-    with database.connected(settings) as con:  # closed before GX opens the file (one configuration per file)
-        participant_profile.profile_loads(con)
-
-
 def quarantine_staged(con, reason: str) -> int:
     """Take the staged files out of the staging views after a failed critical check."""
     staged = con.execute("select count(*) from ops.load_log where status = 'staged'").fetchone()[0]
@@ -283,12 +303,14 @@ def gate(settings: Settings, suites: list[Path], run_id: str, defer_docs: bool =
             docs = f"; Data Docs: {report.data_docs}" if report.data_docs else ""
             # One line: Prefect shows an exception's text in its state message, where a line
             # break would appear as a literal \n; the CLI and the flow log print one line per failure.
-            raise DataQualityError(
+            failure = DataQualityError(
                 f"critical data-quality checks failed; {quarantined} staged file(s) quarantined and "
                 "nothing from this batch was published: " + "; ".join(failures) + docs,
                 failures=[asdict(r) for r in report.critical_failures],
                 details=failures + ([f"Data Docs: {report.data_docs}"] if report.data_docs else []),
             )
+            failure.staged = report.staged  # the files quarantined (name, period), for the ops notice
+            raise failure
     return {
         "checked": len(report.results),
         "warnings": [asdict(r) for r in report.warnings],

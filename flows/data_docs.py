@@ -4,7 +4,9 @@ GX writes pages that load jQuery, Bootstrap and bootstrap-table from public CDNs
 of validations is filled in by bootstrap-table, so on a machine without internet access it showed
 nothing. After each build, the vendored copies (`flows/static/data_docs/`, see its README) go next
 to the pages and every page points at them; what is not vendored (icons, dark mode, logos, Vega) is
-dropped from the pages, which read without it. The report does the same for its charts.
+dropped from the pages, which read without it. The report does the same for its charts. The check
+stages' builds write each page offline in the first place (`gx_setup.offline_pages`): rewriting a page
+just written costs a second write of every page (on ext4, a truncated file is flushed when closed).
 """
 
 from __future__ import annotations
@@ -39,24 +41,36 @@ DROPPED = re.compile(
 )
 
 
-def make_offline(site: Path, since: float | None = None) -> int:
-    """Copy the vendored assets into `site` and point its pages at them; returns pages rewritten.
-    `since` (a `time.time()`): only the pages written from then on (a build's), the others were
-    made offline by the build that wrote them."""
+def copy_assets(site: Path) -> None:
+    """The vendored scripts and styles, next to the pages (`static/vendor`)."""
     target = site / FOLDER
     target.mkdir(parents=True, exist_ok=True)
     for path in VENDORED.glob("*.min.*"):
         if not (target / path.name).exists() or (target / path.name).stat().st_size != path.stat().st_size:
             shutil.copyfile(path, target / path.name)
+
+
+def offline_page(text: str, depth: int) -> str:
+    """A page's HTML pointed at the vendored copies; `depth`: how many folders below the site's root it is."""
+    prefix = "../" * depth
+    changed = DROPPED.sub("", text)
+    for pattern, name in ASSETS.items():
+        changed = re.sub(pattern, f"{prefix}{FOLDER}/{name}", changed)
+    return changed
+
+
+def make_offline(site: Path, since: float | None = None) -> int:
+    """Copy the vendored assets into `site` and point its pages at them; returns pages rewritten.
+    `since` (a `time.time()`): only the pages written from then on (a build's), the others were
+    made offline by the build that wrote them. (The check stages' builds write their pages offline
+    already, `gx_setup.offline_pages`; this is for pages written otherwise.)"""
+    copy_assets(site)
     rewritten = 0
     for page in site.rglob("*.html"):
         if since is not None and page.stat().st_mtime < since:
             continue
         text = page.read_text(encoding="utf-8")
-        prefix = "../" * (len(page.relative_to(site).parts) - 1)
-        changed = DROPPED.sub("", text)
-        for pattern, name in ASSETS.items():
-            changed = re.sub(pattern, f"{prefix}{FOLDER}/{name}", changed)
+        changed = offline_page(text, len(page.relative_to(site).parts) - 1)
         if changed != text:
             page.write_text(changed, encoding="utf-8")
             rewritten += 1

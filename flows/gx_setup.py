@@ -13,9 +13,11 @@ check stages call (`flows/checks.py`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import os
 import shutil
 from importlib.metadata import version
 from pathlib import Path
@@ -106,17 +108,28 @@ def _rendered_suites(settings: Settings) -> dict:
 
 
 def _suite_digest(definition: dict) -> str:
-    text = json.dumps([version("great_expectations"), definition], sort_keys=True, default=str)
+    text = json.dumps([_gx_version(), definition], sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def _gx_version() -> str:
+    return version("great_expectations")  # reads the installed packages' metadata (~5 ms a call)
 
 
 def _suite_page(settings: Settings, name: str) -> Path:
     return settings.data_docs_dir / "expectations" / Path(*name.split(".")).with_suffix(".html")
 
 
-def prepare() -> None:
-    """The process-wide GX adjustments, once before any validation."""
+def prepare(settings: Settings | None = None) -> None:
+    """The process-wide GX adjustments, once before any validation (`settings`: where compiled
+    Data Docs templates are kept)."""
     quiet_gx()
+    configuration_once_per_lookup()
+    plain_values_converted_directly()
+    columns_named_without_rows()
+    if settings is not None:
+        compiled_templates(settings)
     persist_duckdb_connection()
     no_duckdb_progress_bars()
     no_batch_notice()
@@ -129,6 +142,8 @@ def prepare() -> None:
 # expectation id: GX fetches them anyway but returns them only in its COMPLETE format.
 UNEXPECTED_ROWS: dict[str, list[dict]] = {}
 _ADJUSTED: set[str] = set()
+# GX's own functions that `prepare` replaced, by name (tests compare the replacements with them).
+GX_ORIGINALS: dict[str, object] = {}
 
 
 def custom_sql_counted_from_its_rows() -> None:
@@ -208,8 +223,6 @@ def no_examples_query_without_unexpected() -> None:
     the statements of a mart suite."""
     if "unexpected_values" in _ADJUSTED:
         return
-    import functools
-
     from great_expectations.execution_engine import SqlAlchemyExecutionEngine
     from great_expectations.expectations import registry
     from great_expectations.expectations.metrics.map_metric_provider.map_metric_provider import MapMetricProvider
@@ -272,6 +285,187 @@ def keep_unexpected_rows() -> None:
 
     UnexpectedRowsExpectation._validate = _validate
     _ADJUSTED.add("unexpected_rows")
+
+
+def configuration_once_per_lookup() -> None:
+    """GX rebuilds an expectation's configuration (a pydantic `dict()` and an `ExpectationConfiguration`)
+    each time it reads one of its kwargs: `_get_domain_kwargs`, `_get_success_kwargs` and
+    `_get_runtime_kwargs` rebuild it once per key, `_get_success_kwarg` twice, ~85 builds per expectation
+    per validation (about a third of GX's own time in check-marts). They now build it once per call;
+    the configuration depends only on the expectation, so the values are the same. The class name ->
+    expectation type conversion (two regular expressions, on every build) is remembered per name."""
+    if "configuration" in _ADJUSTED:
+        return
+    import great_expectations.expectations.expectation as expectation_module
+    from great_expectations.expectations.expectation import Expectation, InvalidExpectationKwargsError
+
+    expectation_module.camel_to_snake = functools.lru_cache(maxsize=None)(expectation_module.camel_to_snake)
+
+    def _get_domain_kwargs(self):
+        kwargs = self.configuration.kwargs
+        domain_kwargs = {key: kwargs.get(key, self._get_default_value(key)) for key in self.domain_keys}
+        missing_kwargs = set(self.domain_keys) - set(domain_kwargs.keys())
+        if missing_kwargs:
+            raise InvalidExpectationKwargsError(f"Missing domain kwargs: {list(missing_kwargs)}")
+        return domain_kwargs
+
+    def _get_success_kwargs(self):
+        configuration = self.configuration
+        kwargs = configuration.kwargs
+        domain_kwargs = {key: kwargs.get(key, self._get_default_value(key)) for key in self.domain_keys}
+        missing_kwargs = set(self.domain_keys) - set(domain_kwargs.keys())
+        if missing_kwargs:
+            raise InvalidExpectationKwargsError(f"Missing domain kwargs: {list(missing_kwargs)}")
+        success_kwargs = {key: kwargs.get(key, self._get_default_value(key)) for key in self.success_keys}
+        success_kwargs.update(domain_kwargs)
+        return success_kwargs
+
+    def kwarg(self, kwargs, key, default=None):  # GX's `_get_success_kwarg`, given the configuration's kwargs
+        if key in kwargs:
+            return kwargs[key]
+        field = self.__fields__.get(key)
+        if field is not None:
+            return field.default if not field.required else default
+        expectation_module.logger.warning(
+            f'_get_success_kwarg called with key "{key}", but it is not a known field of {type(self).__name__}'
+        )
+        return default
+
+    def _get_success_kwarg(self, key, default=None):
+        return kwarg(self, self.configuration.kwargs, key, default)
+
+    def _get_runtime_kwargs(self, runtime_configuration=None):
+        runtime_configuration = runtime_configuration or {}
+        success_kwargs = self._get_success_kwargs()
+        kwargs = self.configuration.kwargs
+        runtime_kwargs = {key: runtime_configuration.get(key, kwarg(self, kwargs, key)) for key in self.runtime_keys}
+        runtime_kwargs.update(success_kwargs)
+        runtime_kwargs["result_format"] = expectation_module.parse_result_format(runtime_kwargs["result_format"])
+        return runtime_kwargs
+
+    GX_ORIGINALS.update(
+        {
+            name: getattr(Expectation, name)
+            for name in ("_get_domain_kwargs", "_get_success_kwargs", "_get_runtime_kwargs")
+        }
+    )
+    GX_ORIGINALS["_get_success_kwarg"] = Expectation._get_success_kwarg
+    Expectation._get_domain_kwargs = _get_domain_kwargs
+    Expectation._get_success_kwargs = _get_success_kwargs
+    Expectation._get_success_kwarg = _get_success_kwarg
+    Expectation._get_runtime_kwargs = _get_runtime_kwargs
+    _ADJUSTED.add("configuration")
+
+
+def compiled_templates(settings: Settings) -> None:
+    """Data Docs are rendered with Jinja; each of GX's three page views has its own Jinja environment,
+    which compiles the templates it uses (~75 a build, the bigger part of a small build). The views keep
+    the compiled templates in Jinja's own bytecode cache under `$JKN_HOME/gx/templates`: compiled once
+    for every view and every later build (Jinja checks each cached template against its source)."""
+    from great_expectations.render.view.view import DefaultJinjaView
+    from jinja2 import FileSystemBytecodeCache
+
+    directory = settings.home / "gx" / "templates"
+    directory.mkdir(parents=True, exist_ok=True)
+    _TEMPLATE_CACHE["cache"] = FileSystemBytecodeCache(str(directory))
+    if "templates" in _ADJUSTED:
+        return
+    init = DefaultJinjaView.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.env.bytecode_cache = _TEMPLATE_CACHE["cache"]
+        self.env.auto_reload = False  # GX's templates do not change while it runs (else: a stat per use)
+
+    DefaultJinjaView.__init__ = __init__
+    _ADJUSTED.add("templates")
+
+
+_TEMPLATE_CACHE: dict = {}
+# Data Docs folders whose pages are written offline (`offline_pages`), as GX's store backends name them.
+OFFLINE_SITES: set[str] = set()
+
+
+def offline_pages(site: Path) -> None:
+    """GX's pages load scripts from CDNs; those its builds write into `site` are written pointed at the
+    vendored copies (`flows/data_docs.py`), instead of written by GX and then rewritten."""
+    from great_expectations.data_context.store.tuple_store_backend import TupleFilesystemStoreBackend
+
+    from flows import data_docs
+
+    data_docs.copy_assets(site)
+    OFFLINE_SITES.add(os.path.normpath(str(site.resolve())))
+    if "offline" in _ADJUSTED:
+        return
+    write = TupleFilesystemStoreBackend._set
+
+    def _set(self, key, value, **kwargs):
+        base = os.path.normpath(self.full_base_directory)
+        if isinstance(value, str) and base in OFFLINE_SITES:
+            relative = self._convert_key_to_filepath(key if isinstance(key, tuple) else key.to_tuple())
+            if relative.endswith(".html"):
+                value = data_docs.offline_page(value, len(Path(os.path.normpath(relative)).parts) - 1)
+        return write(self, key, value, **kwargs)
+
+    TupleFilesystemStoreBackend._set = _set
+    _ADJUSTED.add("offline")
+
+
+def columns_named_without_rows() -> None:
+    """duckdb-engine cannot reflect a query's columns, so GX falls back to running the batch's query and
+    reading the names off the result: the whole query (on a staging view, every column of every staged
+    row; ~0.1 s for the participants). On DuckDB the query is now run as `select * from (...) limit 0`,
+    the same column names and no rows."""
+    if "columns" in _ADJUSTED:
+        return
+    import great_expectations.expectations.metrics.util as metrics_util
+    from sqlalchemy import TextClause, text
+
+    fallback = GX_ORIGINALS["column_reflection_fallback"] = metrics_util.column_reflection_fallback
+
+    def column_reflection_fallback(selectable, dialect, sqlalchemy_engine, schema_name=None):
+        if dialect.name.lower() == "duckdb" and isinstance(selectable, TextClause) and not selectable._bindparams:
+            selectable = text(f"select * from ({selectable.text}) as reflected limit 0")
+        return fallback(
+            selectable=selectable, dialect=dialect, sqlalchemy_engine=sqlalchemy_engine, schema_name=schema_name
+        )
+
+    metrics_util.column_reflection_fallback = column_reflection_fallback
+    _ADJUSTED.add("columns")
+
+
+def plain_values_converted_directly() -> None:
+    """GX turns every metric's kwargs into JSON-ready values to name the metric (`IDDict.to_id`, ~11,000
+    times in check-marts), and its conversion tries pydantic, numpy and pandas types before it returns
+    a str, int or None as they are (four numpy checks for each None). Plain values (None, str, int, bool,
+    float, and dicts, lists, tuples and sets of them) are now converted as GX would convert them, at once;
+    anything else still by GX."""
+    if "json" in _ADJUSTED:
+        return
+    import math
+    import sys
+
+    import great_expectations.util as gx_util
+
+    convert = GX_ORIGINALS["convert_to_json_serializable"] = gx_util.convert_to_json_serializable
+    scalars = (str, int, bool, type(None))
+
+    def convert_to_json_serializable(data):
+        kind = type(data)
+        if kind in scalars:
+            return data
+        if kind is float:
+            return None if math.isnan(data) else data
+        if kind is dict:
+            return {str(key): convert_to_json_serializable(value) for key, value in data.items()}
+        if kind is list or kind is tuple or kind is set:
+            return [convert_to_json_serializable(value) for value in data]
+        return convert(data)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("great_expectations") and getattr(module, "convert_to_json_serializable", None) is convert:
+            module.convert_to_json_serializable = convert_to_json_serializable
+    _ADJUSTED.add("json")
 
 
 def persist_duckdb_connection() -> None:
@@ -360,7 +554,84 @@ def context(settings: Settings):
             "base_directory": str(validations_dir(settings).resolve()),
         },
     }
-    return gx.get_context(mode="ephemeral", project_config=config)
+    ephemeral = gx.get_context(mode="ephemeral", project_config=config)
+    # An ephemeral context "saves" its whole configuration, as YAML into a store in memory that nothing
+    # reads, on every data source and asset added (~15 times a check stage, ~0.1 s): not here.
+    ephemeral._save_project_config = lambda: None
+    _index_reads_headers(ephemeral)
+    _suites_read_once(ephemeral)
+    return ephemeral
+
+
+def _suites_read_once(ephemeral) -> None:
+    """GX's suite collection deserialises a suite from its store on every `get` (marshmallow, then each
+    expectation built anew): `add` reads the suite back, and each validation page reads its suite again
+    for its meta. Here a suite is read from the store once and then kept until it is added or deleted
+    again (nothing in the check stages changes a suite once added)."""
+    factory = ephemeral.suites
+    read, add, delete = factory.get, factory.add, factory.delete
+    kept: dict = {}
+
+    def get(name):
+        if name not in kept:
+            kept[name] = read(name=name)
+        return kept[name]
+
+    def add_suite(suite):
+        kept.pop(suite.name, None)
+        return add(suite)
+
+    def delete_suite(name):
+        kept.pop(name, None)
+        return delete(name)
+
+    factory.get, factory.add, factory.delete = get, add_suite, delete_suite
+
+
+def _index_reads_headers(ephemeral) -> None:
+    """The Data Docs index lists up to `DOCS_VALIDATIONS_LISTED` stored validation results, and GX's
+    index builder loads each whole (its file, with every expectation's result, through marshmallow;
+    ~3 ms each, more for a failed suite) for its success, meta and asset name. This context's
+    `get_validation_result`, which only the index builder calls, now reads the stored JSON and returns
+    those parts (`success`, `meta`, `statistics`, the suite) without the expectations' results."""
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    whole = ephemeral.get_validation_result
+
+    def get_validation_result(
+        expectation_suite_name,
+        run_id=None,
+        batch_identifier=None,
+        validation_results_store_name=None,
+        failed_only=False,
+    ):
+        if run_id is None or batch_identifier is None or failed_only:
+            return whole(expectation_suite_name, run_id, batch_identifier, validation_results_store_name, failed_only)
+        store = ephemeral.stores[validation_results_store_name or ephemeral.validation_results_store_name]
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=expectation_suite_name),
+            run_id=run_id,
+            batch_identifier=batch_identifier,
+        )
+        text = store._store_backend.get(store.key_to_tuple(key))
+        if not text:
+            return whole(expectation_suite_name, run_id, batch_identifier, validation_results_store_name, failed_only)
+        stored = json.loads(text)
+        return ExpectationSuiteValidationResult(
+            success=stored["success"],
+            results=[],
+            suite_name=stored["suite_name"],
+            suite_parameters=stored.get("suite_parameters"),
+            statistics=stored.get("statistics"),
+            meta=stored.get("meta"),
+            id=stored.get("id"),
+        )
+
+    ephemeral.get_validation_result = get_validation_result
 
 
 def close(datasource) -> None:

@@ -167,13 +167,11 @@ def notify(settings: Settings, run_id: str, to_send: list[notices.Notice]) -> di
 
 
 def _check_and_gate(settings: Settings, run_id: str, suites: list[Path], defer_docs: bool = False) -> dict:
-    with database.connected(settings, read_only=True) as con:
-        batch = con.execute("select file_name, period from ops.load_log where status = 'staged' order by load_id")
-        batch = batch.fetchall()
     try:
         return checks.gate(settings, suites, run_id, defer_docs=defer_docs)
     except DataQualityError as failure:
-        # What the ops notice names: the quarantined files and the months they bring.
+        # What the ops notice names: the quarantined files and the months they bring (read as the checks began).
+        batch = getattr(failure, "staged", [])
         failure.files = [name for name, _ in batch]
         failure.months = sorted({month for _, period in batch if (month := notices.month_of(period))})
         raise
