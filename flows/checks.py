@@ -42,7 +42,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from flows import database, gx_setup, participant_profile
+from flows import database, gx_patches, gx_setup, participant_profile
 from flows.check_results import EXAMPLES, CheckReport, CheckResult, describe_failure, from_validation, record
 from flows.database import duckdb_config
 from flows.errors import DataQualityError
@@ -160,7 +160,7 @@ def run_suites(
         return report
 
     context = gx_setup.context(settings)
-    gx_setup.UNEXPECTED_ROWS.clear()
+    gx_patches.UNEXPECTED_ROWS.clear()
     # The suites this run validates; every other suite goes into the context before a Data Docs build,
     # so that the index lists them all, not just this stage's (a check without a build does not pay for it).
     suites_by_name = {}
@@ -260,7 +260,7 @@ def run_suites(
 def _unexpected_rows(batch_definition, results) -> dict[int, list[dict]]:
     """The rows a failed custom SQL expectation found. GX computes them anyway but returns
     them only in its COMPLETE format, which for column expectations would also fetch every
-    unexpected value; they are kept as GX validates (`gx_setup.keep_unexpected_rows`), and only
+    unexpected value; they are kept as GX validates (`gx_patches.keep_unexpected_rows`), and only
     a failed custom SQL expectation whose rows were not kept is asked again."""
     failed = {
         position: result.expectation_config
@@ -271,8 +271,8 @@ def _unexpected_rows(batch_definition, results) -> dict[int, list[dict]]:
     }
     rows = {}
     for position, config in list(failed.items()):
-        if config.id in gx_setup.UNEXPECTED_ROWS:
-            rows[position] = gx_setup.UNEXPECTED_ROWS.pop(config.id)[:EXAMPLES]
+        if config.id in gx_patches.UNEXPECTED_ROWS:
+            rows[position] = gx_patches.UNEXPECTED_ROWS.pop(config.id)[:EXAMPLES]
             del failed[position]
     if not failed:
         return rows

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from flows import checks, database, gx_setup, metrics
+from flows import checks, database, gx_patches, metrics
 from tests.fixtures.checks import batches
 from tests.fixtures.checks.batches import prepare
 
@@ -506,7 +506,7 @@ def test_no_duckdb_progress_bars_on_our_or_gx_connections(settings):
         assert con.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
     finally:
         con.close()
-    gx_setup.no_duckdb_progress_bars()
+    gx_patches.no_duckdb_progress_bars()
     engine = sqlalchemy.create_engine(f"duckdb:///{settings.db_path}")
     try:
         with engine.connect() as connection:

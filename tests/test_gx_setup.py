@@ -3,7 +3,7 @@ stages rebuild the docs every run, and a suite's page does not depend on the run
 
 from __future__ import annotations
 
-from flows import checks, gx_setup
+from flows import checks, gx_patches, gx_setup
 
 
 def _page(settings, name: str):
@@ -53,7 +53,7 @@ def test_expectation_kwargs_are_the_ones_gx_computes(monkeypatch):
 
     ours = [kwargs_of(expectation) for expectation in expectations]
     for name in ("_get_domain_kwargs", "_get_success_kwargs", "_get_runtime_kwargs", "_get_success_kwarg"):
-        monkeypatch.setattr(Expectation, name, gx_setup.GX_ORIGINALS[name])
+        monkeypatch.setattr(Expectation, name, gx_patches.GX_ORIGINALS[name])
     assert ours == [kwargs_of(expectation) for expectation in expectations]
 
 
@@ -66,7 +66,7 @@ def test_plain_values_are_converted_as_gx_converts_them():
     from great_expectations.core import id_dict
 
     gx_setup.prepare()
-    gx_own = gx_setup.GX_ORIGINALS["convert_to_json_serializable"]
+    gx_own = gx_patches.GX_ORIGINALS["convert_to_json_serializable"]
     assert id_dict.convert_to_json_serializable is not gx_own  # the ids of metrics use the direct one
     values = [
         None,
@@ -118,7 +118,7 @@ def test_a_query_batch_is_named_from_no_rows(settings):
             sent.clear()
             ours = metrics_util.column_reflection_fallback(query, engine.dialect, engine)
             assert sent and all(statement.endswith("limit 0") for statement in sent), sent
-            gx_own = gx_setup.GX_ORIGINALS["column_reflection_fallback"](query, engine.dialect, engine)
+            gx_own = gx_patches.GX_ORIGINALS["column_reflection_fallback"](query, engine.dialect, engine)
             assert ours == gx_own and len(ours) > 1
     finally:
         engine.dispose()
