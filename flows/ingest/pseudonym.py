@@ -156,10 +156,11 @@ def _has_c_module() -> bool:
 def _load_extension(con: duckdb.DuckDBPyConnection) -> bool:
     if not EXTENSION_PATH.exists():
         return False
-    # a literal, not a parameter: a parameter would make DuckDB import pandas (1-3 s) in a process without it
-    loaded = f"select count(*) from duckdb_functions() where function_name = '{EXTENSION_FUNCTION}'"
-    if con.execute(loaded).fetchone()[0]:
+    try:  # loaded already (files of a batch share an instance)? A call costs far less than duckdb_functions()
+        con.execute(f"select {RULES_TEXT_FUNCTION}(null::varchar)")
         return True
+    except duckdb.CatalogException:
+        pass
     try:
         con.execute(f"load '{str(EXTENSION_PATH).replace(chr(39), chr(39) * 2)}'")
     except duckdb.Error as error:  # e.g. a connection without allow_unsigned_extensions, another platform
