@@ -19,7 +19,7 @@ from tests.conftest import TEST_KEY
 def con():
     assert pseudonym.EXTENSION_PATH.exists(), f"{pseudonym.EXTENSION_PATH} was not built: see setup.py's warning"
     connection = duckdb.connect(config={"threads": 2, **pseudonym.connect_config()})
-    assert pseudonym.native_rules(connection)
+    assert pseudonym.person_key_way(connection) == "extension"  # loads it
     yield connection
     connection.close()
 
@@ -106,6 +106,12 @@ MESSY = """card_no,nik,region_code,segment,status,employer_id,wage
 0002442695051,3326014507900011,\u00a0,PBPU,ACTIVE,,
 0002442695052,3326014507900012,3326,\u1680PBPU\u205f,ACTIVE,,
 """
+
+
+def test_the_rules_are_the_extensions_where_it_computes_person_key():
+    assert pseudonym.native_rules(pseudonym.PERSON_KEY_FUNCTION)
+    assert not pseudonym.native_rules("sql")
+    assert not pseudonym.native_rules(f"{pseudonym.PERSON_KEY_FUNCTION}_0a1b2c3d")  # the Arrow function
 
 
 def test_a_messy_file_gives_the_same_part_and_rejects_with_the_extensions_rules_and_without(tmp_path):

@@ -271,7 +271,7 @@ def _write_part(
     parameters = _parameters(kind, period, pseudonym_key, reference)
     person_key = register_person_key(con, parameters)
     select = reading_select(
-        source, kind, positions, checks(kind), person_key, reference.province_codes, native_rules(con)
+        source, kind, positions, checks(kind), person_key, reference.province_codes, native_rules(person_key)
     )
     try:
         con.execute(

@@ -139,10 +139,11 @@ def person_key_way(con: duckdb.DuckDBPyConnection) -> str:
     return "sql"
 
 
-def native_rules(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the reading SELECT on `con` checks rows with the extension's functions (loaded into
-    `con` now if it was not): wherever the extension is the way of computing person_key."""
-    return PERSON_KEY_WAYS[0] == "extension" and _load_extension(con)
+def native_rules(person_key: str) -> bool:
+    """Whether the reading SELECT checks rows with the extension's functions: where it computes
+    `person_key` with the extension (`register_person_key` loaded it), that is in participants files,
+    nearly all the rows ingest reads. Other files keep the SQL (and try no load that could warn)."""
+    return person_key == PERSON_KEY_FUNCTION
 
 
 def _has_c_module() -> bool:
