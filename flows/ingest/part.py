@@ -42,7 +42,7 @@ from flows.ingest.instances import Reference, connection_for
 from flows.ingest.kinds import KINDS, ExtractKind, part_columns
 from flows.ingest.landing import FILE_NAME, period_date
 from flows.ingest.profile import PERSON_HASH, has_profile, profile_part
-from flows.ingest.pseudonym import hmac_pads, native_rules, redact, register_person_key, unregister_person_key
+from flows.ingest.pseudonym import hmac_pads, redact, register_person_key, unregister_person_key
 from flows.ingest.reading import counts_lines_as_duckdb, duckdb_problem, map_columns, open_source, physical_lines, quote
 from flows.ingest.repeats import repeated_hashes_of
 from flows.ingest.rules import REGIONS_TABLE, bad_rows, checks, period_sql, reading_select, rejects_select
@@ -270,9 +270,7 @@ def _write_part(
     """The one pass: the file, read, typed, checked and pseudonymised, into the part."""
     parameters = _parameters(kind, period, pseudonym_key, reference)
     person_key = register_person_key(con, parameters)
-    select = reading_select(
-        source, kind, positions, checks(kind), person_key, reference.province_codes, native_rules(person_key)
-    )
+    select = reading_select(source, kind, positions, checks(kind), person_key, reference.province_codes)
     try:
         con.execute(
             f"copy (select $period_date::date as {kind.date_column}, * from ({select})) "

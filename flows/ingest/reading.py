@@ -23,7 +23,7 @@ import duckdb
 
 from flows.errors import FileRejected
 from flows.ingest.kinds import ExtractKind
-from flows.ingest.pseudonym import redact
+from flows.ingest.pseudonym import RULES_TEXT_FUNCTION, redact
 
 HEADER_BYTES = 1 << 20  # a header line longer than this is not a header
 # SQL types a Parquet column may have, by column type; identifiers must be text.
@@ -273,7 +273,7 @@ def column_text(source: Source, position: int | None, native: bool = False) -> s
             f"else cast({column} as varchar) end"
         )
     text = column if sql_type == "VARCHAR" else f"cast({column} as varchar)"
-    return f"jkn_text({text})" if native else f"nullif(trim({text}), '')"
+    return f"{RULES_TEXT_FUNCTION}({text})" if native else f"nullif(trim({text}), '')"
 
 
 def duckdb_problem(error: Exception, path: Path) -> tuple[int | None, str]:

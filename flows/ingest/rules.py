@@ -10,7 +10,7 @@ the file again.
 from __future__ import annotations
 
 from flows.ingest.kinds import SEGMENT_ALIASES, SEGMENTS, STATUS_ALIASES, Column, ExtractKind
-from flows.ingest.pseudonym import mask_identifier, mask_nik, nik_problem, sql_person_key
+from flows.ingest.pseudonym import mask_identifier, mask_nik, native_rules, nik_problem, sql_person_key
 from flows.ingest.reading import Source, column_text
 
 # The region codes rows are checked against, a temporary table of the connection reading a file (`part`).
@@ -24,14 +24,14 @@ def reading_select(
     checks: list[tuple[str, str, str, str]],
     person_key: str = "sql",
     provinces: tuple[str, ...] = (),
-    native: bool = False,
 ) -> str:
     """One SELECT that reads the file and returns, per line, each column's typed value and
     `bad`: whether any of `checks` fails. The text a column was typed from is kept only on bad
     rows (for `ops.rejects`): on a good row it is null, so a national extract's landing table
     holds one copy of each value, not two. The NIK is used only inside it (see the module
-    docstring). `native`: trims and checks NIKs with the extension's functions (`pseudonym.native_rules`),
-    which give the same values."""
+    docstring). Where the extension computes `person_key`, it also trims and checks NIKs
+    (`pseudonym.native_rules`), giving the same values."""
+    native = native_rules(person_key)
     texts = ", ".join(
         f"{column_text(source, positions.get(column.name), native)} as {column.name}_text" for column in kind.columns
     )
