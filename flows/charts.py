@@ -252,25 +252,13 @@ def render_png(spec: dict, locale: str = "id", scale: float = 1.5) -> bytes:
     return compact_png(png)
 
 
-# The one-point chart that starts vl-convert's engine (`warm_up`, and alerts' chart process)
+# The one-point chart that starts vl-convert's engine in alerts' chart process (`ChartProcess.warm_up`)
 WARM_UP_MONTH = "2000-01-01"
 WARM_UP_DATA = {
     "name": "",
     "series": [{"month": WARM_UP_MONTH, "series": "actual", "value": 1.0}],
     "target": [{"target_pct": 1.0, "target_date": WARM_UP_MONTH, "start": WARM_UP_MONTH, "label": ""}],
 }
-
-
-def warm_up(locale: str = "id") -> None:
-    """Start vl-convert's JavaScript engine (about 0.7 s of a process's first chart) by drawing a
-    one-point chart, so that the first real chart does not wait for it."""
-    vl_convert.vegalite_to_png(
-        png_spec(WARM_UP_DATA, locale),
-        scale=1,
-        format_locale=FORMAT_LOCALES.get(locale, FORMAT_LOCALES["id"]),
-        time_format_locale=TIME_FORMAT_LOCALES.get(locale, TIME_FORMAT_LOCALES["id"]),
-        allowed_base_urls=[],
-    )
 
 
 def _unfiltered(kind: int, line: bytearray, previous: bytearray) -> bytearray:

@@ -5,8 +5,8 @@ of validations is filled in by bootstrap-table, so on a machine without internet
 nothing. After each build, the vendored copies (`flows/static/data_docs/`, see its README) go next
 to the pages and every page points at them; what is not vendored (icons, dark mode, logos, Vega) is
 dropped from the pages, which read without it. The report does the same for its charts. The check
-stages' builds write each page offline in the first place (`gx_setup.offline_pages`): rewriting a page
-just written costs a second write of every page (on ext4, a truncated file is flushed when closed).
+stages' builds write each page offline in the first place (`gx_setup.offline_pages` calls `offline_page`
+as GX stores it): rewriting a page just written cost a second write of every page.
 """
 
 from __future__ import annotations
@@ -57,21 +57,3 @@ def offline_page(text: str, depth: int) -> str:
     for pattern, name in ASSETS.items():
         changed = re.sub(pattern, f"{prefix}{FOLDER}/{name}", changed)
     return changed
-
-
-def make_offline(site: Path, since: float | None = None) -> int:
-    """Copy the vendored assets into `site` and point its pages at them; returns pages rewritten.
-    `since` (a `time.time()`): only the pages written from then on (a build's), the others were
-    made offline by the build that wrote them. (The check stages' builds write their pages offline
-    already, `gx_setup.offline_pages`; this is for pages written otherwise.)"""
-    copy_assets(site)
-    rewritten = 0
-    for page in site.rglob("*.html"):
-        if since is not None and page.stat().st_mtime < since:
-            continue
-        text = page.read_text(encoding="utf-8")
-        changed = offline_page(text, len(page.relative_to(site).parts) - 1)
-        if changed != text:
-            page.write_text(changed, encoding="utf-8")
-            rewritten += 1
-    return rewritten
