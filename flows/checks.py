@@ -115,18 +115,20 @@ def _existing_relations(settings: Settings, relations: list[str]) -> tuple[set[s
     date in the same open (a writable connection also brings the schema up to date each time it opens,
     and the file is opened several times a check stage). Closed before GX opens the file (one
     configuration per file in a process)."""
-    profiled = [relation for relation in relations if relation in PROFILED_SUITES]
+    profiled = any(relation in PROFILED_SUITES for relation in relations)
     with database.connected(settings, read_only=not profiled) as con:
         rows = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
         present = {row[0] for row in rows}
-        staged = []
-        if "ops.load_log" in present:
-            staged = con.execute(STAGED_BATCH).fetchall()
+        staged = con.execute(STAGED_BATCH).fetchall() if "ops.load_log" in present else []
         to_run = [relation for relation in relations if relation in present]
-        nothing_to_check = all(relation.startswith("staging.") for relation in to_run) and not staged
-        if to_run and not nothing_to_check and any(relation in PROFILED_SUITES for relation in to_run):
+        if any(relation in PROFILED_SUITES for relation in to_run) and not _nothing_staged(to_run, staged):
             participant_profile.profile_loads(con)
-    return {relation for relation in relations if relation in present}, staged
+    return set(to_run), staged
+
+
+def _nothing_staged(relations: list[str], staged: list[tuple]) -> bool:
+    """Only staging suites are to run and no file is staged: suites over empty batches would all "pass"."""
+    return all(relation.startswith("staging.") for relation in relations) and not staged
 
 
 def run_suites(
@@ -153,8 +155,8 @@ def run_suites(
     for relation in report.skipped:
         log.warning("suite %s not run: the relation does not exist", relation)
     to_run = [d for d in wanted if d["name"] in present]
-    if to_run and all(d["name"].startswith("staging.") for d in to_run) and not report.staged:
-        report.nothing_staged = True  # suites over empty batches would all "pass": say so instead
+    if to_run and _nothing_staged([d["name"] for d in to_run], report.staged):
+        report.nothing_staged = True  # say so instead
         return report
     if not to_run:
         return report
