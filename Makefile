@@ -9,7 +9,7 @@ DASK_STAMP := $(VENV)/.installed-dask
 
 # OpenSSL's headers let pip build flows/_pseudonym.c (the fast NIK pseudonymisation; without it
 # ingest falls back to SQL, and the test that checks the fast path is built fails).
-$(STAMP): pyproject.toml constraints.txt setup.py flows/_pseudonym.c flows/native/jkn_pseudonym.c flows/native/jkn_rules.c flows/native/jkn_rules.h
+$(STAMP): pyproject.toml constraints.txt setup.py flows/_pseudonym.c flows/native/jkn_pseudonym.c flows/native/jkn_rules.c flows/native/jkn_rules.h flows/native/jkn_repeats.c flows/native/jkn_repeats.h
 	@test -f /usr/include/openssl/sha.h || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null; } || echo "no OpenSSL headers: NIKs will be pseudonymised in SQL (slower)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip

@@ -84,7 +84,7 @@ class BuildExt(build_ext):
         target = package_dir / f"{DUCKDB_EXTENSION}.duckdb_extension"
         temp = Path(self.build_temp) / "duckdb_extension"
         objects = self.compiler.compile(
-            [str(source), str(source.with_name("jkn_rules.c"))],
+            [str(source), *(str(source.with_name(name)) for name in ("jkn_rules.c", "jkn_repeats.c"))],
             output_dir=str(temp),
             include_dirs=[str(source.parent)],
             extra_postargs=["-O2", "-fPIC", "-fvisibility=hidden", "-Wno-deprecated-declarations"],

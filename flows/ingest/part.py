@@ -42,7 +42,7 @@ from flows.ingest.instances import Reference, connection_for
 from flows.ingest.kinds import KINDS, ExtractKind, part_columns
 from flows.ingest.landing import FILE_NAME, period_date
 from flows.ingest.profile import PERSON_HASH, has_profile, profile_part
-from flows.ingest.pseudonym import hmac_pads, redact, register_person_key, unregister_person_key
+from flows.ingest.pseudonym import hmac_pads, native_rules, redact, register_person_key, unregister_person_key
 from flows.ingest.reading import counts_lines_as_duckdb, duckdb_problem, map_columns, open_source, physical_lines, quote
 from flows.ingest.repeats import repeated_hashes_of
 from flows.ingest.rules import REGIONS_TABLE, bad_rows, checks, period_sql, reading_select, rejects_select
@@ -193,7 +193,7 @@ def _read(
     # rerun elsewhere may still find the first attempt writing into the same shared folder.
     written = final.with_name(f".{sha256}.{socket.gethostname()}.{os.getpid()}.parquet")
     try:
-        _write_part(con, path, source, kind, period, positions, reference, pseudonym_key, written)
+        native = _write_part(con, path, source, kind, period, positions, reference, pseudonym_key, written)
         # (no hive partitioning: the folder's `period=` must not stand in for the file's own period column)
         part = f"read_parquet('{quote(written)}', file_row_number = true, hive_partitioning = false)"
         rows = f"(select file_row_number + {source.first_line} as line, * exclude (file_row_number) from {part})"
@@ -213,7 +213,7 @@ def _read(
                 lambda line: _as_written(path, source, [(line, None, None, None)])[0][0],
             )
         con.execute(f"create temp table rejects as {rejects_select(kind, bad_rows(kind, rows))}")
-        person_candidates = _reject_repeats(con, kind, rows, "temp.rejects", total)
+        person_candidates = _reject_repeats(con, kind, rows, "temp.rejects", total, native)
         rejected = con.execute("select count(distinct line) from temp.rejects").fetchone()[0]
         rejects = con.execute(
             f"select {', '.join(REJECT_COLUMNS)} from temp.rejects order by line, column_name limit ?",
@@ -266,8 +266,9 @@ def _write_part(
     reference: Reference,
     pseudonym_key: str | None,
     written: Path,
-) -> None:
-    """The one pass: the file, read, typed, checked and pseudonymised, into the part."""
+) -> bool:
+    """The one pass: the file, read, typed, checked and pseudonymised, into the part. Returns whether
+    `con` has the extension loaded for it (`pseudonym.native_rules`)."""
     parameters = _parameters(kind, period, pseudonym_key, reference)
     person_key = register_person_key(con, parameters)
     select = reading_select(source, kind, positions, checks(kind), person_key, reference.province_codes)
@@ -282,6 +283,7 @@ def _write_part(
         raise FileRejected(path.name, f"unreadable: {problem}", line=line) from None
     finally:
         unregister_person_key(con, person_key)
+    return native_rules(person_key)
 
 
 def _parameters(kind: ExtractKind, period: str, pseudonym_key: str | None, reference: Reference) -> dict:
@@ -347,7 +349,7 @@ def _parses(con, value: str) -> bool:
     ).fetchone()[0]
 
 
-def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str, total: int):
+def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str, total: int, native: bool = False):
     """A second row with the key of an earlier good row would count twice: reject it, naming the first.
 
     Keys are compared by their 64-bit hash first (a national extract has tens of millions of
@@ -360,7 +362,7 @@ def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str, total: int)
     flagged bad, a superset of the good rows the part keeps, so no repeat among those is missed."""
     key = ", ".join(kind.key)
     expressions = [f"hash({key})"] + ([PERSON_HASH] if has_profile(kind) else [])
-    candidates, *person = repeated_hashes_of(con, f"{rows} as part_rows where not bad", expressions, total)
+    candidates, *person = repeated_hashes_of(con, f"{rows} as part_rows where not bad", expressions, total, native)
     person_candidates = person[0] if person else None
     if candidates is None:  # the usual file: no key repeats
         return person_candidates

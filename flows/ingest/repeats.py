@@ -10,6 +10,12 @@ or none), so a hash collision costs a second look, never a false repeat.
 Several keys of one part (a participants part's card number and its person per month) are read
 in one scan, and their arrays sorted side by side in threads (numpy releases the GIL while it
 sorts), so a second key costs neither a second read of the part nor a second core's idle time.
+
+Where the extension is loaded (`native`: a participants part, whose person_key the extension computes),
+its aggregate `jkn_repeated_hashes` (flows/native/jkn_repeats.c) does the same inside DuckDB's scan: the
+hashes are gathered by DuckDB's threads and sorted in C, none fetched into Python. At 10 M rows that
+took the step from 2.1 s to 0.7 s (BENCHMARKS.md, "Ingest, repeated keys"); its memory is the same
+8 bytes a row and key. tests/test_repeats.py checks both ways against each other.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 # Rows fetched from DuckDB at a time into the arrays.
 BATCH_ROWS = 1 << 20
+# The extension's aggregate: the distinct UBIGINTs that occur more than once, as a sorted list
+NATIVE_AGGREGATE = "jkn_repeated_hashes"
 
 
 def repeated_hashes(con, relation: str, expression: str, rows: int):
@@ -27,8 +35,11 @@ def repeated_hashes(con, relation: str, expression: str, rows: int):
     return repeated_hashes_of(con, relation, [expression], rows)[0]
 
 
-def repeated_hashes_of(con, relation: str, expressions: list[str], rows: int) -> list:
-    """`repeated_hashes` for each of `expressions`, from one scan of `relation`."""
+def repeated_hashes_of(con, relation: str, expressions: list[str], rows: int, native: bool = False) -> list:
+    """`repeated_hashes` for each of `expressions`, from one scan of `relation` (`native`: by the
+    extension's aggregate, which `con` must have loaded)."""
+    if native:
+        return _native_repeated(con, relation, expressions)
     import numpy as np
 
     arrays = [np.empty(rows, dtype=np.uint64) for _ in expressions]
@@ -45,6 +56,19 @@ def repeated_hashes_of(con, relation: str, expressions: list[str], rows: int) ->
         return [_repeated(arrays[0][:filled])]
     with ThreadPoolExecutor(len(arrays)) as pool:
         return list(pool.map(lambda array: _repeated(array[:filled]), arrays))
+
+
+def _native_repeated(con, relation: str, expressions: list[str]) -> list:
+    selected = ", ".join(f"{NATIVE_AGGREGATE}({sql}) as key_hash_{index}" for index, sql in enumerate(expressions))
+    con.execute(f"create or replace temp table jkn_repeated as select {selected} from {relation}")
+    try:
+        found = []
+        for index in range(len(expressions)):
+            table = con.execute(f"select unnest(key_hash_{index}) as key_hash from jkn_repeated").to_arrow_table()
+            found.append(table if table.num_rows else None)
+        return found
+    finally:
+        con.execute("drop table if exists jkn_repeated")
 
 
 def _repeated(hashes):

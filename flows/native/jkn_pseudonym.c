@@ -7,7 +7,8 @@
  *   query is bound, and the SHA-256 states after the one block of each pad are kept in the bind data, so each
  *   row costs the compressions of its own bytes only (two for a NIK: one inner block, one outer).
  *
- * The same extension holds two row rules (jkn_text, jkn_nik_valid: jkn_rules.c).
+ * The same extension holds two row rules (jkn_text, jkn_nik_valid: jkn_rules.c) and the aggregate
+ * jkn_repeated_hashes (jkn_repeats.c).
  *
  * flows/ingest/pseudonym.py loads it into ingest's private connection (flows/ingest/part.py) and calls it
  * through a macro `jkn_person_key(nik)`; without it ingest uses the Arrow UDF over flows/_pseudonym.c, then SQL.
@@ -32,6 +33,7 @@ DUCKDB_EXTENSION_EXTERN
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "jkn_repeats.h"
 #include "jkn_rules.h"
 
 #define PAD_BYTES 64
@@ -170,6 +172,10 @@ DUCKDB_EXTENSION_ENTRYPOINT(duckdb_connection connection, duckdb_extension_info 
     }
     if (jkn_register_rules(connection)) {
         access->set_error(info, "jkn_pseudonym: could not register the row rules (jkn_rules.c)");
+        return false;
+    }
+    if (jkn_register_repeats(connection)) {
+        access->set_error(info, "jkn_pseudonym: could not register jkn_repeated_hashes (jkn_repeats.c)");
         return false;
     }
     return true;
