@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import threading
 import hashlib
 import json
 import logging
@@ -142,18 +143,25 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
     if read_only and not path.exists():
         raise ConfigError(f"no database at {path}: run `jkn run` or `jkn demo` first")
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config(settings))
-    except duckdb.IOException as error:
-        if "lock" in str(error).lower():
-            raise DatabaseLocked(f"{path} is held by another process: {error}") from error
-        raise
-    # a per-connection option: no progress bars in a scheduled run's log (see checks.py)
-    con.execute("set enable_progress_bar = false")
-    con.execute("set variable jkn_parts_root = ?", [str(parts.parts_root(path.resolve()))])
-    if not read_only:
-        ensure_tables(con)
+    with _opening:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config(settings))
+        except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                raise DatabaseLocked(f"{path} is held by another process: {error}") from error
+            raise
+        # a per-connection option: no progress bars in a scheduled run's log (see checks.py)
+        con.execute("set enable_progress_bar = false")
+        con.execute("set variable jkn_parts_root = ?", [str(parts.parts_root(path.resolve()))])
+        if not read_only:
+            ensure_tables(con)
     return con
+
+
+# Stages of one run that overlap (the flow's report beside its alerts) open the file from two threads: one
+# at a time, so that the second finds the raw views the first made again instead of making them too (two
+# `create or replace view` at once are a write-write conflict in DuckDB's catalog).
+_opening = threading.Lock()
 
 
 @contextmanager

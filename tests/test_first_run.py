@@ -57,7 +57,9 @@ def test_jkn_run_prints_each_stage_with_rows_and_seconds(jkn_env, prefect_server
     out = capsys.readouterr().out
     stages = ["ingest", "check staging", "build metrics", "check marts", "publish", "alerts", "report"]
     started = [line.split("  ", 1)[1] for line in out.splitlines() if line.endswith(" ...") and "  " in line]
-    assert started == [f"{stage} ..." for stage in stages]
+    # alerts and report run side by side (flows/pipeline.py): either may start first
+    assert started[:5] == [f"{stage} ..." for stage in stages[:5]]
+    assert sorted(started[5:]) == ["alerts ...", "report ..."]
     for stage in stages:
         assert re.search(rf"^\d\d:\d\d:\d\d  {stage}: done in \d+\.\d s", out, re.MULTILINE), stage
     assert re.search(

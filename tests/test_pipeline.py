@@ -98,3 +98,20 @@ def test_demo_twice_loads_once_and_alerts_once(jkn_env, prefect_server):
     assert june_banten == pytest.approx(90.28, abs=0.01)
     assert uhc_june == {"3671", "3674"}
     assert tangsel == [("2022-01", False), ("2022-02", False), ("2022-03", True), ("2022-04", True)]
+
+
+@pytest.mark.slow
+def test_a_report_that_fails_beside_the_alerts_fails_the_run_once_the_alerts_are_sent(jkn_env, prefect_server):
+    """The report is made beside the alerts (flows/pipeline.py): its failure is still the run's."""
+    from flows.pipeline import pipeline
+
+    shutil.copytree(FIXTURES / "landing_small", jkn_env / "landing")
+    (jkn_env / "report").write_text("a file where the report's folder should be\n")
+    with pytest.raises(FileExistsError, match="report"):
+        pipeline()
+    assert list((jkn_env / "outbox").glob("*.json")), "the alerts beside the report were delivered"
+    con = duckdb.connect(str(jkn_env / "jkn.duckdb"), read_only=True)
+    try:
+        assert con.execute("select status from ops.runs order by started_at desc limit 1").fetchone() == ("failed",)
+    finally:
+        con.close()
