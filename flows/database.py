@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import threading
 import hashlib
 import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
