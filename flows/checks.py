@@ -31,13 +31,18 @@ fails if observed values come back empty again), its context and the Data Docs s
 GX's column-type expectations cannot read DuckDB column types (duckdb-engine's reflection fails),
 so suites check types with a custom SQL expectation over DuckDB's own `describe`.
 
-GX takes ~3 s to import: it is imported only inside the functions that run checks.
+GX takes ~3 s to import: it is imported only inside the functions that run checks. A run that has files
+to check starts that import on a thread of its own while ingest works in DuckDB (`import_gx_early`);
+the checks wait for it rather than import GX beside it.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import sys
+import threading
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -50,6 +55,37 @@ from flows.gx_setup import DOCS_SITE, prune_validations, validations_dir
 from flows.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
+
+# What run_suites and gx_setup import of GX (and the SQLAlchemy dialect GX opens DuckDB with).
+GX_MODULES = (
+    "great_expectations",
+    "great_expectations.validator.v1_validator",
+    "great_expectations.data_context.types.resource_identifiers",
+    "great_expectations.render.view.view",
+    "great_expectations.execution_engine.sqlalchemy_execution_engine",
+    "great_expectations.expectations.core.unexpected_rows_expectation",
+    "duckdb_engine",
+)
+_early_import: list[threading.Thread] = []
+
+
+def import_gx_early() -> None:
+    """Import GX on a thread (once per process): a run calls this before its ingest, whose DuckDB
+    work leaves the interpreter idle, so check-staging finds GX imported. run_suites waits for the
+    thread, so GX is never imported by two threads at once. A failure is left to run_suites's own import."""
+    if _early_import or "great_expectations" in sys.modules:
+        return
+
+    def import_modules() -> None:
+        try:
+            for name in GX_MODULES:
+                importlib.import_module(name)
+        except Exception as error:  # noqa: BLE001 - run_suites imports them again and fails there
+            log.debug("GX not imported early: %s", error)
+
+    _early_import.append(threading.Thread(target=import_modules, name="jkn-import-gx", daemon=True))
+    _early_import[0].start()
+
 
 # Other modules and tests use these from here; the results and the Data Docs store live beside.
 __all__ = [
@@ -139,6 +175,8 @@ def run_suites(
     to the next build (the flow's check-marts, a few seconds later), which renders every stored
     validation still without a page. No connection to the file with other settings
     may be open in this process while this runs."""
+    for thread in _early_import:
+        thread.join()
     import great_expectations as gx
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,

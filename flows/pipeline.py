@@ -25,7 +25,7 @@ from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run as prefect_flow_run
 from pydantic import Field
 
-from flows import database, notices, progress, runs, stages
+from flows import checks, database, notices, progress, runs, stages
 from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
 from flows.settings import Settings, load_settings
 
@@ -277,6 +277,7 @@ def pipeline(
                     logger.info("nothing new in %s: nothing to do", settings.landing_dir)
                     return run.result()
             with runs.recorded(settings, run, "backfill" if run.window else "run"):
+                checks.import_gx_early()  # check-staging's 3 s of imports, while ingest works in DuckDB
                 if run.window is None:
                     run.files = ingest_stage(settings, run.run_id, files)
                 run.add_checks(check_staging_stage(settings, run.run_id))

@@ -46,7 +46,11 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 def run_pipeline(**parameters) -> dict:
     quiet_prefect()
+    from flows import checks
     from flows.pipeline import pipeline
+
+    if not parameters.get("skip_if_nothing_new"):  # the flow would start it later (flows/checks.py)
+        checks.import_gx_early()  # while Prefect's server starts and the flow run is made
 
     _no_tracebacks_on_console()
     _show_progress()
