@@ -152,3 +152,23 @@ def test_the_index_reads_what_gx_reads_from_each_stored_result(settings):
             whole.asset_name,
             whole.statistics,
         )
+
+
+def test_gx_imported_early_on_a_thread_is_every_module_the_checks_import():
+    """checks.import_gx_early (a run's GX import while its ingest works): in a fresh interpreter, the
+    thread imports each of GX_MODULES, and the checks' own imports then find them there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading\n"
+        "from flows import checks\n"
+        "assert 'great_expectations' not in sys.modules\n"
+        "checks.import_gx_early(); checks.import_gx_early()\n"
+        "assert len(checks._early_import) == 1 and checks._early_import[0] is not threading.current_thread()\n"
+        "checks._early_import[0].join()\n"
+        "missing = [name for name in checks.GX_MODULES if name not in sys.modules]\n"
+        "assert not missing, missing\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
