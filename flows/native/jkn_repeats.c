@@ -4,11 +4,12 @@
  * and sorting them there cost about 0.25 s per million rows (BENCHMARKS.md, "Ingest, repeated keys").
  *
  * jkn_repeated_hashes(hash UBIGINT) -> UBIGINT[]
- *   The distinct non-null values that occur at least twice, in ascending order; [] when none does.
+ *   The distinct non-null values that occur at least twice, each once, in no particular order; [] when none does.
  *   Memory: 8 bytes a value while the rows are read (blocks, no reallocation), then an array of 8 bytes a value
  *   into which the blocks are moved and freed one by one. Values are bucketed by their top byte into that
- *   array (the hashes DuckDB makes are spread evenly), and each bucket, a few hundred kilobytes, is sorted by
- *   least-significant-digit radix in the CPU's cache.
+ *   array (the hashes DuckDB makes are spread evenly), and each bucket, a few hundred kilobytes, is looked up
+ *   in a hash set sized for the largest bucket (16 bytes a slot, at least two slots a value), in the CPU's
+ *   cache; a bucket's set is emptied slot by slot when it is small beside the set.
  *   The combine moves the source's blocks into the target (DuckDB combines a thread's state into the global
  *   one once and does not read the source again); a window frame (which re-reads combined states) is not
  *   a use ingest has.
@@ -138,37 +139,6 @@ static void combine(duckdb_function_info info, duckdb_aggregate_state *source, d
     }
 }
 
-/* Sorts values[0..n) ascending on bits 0-55 (all share their top byte), by 7 passes of 8 bits through
- * `scratch` (n values); passes where every value has the same digit are skipped. */
-static void sort_bucket(uint64_t *values, uint64_t *scratch, idx_t n) {
-    idx_t counts[7][256];
-    memset(counts, 0, sizeof(counts));
-    for (idx_t i = 0; i < n; i++) {
-        const uint64_t v = values[i];
-        for (int pass = 0; pass < 7; pass++) counts[pass][(v >> (8 * pass)) & 0xFF]++;
-    }
-    uint64_t *from = values, *to = scratch;
-    for (int pass = 0; pass < 7; pass++) {
-        idx_t *digit_counts = counts[pass];
-        const unsigned first = (unsigned)((from[0] >> (8 * pass)) & 0xFF);
-        if (digit_counts[first] == n) continue;
-        idx_t position = 0;
-        for (int digit = 0; digit < 256; digit++) {
-            const idx_t c = digit_counts[digit];
-            digit_counts[digit] = position;
-            position += c;
-        }
-        for (idx_t i = 0; i < n; i++) {
-            const uint64_t v = from[i];
-            to[digit_counts[(v >> (8 * pass)) & 0xFF]++] = v;
-        }
-        uint64_t *swap = from;
-        from = to;
-        to = swap;
-    }
-    if (from != values) memcpy(values, from, n * sizeof(uint64_t));
-}
-
 typedef struct {
     uint64_t *values;
     idx_t count, capacity;
@@ -186,7 +156,61 @@ static int add_found(found *repeated, uint64_t value) {
     return 1;
 }
 
-/* The repeated values of `state` (its blocks are freed); NULL with *error set when memory runs out. */
+/* A slot of the hash set one bucket is looked up in: the value (0: empty; a 0 value is counted apart) and
+ * whether it was found repeated already. */
+typedef struct {
+    uint64_t value;
+    uint64_t reported;
+} slot;
+
+/* Where `value` starts its search in a set of 2^bits slots: its bits mixed (splitmix64's finalizer), so that
+ * values alike in their low bits (they all share their top byte in a bucket) still spread. */
+static idx_t home_of(uint64_t value, int bits) {
+    value ^= value >> 31;
+    value *= 0xBF58476D1CE4E5B9ULL;
+    value ^= value >> 29;
+    return (idx_t)(value >> (64 - bits));
+}
+
+/* Adds to `repeated` each value of values[0..n) that occurs again there, once; `set` has 2^bits slots, all
+ * empty, and at least 2n of them; it is left empty. False when memory runs out. */
+static int bucket_repeats(const uint64_t *values, idx_t n, slot *set, int bits, found *repeated) {
+    const idx_t mask = ((idx_t)1 << bits) - 1;
+    idx_t zeros = 0;
+    int ok = 1;
+    for (idx_t i = 0; i < n && ok; i++) {
+        const uint64_t value = values[i];
+        if (value == 0) {
+            if (++zeros == 2) ok = add_found(repeated, 0);
+            continue;
+        }
+        for (idx_t at = home_of(value, bits);; at = (at + 1) & mask) {
+            if (set[at].value == 0) {
+                set[at].value = value;
+                break;
+            }
+            if (set[at].value == value) {
+                if (!set[at].reported) {
+                    set[at].reported = 1;
+                    ok = add_found(repeated, value);
+                }
+                break;
+            }
+        }
+    }
+    /* emptied slot by slot where the bucket is small beside the set, else in one go */
+    if (n * 8 < mask) {
+        for (idx_t i = 0; i < n; i++) {
+            if (values[i] == 0) continue;
+            for (idx_t at = home_of(values[i], bits); set[at].value; at = (at + 1) & mask) set[at] = (slot){0, 0};
+        }
+    } else {
+        memset(set, 0, (mask + 1) * sizeof(slot));
+    }
+    return ok;
+}
+
+/* The repeated values of `state` (its blocks are freed); NULL, or the error when memory runs out. */
 static const char *repeated_values(hashes_state *state, found *repeated) {
     const idx_t n = state->total;
     if (n < 2) {
@@ -212,22 +236,17 @@ static const char *repeated_values(hashes_state *state, found *repeated) {
     }
     state->head = NULL;
     state->total = 0;
-    uint64_t *scratch = map(largest * sizeof(uint64_t));
-    if (!scratch) {
-        unmap(values, n * sizeof(uint64_t));
-        return "jkn_repeated_hashes: out of memory";
-    }
-    const char *error = NULL;
+    int bits = 4;
+    while (((idx_t)1 << bits) < 2 * largest) bits++;
+    const idx_t set_bytes = ((idx_t)1 << bits) * sizeof(slot);
+    slot *set = map(set_bytes); /* zeroed */
+    const char *error = set ? NULL : "jkn_repeated_hashes: out of memory";
     for (int bucket = 0; bucket < 256 && !error; bucket++) {
-        uint64_t *sorted = values + starts[bucket];
         const idx_t size = starts[bucket + 1] - starts[bucket];
-        if (size < 2) continue;
-        sort_bucket(sorted, scratch, size);
-        for (idx_t i = 1; i < size; i++)
-            if (sorted[i] == sorted[i - 1] && (i == 1 || sorted[i - 2] != sorted[i]) && !add_found(repeated, sorted[i]))
-                error = "jkn_repeated_hashes: out of memory";
+        if (size >= 2 && !bucket_repeats(values + starts[bucket], size, set, bits, repeated))
+            error = "jkn_repeated_hashes: out of memory";
     }
-    unmap(scratch, largest * sizeof(uint64_t));
+    unmap(set, set_bytes);
     unmap(values, n * sizeof(uint64_t));
     return error;
 }
