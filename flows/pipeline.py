@@ -26,6 +26,7 @@ from prefect.runtime import flow_run as prefect_flow_run
 from pydantic import Field
 
 from flows import checks, database, notices, progress, runs, stages
+from flows.alerts import chart_process
 from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
 from flows.settings import Settings, load_settings
 
@@ -172,6 +173,15 @@ def _reported(run: runs.Run) -> Iterator[None]:
 
 
 @contextmanager
+def _chart_process_closed() -> Iterator[None]:
+    """A drawing process started early and not taken by the alerts (they were not due, or failed) ends with the run."""
+    try:
+        yield
+    finally:
+        chart_process.close_early()
+
+
+@contextmanager
 def _locked(settings: Settings, run: runs.Run) -> Iterator[None]:
     with database.writer_lock(settings, f"{run.purpose} {run.run_id}"):
         failure = None
@@ -269,7 +279,7 @@ def pipeline(
         # Downloads come before the lock: a slow server must not keep other runs off the database.
         downloaded = [download_stage(settings, url) for url in urls or []]
         files = [*files, *downloaded] if files else files
-        with _locked(settings, run):
+        with _locked(settings, run), _chart_process_closed():
             if skip_if_nothing_new:
                 run.pending = pending_stage(settings, files)
                 if not runs.has_work(run.pending):
@@ -282,6 +292,8 @@ def pipeline(
                     run.files = ingest_stage(settings, run.run_id, files)
                 run.add_checks(check_staging_stage(settings, run.run_id))
                 build_stage(settings, run.window)
+                if run.window is None:  # the email charts' engine starts while the marts are checked, published
+                    chart_process.start_early()
                 run.add_checks(check_marts_stage(settings, run.run_id))
                 publish_stage(settings, run.window)
                 due, why_not = runs.alerts_due(settings, run.window)

@@ -176,6 +176,31 @@ def test_charts_are_drawn_here_when_the_chart_process_is_gone(demo_con):
         drawn.close()
 
 
+def test_a_chart_process_started_early_is_the_one_the_alerts_take_and_one_not_taken_ends(demo_con):
+    """The flow starts the drawing process before its mart checks (`chart_process.start_early`); the alerts'
+    charts take that one, warm, and draw with it; one that no alerts stage took ends with the run."""
+    from flows.alerts import chart_process
+    from flows.alerts.delivery import _Charts
+
+    chart_process.start_early()
+    chart_process.start_early()  # once
+    early = chart_process._early[0]
+    assert len(chart_process._early) == 1
+    drawn = _Charts(demo_con)
+    try:
+        drawn.warm_up()
+        assert drawn._process is early and chart_process.take_early() is None
+        drawn.prepare([(("region", "3326"), "id")])
+        assert drawn.png(("region", "3326"), "id") == charts.trajectory_png(demo_con, "region", "3326", locale="id")
+    finally:
+        drawn.close()
+    assert early.process.poll() is not None  # the alerts closed it
+    chart_process.start_early()
+    unused = chart_process._early[0]
+    chart_process.close_early()
+    assert unused.process.wait(timeout=10) is not None and not chart_process._early
+
+
 def test_latest_trajectories_are_each_levels_latest_month(demo_con):
     """The alerts read every chart's data in one query: the same data as one level's query in its latest month."""
     from flows import charts

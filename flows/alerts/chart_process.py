@@ -126,3 +126,34 @@ class ChartProcess:
                 pipe.close()
             except (OSError, ValueError):
                 pass
+
+
+# A drawing process started before the alerts stage (`start_early`), taken by it (`take_early`).
+_early: list[ChartProcess] = []
+_early_lock = threading.Lock()
+
+
+def start_early(locale: str = "id") -> None:
+    """Start a drawing process now, its engine warmed up while the run's marts are checked and published
+    (the alerts stage waited ~0.9 s for a process it started itself). Once per process; `close_early`
+    ends it if no alerts stage took it."""
+    with _early_lock:
+        if _early:
+            return
+        try:
+            process = ChartProcess()
+        except OSError:  # the alerts stage starts its own, or draws in the run's process
+            return
+        process.warm_up(locale)
+        _early.append(process)
+
+
+def take_early() -> ChartProcess | None:
+    with _early_lock:
+        return _early.pop() if _early else None
+
+
+def close_early() -> None:
+    process = take_early()
+    if process is not None:
+        process.close(wait_seconds=0)

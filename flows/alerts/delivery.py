@@ -15,6 +15,7 @@ from dataclasses import replace
 import duckdb
 
 from flows import actions, delivery_journal, digests
+from flows.alerts import chart_process
 from flows.alerts.chart_process import ChartProcess
 from flows.alerts.messages import environment, scope_display, words
 from flows.alerts.routing import OPS_SCOPE, SCOPE_NAMES, Recipient
@@ -95,7 +96,11 @@ class _Charts:
         return self._pool.submit(function, *args)
 
     def warm_up(self, language: str = "id") -> None:
-        """Start vl-convert's engine in a process of its own now (the run will draw charts)."""
+        """Start vl-convert's engine in a process of its own now (the run will draw charts), or take the
+        one the flow started before its checks (`chart_process.start_early`), warm already."""
+        self._process = chart_process.take_early()
+        if self._process is not None:
+            return
         try:
             self._process = ChartProcess()
         except OSError as error:  # drawn in this process instead
