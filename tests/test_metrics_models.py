@@ -128,7 +128,7 @@ def test_employer_companies_merge_registrations_of_one_business_id(con):
         con,
         "select company_key, employer_id, employer_registrations, business_id, name, region_code, "
         "registered_workers, reported_wage_total, contribution_due, contribution_paid, "
-        "months_in_arrears, minimum_wage from build.employer_companies order by company_key",
+        "months_in_arrears, minimum_wage from temp.employer_companies order by company_key",
     )
     d = Decimal
     assert got == [
