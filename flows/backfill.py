@@ -68,25 +68,54 @@ def build_window(con: duckdb.DuckDBPyConnection, first: date, last: date, popula
     # Until the window is done the build tables are a mix: a crash here makes the next backfill rebuild all.
     fingerprint = con.execute("select current_loads from build.built_from").fetchone()[0]
     con.execute("update build.built_from set current_loads = null")
-    for model in (model for model in metrics.models() if model.layer != "staging"):
-        sql = model.path.read_text(encoding="utf-8")
-        try:
-            if not _same_columns(con, model.relation, sql):
-                metrics.build_model(con, model)
-                full.append(model.relation)
-                continue
-            # a swapped mart's rows are replaced in the table it is built into (metrics.SWAPPED_MARTS)
-            table = metrics.writable_build(con, model)
-            if model.name in MONTH_BY_MONTH:
-                for month in months:
-                    _replace(con, table, sql, "month = $month", {"month": month})
-            else:
-                _replace(con, table, sql, "month between $first and $last", {"first": first, "last": last})
-        except duckdb.Error as error:
-            raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
+    windowed: list[metrics.Model] = []  # temp tables holding the window's months only
+    with metrics.build_writes(con):
+        for model in (model for model in metrics.models() if model.layer != "staging"):
+            _build_window_model(con, model, months, (first, last), full, windowed)
     con.execute("update build.built_from set current_loads = ?", [fingerprint])
     log.info("backfill: %d month(s) rebuilt month by month; rebuilt whole: %s", len(months), full or "none")
     return {"months": months, "full": full}
+
+
+def _build_window_model(
+    con: duckdb.DuckDBPyConnection,
+    model: metrics.Model,
+    months: list[date],
+    bounds: tuple[date, date],
+    full: list[str],
+    windowed: list[metrics.Model],
+) -> None:
+    """One model's rows of the window replaced, or the model rebuilt whole (added to `full`). A temp model
+    (metrics.TEMP_MODELS) is made again in this connection with the window's months only (added to
+    `windowed`): all that the window's rows of the models after it read, until one of those is rebuilt whole."""
+    sql = model.path.read_text(encoding="utf-8")
+    window = {"first": bounds[0], "last": bounds[1]}
+    try:
+        if model.name in metrics.TEMP_MODELS:
+            metrics.drop_stored_temp_model(con, model)
+            con.execute(
+                f"create or replace temp table {model.name} as select * from (\n{sql}\n) "
+                "where month between $first and $last",
+                window,
+            )
+            windowed.append(model)
+            return
+        if not _same_columns(con, model.relation, sql):
+            for temp in windowed:  # a model rebuilt whole reads every month of the temp models before it
+                metrics.run_model(con, temp)
+            windowed.clear()
+            metrics.build_model(con, model)
+            full.append(model.relation)
+            return
+        # a swapped mart's rows are replaced in the table it is built into (metrics.SWAPPED_MARTS)
+        table = metrics.writable_build(con, model)
+        if model.name in MONTH_BY_MONTH:
+            for month in months:
+                _replace(con, table, sql, "month = $month", {"month": month})
+        else:
+            _replace(con, table, sql, "month between $first and $last", window)
+    except duckdb.Error as error:
+        raise RuntimeError(f"{model.path.relative_to(PROJECT_ROOT)}: {error}") from error
 
 
 def _replace(con: duckdb.DuckDBPyConnection, relation: str, sql: str, where: str, parameters: dict) -> None:

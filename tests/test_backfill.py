@@ -111,3 +111,42 @@ def test_a_backfill_rebuilds_its_months_one_by_one_and_gives_a_full_rebuilds_mar
     # and a backfill that crashed half-way (its build tables a mix of old and new) leaves the next one a full build
     con.execute("update build.built_from set current_loads = null")
     assert build_window(con, JULY, AUGUST)["months"] == []
+
+
+def test_a_backfill_in_a_connection_of_its_own_makes_the_temp_models_again(settings, tmp_path):
+    """The intermediate models that are temp tables (metrics.TEMP_MODELS) are not in the file: a backfill's
+    stage opens the database afresh, makes them again for its window, and gives a full rebuild's marts;
+    a model it rebuilds whole after them (its table changed) reads every month of them."""
+    with database.connected(settings) as con:
+        database.load_seeds(con, settings.seeds)
+        _load_three_months(con, tmp_path)
+        assert {metrics.TEMP_MODELS[0]} <= {
+            name for (name,) in con.execute("select table_name from duckdb_tables() where temporary").fetchall()
+        }
+        stored = con.execute("select table_name from duckdb_tables() where schema_name = 'build'").fetchall()
+        assert not {name for (name,) in stored} & set(metrics.TEMP_MODELS)
+    seeds = _changed_seeds(tmp_path)
+    with database.connected(settings) as con:
+        database.load_seeds(con, seeds)
+        done = build_window(con, JULY, AUGUST)
+        assert done == {"months": [JULY, AUGUST], "full": []}
+        _keep_build(con, "window")
+        # employer_compliance's table changed: rebuilt whole, from every month's companies
+        con.execute(f"alter table {metrics.built_table('employer_compliance')} drop column name")
+        done = build_window(con, JULY, AUGUST)
+        assert done == {"months": [JULY, AUGUST], "full": ["build.employer_compliance"]}
+        _keep_build(con, "rebuilt")
+    with database.connected(settings) as con:
+        database.load_seeds(con, seeds)
+        metrics.build(con)
+        in_window = "month between '2022-07-01' and '2022-08-01'"
+        for name in metrics.mart_names():
+            assert con.execute(f"select count(*) from build.{name} where {in_window}").fetchone()[0] > 0, name
+            assert _differences(con, f"window_{name}", f"build.{name}", in_window) == 0, name
+        assert _differences(con, "rebuilt_employer_compliance", "build.employer_compliance") == 0
+        assert con.execute("select count(distinct month) from rebuilt_employer_compliance").fetchone()[0] == 3
+
+
+def _keep_build(con, prefix: str) -> None:
+    for name in metrics.mart_names():
+        con.execute(f"create or replace table main.{prefix}_{name} as select * from build.{name}")

@@ -128,7 +128,7 @@ def test_employer_companies_merge_registrations_of_one_business_id(con):
         con,
         "select company_key, employer_id, employer_registrations, business_id, name, region_code, "
         "registered_workers, reported_wage_total, contribution_due, contribution_paid, "
-        "months_in_arrears, minimum_wage from build.employer_companies order by company_key",
+        "months_in_arrears, minimum_wage from temp.employer_companies order by company_key",
     )
     d = Decimal
     assert got == [
@@ -162,6 +162,24 @@ def test_employer_companies_merge_registrations_of_one_business_id(con):
             d("2000000.00"),
         ),
     ]
+
+
+def test_build_writes_without_fsst_and_gives_the_setting_back(con):
+    from flows import metrics
+
+    def disabled():
+        return con.execute("select lower(current_setting('disabled_compression_methods'))").fetchone()[0]
+
+    con.execute("set disabled_compression_methods = 'chimp'")  # someone's own setting
+    with metrics.build_writes(con):
+        assert set(disabled().split(",")) == {"chimp", "fsst"}
+    assert disabled() == "chimp"
+    con.execute("reset disabled_compression_methods")
+    rows.build(con)
+    assert disabled() == ""
+    # employer_companies is a temp table of the build's connection, not stored in the file
+    found = con.execute("select temporary from duckdb_tables() where table_name = 'employer_companies'").fetchall()
+    assert found == [(True,)]
 
 
 def test_employer_worker_wages_given_rows_expect_rows(con):

@@ -16,7 +16,7 @@ select
 from staging.participants as participants
 inner join staging.employers as employers
     on participants.month = employers.month and participants.employer_id = employers.employer_id
-inner join build.employer_companies as companies
+inner join temp.employer_companies as companies
     on
         employers.month = companies.month
         and coalesce(employers.business_id, 'NPP:' || employers.employer_id) = companies.company_key

@@ -1,30 +1,45 @@
 -- one row per month x level x code: employers and workers registered against the workforce report, wages, payments
-with employers as (
+-- (summed per month and region first, then the regions' sums to their branch, province and the nation: every
+-- figure is a count or an exact sum, so the same totals as summing the employers at each level)
+with regions as (
+    -- per month x region: the employers' counts and sums
     select
         compliance.month,
-        compliance.is_in_workforce_report,
-        compliance.is_unregistered_employer,
-        compliance.workers_reported,
-        compliance.workers_registered,
-        compliance.unregistered_workers,
-        compliance.is_wage_below_minimum,
-        compliance.is_in_arrears,
-        compliance.is_non_compliant,
-        compliance.contribution_due,
-        compliance.contribution_paid,
-        compliance.unpaid_contributions_idr,
-        compliance.contribution_base_idr,
-        compliance.contribution_idr,
-        compliance.employer_contribution_idr,
-        compliance.worker_contribution_idr,
-        compliance.estimated_contributions_lost_idr,
         compliance.region_code,
-        regions.region_name,
-        regions.province_code,
-        regions.province_name,
-        nullif(regions.branch_office, '') as branch_office
+        count(*) filter (where compliance.is_in_workforce_report) as employers_reported,
+        count(*) filter (where not compliance.is_unregistered_employer) as employers_registered,
+        count(*) filter (where compliance.is_in_workforce_report and not compliance.is_unregistered_employer)
+            as employers_matched,
+        count(*) filter (where compliance.is_unregistered_employer) as employers_not_registered,
+        sum(compliance.workers_reported) as workers_reported,
+        sum(compliance.workers_registered) as workers_registered,
+        -- workers of reported companies covered by a registration: a company counts at most its reported headcount
+        sum(compliance.workers_reported - compliance.unregistered_workers) as workers_reported_registered,
+        sum(compliance.unregistered_workers) as unregistered_workers,
+        count(*) filter (where compliance.is_wage_below_minimum) as underreporting_employers,
+        count(*) filter (where compliance.is_in_arrears) as arrears_employers,
+        count(*) filter (where compliance.is_non_compliant) as non_compliant_employers,
+        sum(compliance.contribution_due) as contribution_due,
+        sum(compliance.contribution_paid) as contribution_paid,
+        sum(compliance.unpaid_contributions_idr) as unpaid_contributions_idr,
+        sum(compliance.contribution_base_idr) as contribution_base_idr,
+        sum(compliance.contribution_idr) as contribution_idr,
+        sum(compliance.employer_contribution_idr) as employer_contribution_idr,
+        sum(compliance.worker_contribution_idr) as worker_contribution_idr,
+        sum(compliance.estimated_contributions_lost_idr) as estimated_contributions_lost_idr
     from build.employer_compliance as compliance
-    inner join ref.regions as regions on compliance.region_code = regions.region_code
+    group by compliance.month, compliance.region_code
+),
+
+employers as (
+    select
+        regions.*,
+        ref_regions.region_name,
+        ref_regions.province_code,
+        ref_regions.province_name,
+        nullif(ref_regions.branch_office, '') as branch_office
+    from regions
+    inner join ref.regions as ref_regions on regions.region_code = ref_regions.region_code
 ),
 
 levels as (
@@ -64,19 +79,17 @@ totals as (
         levels.level,
         levels.code,
         levels.name,
-        count(*) filter (where levels.is_in_workforce_report) as employers_reported,
-        count(*) filter (where not levels.is_unregistered_employer) as employers_registered,
-        count(*) filter (where levels.is_in_workforce_report and not levels.is_unregistered_employer)
-            as employers_matched,
-        count(*) filter (where levels.is_unregistered_employer) as employers_not_registered,
+        sum(levels.employers_reported)::bigint as employers_reported,
+        sum(levels.employers_registered)::bigint as employers_registered,
+        sum(levels.employers_matched)::bigint as employers_matched,
+        sum(levels.employers_not_registered)::bigint as employers_not_registered,
         coalesce(sum(levels.workers_reported), 0)::bigint as workers_reported,
         sum(levels.workers_registered)::bigint as workers_registered,
-        -- workers of reported companies covered by a registration: a company counts at most its reported headcount
-        coalesce(sum(levels.workers_reported - levels.unregistered_workers), 0)::bigint as workers_reported_registered,
+        coalesce(sum(levels.workers_reported_registered), 0)::bigint as workers_reported_registered,
         coalesce(sum(levels.unregistered_workers), 0)::bigint as unregistered_workers,
-        count(*) filter (where levels.is_wage_below_minimum) as underreporting_employers,
-        count(*) filter (where levels.is_in_arrears) as arrears_employers,
-        count(*) filter (where levels.is_non_compliant) as non_compliant_employers,
+        sum(levels.underreporting_employers)::bigint as underreporting_employers,
+        sum(levels.arrears_employers)::bigint as arrears_employers,
+        sum(levels.non_compliant_employers)::bigint as non_compliant_employers,
         coalesce(sum(levels.contribution_due), 0) as contribution_due,
         coalesce(sum(levels.contribution_paid), 0) as contribution_paid,
         sum(levels.unpaid_contributions_idr) as unpaid_contributions_idr,

@@ -53,7 +53,7 @@ matched as (
         coalesce(companies.registered_workers, 0) as workers_registered,
         coalesce(companies.minimum_wage, wages.monthly_minimum_wage) as minimum_wage,
         coalesce(companies.minimum_wage_year, wages.minimum_wage_year) as minimum_wage_year
-    from build.employer_companies as companies
+    from temp.employer_companies as companies
     full join reported
         on companies.month = reported.month and companies.business_id = reported.business_id
     -- an unregistered company is held to the minimum wage of its region in the workforce report
