@@ -138,8 +138,9 @@ def pipeline_flow(task_count: int) -> dict:
             noop(index)
 
     in_flow: dict[str, float] = {}
+    intervals: dict[str, list[tuple[float, float]]] = {}
     for name, pipeline_task in pipeline_tasks().items():
-        pipeline_task.fn = _clocked(pipeline_task.fn, name, in_flow)
+        pipeline_task.fn = _clocked(pipeline_task.fn, name, in_flow, intervals)
 
     started = time.perf_counter()
     noop_flow(task_count)
@@ -153,6 +154,7 @@ def pipeline_flow(task_count: int) -> dict:
     return {
         "flow_seconds": flow_seconds,
         "in_flow_task_seconds": in_flow,
+        "in_flow_task_intervals": intervals,
         "prefect_start_seconds": prefect_start_seconds,
         "noop_flow_seconds": noop_flow_seconds,
         "noop_tasks": task_count,
@@ -161,14 +163,20 @@ def pipeline_flow(task_count: int) -> dict:
     }
 
 
-def _clocked(function, name: str, seconds: dict):
+def _clocked(function, name: str, seconds: dict, intervals: dict | None = None):
+    """`function`, its time added to `seconds[name]` (and its (start, end) to `intervals[name]`: tasks the
+    flow runs side by side, the report beside the alerts, overlap)."""
+
     @functools.wraps(function)  # Prefect reads the task's parameters from the signature
     def clocked(*args, **kwargs):
         started = time.perf_counter()
         try:
             return function(*args, **kwargs)
         finally:
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+            ended = time.perf_counter()
+            seconds[name] = seconds.get(name, 0.0) + ended - started
+            if intervals is not None:
+                intervals.setdefault(name, []).append((started, ended))
 
     return clocked
 

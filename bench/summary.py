@@ -93,7 +93,7 @@ def print_table(results: dict, console: Console | None = None) -> None:
         other=flow["other_cpu_seconds"],
         style="bold",
     )
-    row("  Prefect overhead (flow - its stages)", pipeline["prefect_overhead_seconds"])
+    row("  Prefect overhead (flow - its stages, overlaps once)", pipeline["prefect_overhead_seconds"])
     row(f"  Prefect empty flow, {flow['noop_tasks']} no-op tasks", pipeline["prefect_noop_flow_seconds"])
     row("  Prefect start, once per process", pipeline["prefect_start_seconds"])
     for name, seconds in baseline["steps"].items():
