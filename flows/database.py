@@ -161,7 +161,7 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
 # Stages of one run that overlap (the flow's report beside its alerts) open the file from two threads: one
 # at a time, so that the second finds the raw views the first made again instead of making them too (two
 # `create or replace view` at once are a write-write conflict in DuckDB's catalog).
-_opening = threading.Lock()
+_opening = threading.RLock()  # reentrant: a connect inside an upgrade would not wait for itself
 
 
 @contextmanager
