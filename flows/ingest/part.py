@@ -353,9 +353,9 @@ def _reject_repeats(con, kind: ExtractKind, rows: str, rejects: str, total: int,
     """A second row with the key of an earlier good row would count twice: reject it, naming the first.
 
     Keys are compared by their 64-bit hash first (a national extract has tens of millions of
-    distinct card numbers): the hashes that repeat are found by sorting them (`repeats`, leaner
-    than grouping them in DuckDB); only rows whose hash repeats are compared by the key itself,
-    so a hash collision costs nothing but a comparison.
+    distinct card numbers): the hashes that repeat are found by the extension's aggregate where `native`,
+    else by sorting them in numpy (`repeats`; both leaner than grouping them in DuckDB); only rows whose
+    hash repeats are compared by the key itself, so a hash collision costs nothing but a comparison.
 
     For a kind with a profile, the same scan finds the repeated person hashes of the profile
     (`profile.PERSON_HASH`), returned (None: none repeats) for `profile_part`: over the rows not

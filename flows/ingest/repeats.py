@@ -13,9 +13,9 @@ sorts), so a second key costs neither a second read of the part nor a second cor
 
 Where the extension is loaded (`native`: a participants part, whose person_key the extension computes),
 its aggregate `jkn_repeated_hashes` (flows/native/jkn_repeats.c) does the same inside DuckDB's scan: the
-hashes are gathered by DuckDB's threads and sorted in C, none fetched into Python. At 10 M rows that
-took the step from 2.1 s to 0.7 s (BENCHMARKS.md, "Ingest, repeated keys"); its memory is the same
-8 bytes a row and key. tests/test_repeats.py checks both ways against each other.
+hashes are gathered by DuckDB's threads and looked up in hash sets in C, none fetched into Python. At 10 M
+rows that took the step from 1.7 s to 0.7 s (BENCHMARKS.md, "Ingest, repeated keys"); its memory is the
+same 8 bytes a row and key. tests/test_repeats.py checks both ways against each other.
 """
 
 from __future__ import annotations
