@@ -63,3 +63,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         slow_per_file[item.path.name] += item.get_closest_marker("slow") is not None
     # sorted() is stable: within a file, and among files alike, the collection order stays
     items[:] = sorted(items, key=lambda item: -slow_per_file[item.path.name])
+
+
+@pytest.fixture(scope="module")
+def extension_con():
+    """An in-memory DuckDB with the project's extension loaded (flows/native/: the row rules, the repeated-keys
+    aggregate); fails where setup.py could not build it."""
+    import duckdb
+
+    from flows.ingest import pseudonym
+
+    assert pseudonym.EXTENSION_PATH.exists(), f"{pseudonym.EXTENSION_PATH} was not built: see setup.py's warning"
+    connection = duckdb.connect(config={"threads": 2, **pseudonym.connect_config()})
+    assert pseudonym.person_key_way(connection) == "extension"  # loads it
+    yield connection
+    connection.close()

@@ -9,22 +9,11 @@ than one block or one DuckDB vector, nulls, several groups, nothing at all.
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from flows.ingest import pseudonym
 from flows.ingest.repeats import repeated_hashes_of
-
-
-@pytest.fixture(scope="module")
-def con():
-    assert pseudonym.EXTENSION_PATH.exists(), f"{pseudonym.EXTENSION_PATH} was not built: see setup.py's warning"
-    connection = duckdb.connect(config={"threads": 2, **pseudonym.connect_config()})
-    assert pseudonym.person_key_way(connection) == "extension"  # loads it
-    yield connection
-    connection.close()
 
 
 def _shapes() -> dict[str, np.ndarray]:
@@ -52,15 +41,15 @@ def _shapes() -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("shape", list(_shapes()))
-def test_the_aggregate_finds_the_same_repeated_hashes_as_numpy(con, shape):
+def test_the_aggregate_finds_the_same_repeated_hashes_as_numpy(extension_con, shape):
     values = _shapes()[shape]
     rng = np.random.default_rng(len(values))
-    con.register("hashes", pa.table({"h": pa.array(rng.permutation(values), pa.uint64())}))
+    extension_con.register("hashes", pa.table({"h": pa.array(rng.permutation(values), pa.uint64())}))
     try:
-        native = repeated_hashes_of(con, "hashes", ["h"], len(values), native=True)[0]
-        numpy = repeated_hashes_of(con, "hashes", ["h"], len(values))[0]
+        native = repeated_hashes_of(extension_con, "hashes", ["h"], len(values), native=True)[0]
+        numpy = repeated_hashes_of(extension_con, "hashes", ["h"], len(values))[0]
     finally:
-        con.unregister("hashes")
+        extension_con.unregister("hashes")
     distinct, counts = np.unique(values, return_counts=True)
     expected = sorted(int(value) for value in distinct[counts > 1])
     if not expected:
@@ -72,15 +61,16 @@ def test_the_aggregate_finds_the_same_repeated_hashes_as_numpy(con, shape):
     assert native.schema.field("key_hash").type == numpy.schema.field("key_hash").type == pa.uint64()
 
 
-def test_the_aggregate_skips_nulls_and_gives_an_empty_list_for_no_rows(con):
-    assert con.execute(
+def test_the_aggregate_skips_nulls_and_gives_an_empty_list_for_no_rows(extension_con):
+    assert extension_con.execute(
         "select jkn_repeated_hashes(h) from (values (1::ubigint), (null), (null), (2), (1)) as t(h)"
     ).fetchone() == ([1],)  # a null is no value, twice or not
-    assert con.execute("select jkn_repeated_hashes(h) from (select 1::ubigint as h where false)").fetchone() == ([],)
+    nothing = "select jkn_repeated_hashes(h) from (select 1::ubigint as h where false)"
+    assert extension_con.execute(nothing).fetchone() == ([],)
 
 
-def test_the_aggregate_keeps_groups_apart_across_threads(con):
-    found = con.execute(
+def test_the_aggregate_keeps_groups_apart_across_threads(extension_con):
+    found = extension_con.execute(
         "select g, jkn_repeated_hashes(h) from (select i % 5 as g, (i // 10)::ubigint as h from range(3000000) t(i)) "
         "group by g order by g"
     ).fetchall()
@@ -90,13 +80,15 @@ def test_the_aggregate_keeps_groups_apart_across_threads(con):
         assert sorted(hashes) == list(range(300_000))
 
 
-def test_several_keys_in_one_scan_equal_each_alone(con):
-    con.execute(
+def test_several_keys_in_one_scan_equal_each_alone(extension_con):
+    extension_con.execute(
         "create temp table keys as select (i % 999_997)::ubigint as a, (i // 2)::ubigint as b, i::ubigint as c "
         "from range(1_000_000) as t(i)"
     )
-    together = repeated_hashes_of(con, "keys", ["a", "b", "c"], 1_000_000, native=True)
-    alone = [repeated_hashes_of(con, "keys", [column], 1_000_000, native=True)[0] for column in ("a", "b", "c")]
+    together = repeated_hashes_of(extension_con, "keys", ["a", "b", "c"], 1_000_000, native=True)
+    alone = [
+        repeated_hashes_of(extension_con, "keys", [column], 1_000_000, native=True)[0] for column in ("a", "b", "c")
+    ]
     assert sorted(together[0].column("key_hash").to_pylist()) == [0, 1, 2]
     assert together[1].num_rows == 500_000
     assert together[2] is None and alone[2] is None

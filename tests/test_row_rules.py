@@ -15,19 +15,10 @@ from flows.ingest.part import Reference, read_file
 from tests.conftest import TEST_KEY
 
 
-@pytest.fixture(scope="module")
-def con():
-    assert pseudonym.EXTENSION_PATH.exists(), f"{pseudonym.EXTENSION_PATH} was not built: see setup.py's warning"
-    connection = duckdb.connect(config={"threads": 2, **pseudonym.connect_config()})
-    assert pseudonym.person_key_way(connection) == "extension"  # loads it
-    yield connection
-    connection.close()
-
-
-def test_jkn_text_is_nullif_trim_on_every_code_point_before_after_and_around_text(con):
+def test_jkn_text_is_nullif_trim_on_every_code_point_before_after_and_around_text(extension_con):
     # every code point but the surrogates (not UTF-8), alone, doubled, before and after text, around it,
     # and beside each of the space separators DuckDB's trim removes (U+0020, U+00A0, U+3000, ...)
-    con.execute(
+    extension_con.execute(
         "create temp table code_points as select chr(i::integer) as c from range(1, 1114112) t(i) "
         "where i not between 55296 and 57343"
     )
@@ -44,19 +35,19 @@ def test_jkn_text_is_nullif_trim_on_every_code_point_before_after_and_around_tex
         "'\t' || c",
     ]
     values = " union all ".join(f"select {shape} as v from code_points" for shape in shapes)
-    con.execute(
+    extension_con.execute(
         f"create temp table trimmed as select v, jkn_text(v) as native, nullif(trim(v), '') as sql from ({values})"
     )
-    counted = con.execute(
+    counted = extension_con.execute(
         "select count(*), count(*) filter (where native is distinct from sql), "
         "count(*) filter (where native is null), count(*) filter (where native <> v) from trimmed"
     ).fetchone()
     assert counted[0] == 10 * 1_112_063
-    assert counted[1] == 0, con.execute(
+    assert counted[1] == 0, extension_con.execute(
         "select v, native, sql from trimmed where native is distinct from sql limit 5"
     ).fetchall()
     assert counted[2] > 0 and counted[3] > 0  # some values were trimmed to nothing, some trimmed
-    assert con.execute("select jkn_text(null), jkn_text(''), jkn_text('  '), jkn_text(' a ')").fetchone() == (
+    assert extension_con.execute("select jkn_text(null), jkn_text(''), jkn_text('  '), jkn_text(' a ')").fetchone() == (
         None,
         None,
         None,
@@ -64,12 +55,12 @@ def test_jkn_text_is_nullif_trim_on_every_code_point_before_after_and_around_tex
     )
 
 
-def test_jkn_nik_valid_is_true_exactly_where_nik_problem_is_null(con):
+def test_jkn_nik_valid_is_true_exactly_where_nik_problem_is_null(extension_con):
     provinces = ("11", "33", "94")
     problem = pseudonym.nik_problem("nik", provinces)
     native = pseudonym.nik_problem("nik", provinces, native=True)
     # every province x birth day x birth month two-digit pair, then shapes the checks treat apart
-    con.execute(
+    extension_con.execute(
         "create temp table niks as "
         "select lpad(p::varchar, 2, '0') || '0101' || lpad(d::varchar, 2, '0') || lpad(m::varchar, 2, '0') "
         "|| '900001' as nik from range(100) a(p), range(100) b(d), range(100) c(m) "
@@ -77,7 +68,7 @@ def test_jkn_nik_valid_is_true_exactly_where_nik_problem_is_null(con):
         "('332601450790001'), ('33260145079000011'), ('3326014507900O01'), ('33260145079000١1'), "
         "('3.32601E+15'), ('3326,0145'), ('abcdefghijklmnop'), ('33260145079000-1'), ('+326014507900001'))"
     )
-    counted = con.execute(
+    counted = extension_con.execute(
         "select count(*), count(*) filter (where valid is distinct from (sql is null)), "
         "count(*) filter (where native is distinct from sql), count(*) filter (where valid) from ("
         f"select jkn_nik_valid(nik, '{','.join(provinces)}') as valid, {problem} as sql, {native} as native "
@@ -86,10 +77,10 @@ def test_jkn_nik_valid_is_true_exactly_where_nik_problem_is_null(con):
     assert counted == (1_000_013, 0, 0, 3 * 62 * 12)  # the valid: days 01-31 and 41-71, months 01-12
 
 
-def test_jkn_nik_valid_refuses_provinces_that_are_not_a_constant_list(con):
+def test_jkn_nik_valid_refuses_provinces_that_are_not_a_constant_list(extension_con):
     for provinces in ("'3x'", "'33,1'", "null", "nik"):
         with pytest.raises(duckdb.Error, match="provinces must be a constant"):
-            con.execute(f"select jkn_nik_valid(nik, {provinces}) from (values ('3326014507900001')) t(nik)")
+            extension_con.execute(f"select jkn_nik_valid(nik, {provinces}) from (values ('3326014507900001')) t(nik)")
 
 
 MESSY = """card_no,nik,region_code,segment,status,employer_id,wage
