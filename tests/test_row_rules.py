@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from flows.ingest import pseudonym
+from flows.ingest import kinds, pseudonym, reading, rules
 from flows.ingest.part import Reference, read_file
 from tests.conftest import TEST_KEY
 
@@ -81,6 +81,101 @@ def test_jkn_nik_valid_refuses_provinces_that_are_not_a_constant_list(extension_
     for provinces in ("'3x'", "'33,1'", "null", "nik"):
         with pytest.raises(duckdb.Error, match="provinces must be a constant"):
             extension_con.execute(f"select jkn_nik_valid(nik, {provinces}) from (values ('3326014507900001')) t(nik)")
+
+
+def test_jkn_digits_is_the_regex_on_every_code_point_and_length(extension_con):
+    extension_con.execute(
+        "create or replace temp table texts as select chr(i::integer) as c from range(1, 1114112) t(i) "
+        "where i not between 55296 and 57343"
+    )
+    shapes = ["c", "'333' || c", "c || '326'", "'33' || c || '6'", "'1234567890123'", "'123456789012' || c", "''"]
+    values = " union all ".join(f"select {shape} as v from texts" for shape in shapes) + " union all select null"
+    for digits in (0, 1, 4, 13):
+        counted = extension_con.execute(
+            "select count(*), count(*) filter (where native is distinct from sql), count(*) filter (where native) "
+            f"from (select {rules.digits_match('v', digits, native=True)} as native, "
+            f"{rules.digits_match('v', digits)} as sql from ({values}))"
+        ).fetchone()
+        assert counted[0] == 7 * 1_112_063 + 1 and counted[1] == 0, (digits, counted)
+        assert counted[2] > 0, digits  # each length matched somewhere (`''` for 0, a digit for 1, ...)
+
+
+def test_sex_and_birth_year_of_the_extension_are_the_sqls_for_every_good_nik(extension_con):
+    provinces = ("33",)
+    outputs = {}
+    for native in (False, True):
+        nik, _, _, sex, year = rules._column_outputs(kinds.KINDS["participants"].column("nik"), ",", False, "x", native)
+        outputs[native] = (sex.removesuffix(" as sex"), year.removesuffix(" as birth_year"))
+    # every birth day (01-31, 41-71) x month x two-digit year, at month-ends around the century turn
+    extension_con.execute(
+        "create or replace temp table niks as select '330101' || lpad(d::varchar, 2, '0') || lpad(m::varchar, 2, '0') "
+        "|| lpad(y::varchar, 2, '0') || '0001' as nik_text from range(1, 72) a(d), range(1, 13) b(m), range(100) c(y) "
+        "where d <= 31 or d >= 41"
+    )
+    problem = pseudonym.nik_problem("nik_text", provinces, native=True)
+    for period in (199912, 200001, 202406, 202412, 209912):
+        counted = extension_con.execute(
+            f"select count(*), count(*) filter (where ns is distinct from ss or ny is distinct from sy), "
+            "count(distinct ns), count(distinct ny), any_value(typeof(ny)) = any_value(typeof(sy)) from ("
+            f"select {outputs[True][0]} as ns, {outputs[False][0]} as ss, {outputs[True][1]} as ny, "
+            f"{outputs[False][1]} as sy from (select *, {problem} as nik_problem from niks))",
+            {"period_month": period},
+        ).fetchone()
+        # 100 years (101 where the period's year is one a NIK's two digits name with either century)
+        assert counted[:3] == (62 * 12 * 100, 0, 2) and counted[3] >= 100 and counted[4], (period, counted)
+    # a NIK that failed its checks gets neither, either way
+    assert extension_con.execute(
+        f"select {outputs[True][0]}, {outputs[True][1]} from (select '33010199900001' as nik_text, "
+        "'NIK must be 16 digits' as nik_problem)",
+        {"period_month": 202406},
+    ).fetchone() == (None, None)
+
+
+def test_jkn_code_known_is_membership_in_the_region_table(extension_con):
+    codes = ("1101", "3326", "3327", "9471")
+    extension_con.execute("create or replace temp table known (region_code varchar)")
+    extension_con.execute(f"insert into known values {', '.join(f'({code!r})' for code in codes)}")
+    # every string of four digits, shorter and longer ones, other characters, null
+    extension_con.execute(
+        "create or replace temp table candidates as select lpad(i::varchar, 4, '0') as v from range(10000) t(i) "
+        "union all select * from (values ('332'), ('33260'), (' 3326'), ('3326 '), ('33٢6'), ('33.2'), (''), (null))"
+    )
+    counted = extension_con.execute(
+        "select count(*), count(*) filter (where native is distinct from sql), count(*) filter (where native) from "
+        f"(select jkn_code_known(v, '{','.join(codes)}') as native, v in (select region_code from known) as sql "
+        "from candidates)"
+    ).fetchone()
+    assert counted == (10008, 0, 4)
+    assert extension_con.execute("select jkn_code_known('3326', ''), jkn_code_known(null, '3326')").fetchone() == (
+        False,
+        None,
+    )
+    for codes in ("'33,3326'", "'3x26'", "'33266'", "null", "v"):
+        with pytest.raises(duckdb.Error, match="codes must be a constant"):
+            extension_con.execute(f"select jkn_code_known(v, {codes}) from (values ('3326')) t(v)")
+
+
+def test_the_native_pass_hashes_no_row_into_a_join(extension_con, tmp_path):
+    """The reading SELECT of a participants file checks each row with functions, not joins: DuckDB plans a
+    subquery or an IN list of six values or more as a join that hashes every row's value."""
+    path = tmp_path / "participants_2024-06.csv"
+    path.write_text(MESSY)
+    source = reading.open_source(extension_con, path)
+    positions, _ = reading.map_columns(path.name, source, kinds.KINDS["participants"])
+    kind, provinces = kinds.KINDS["participants"], ("33",)
+    native = rules.reading_select(
+        source, kind, positions, rules.checks(kind, True, ("3326", "3327")), pseudonym.PERSON_KEY_FUNCTION, provinces
+    ).replace(f"{pseudonym.PERSON_KEY_FUNCTION}(nik_text)", "sha256(nik_text)")  # no key registered here
+    extension_con.execute(f"create or replace temp table {rules.REGIONS_TABLE} (region_code varchar)")
+    plan = extension_con.execute(f"explain {native}", {"period_month": 202406}).fetchall()[0][1]
+    assert "HASH_JOIN" not in plan and "READ_CSV" in plan
+    plain = rules.reading_select(source, kind, positions, rules.checks(kind), "sql", provinces)
+    assert (
+        "HASH_JOIN"
+        in extension_con.execute(f"explain {plain}", {"period_month": 202406, "ipad": b"", "opad": b""}).fetchall()[0][
+            1
+        ]
+    )
 
 
 MESSY = """card_no,nik,region_code,segment,status,employer_id,wage

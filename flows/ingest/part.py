@@ -271,7 +271,9 @@ def _write_part(
     `con` has the extension loaded for it (`pseudonym.native_rules`)."""
     parameters = _parameters(kind, period, pseudonym_key, reference)
     person_key = register_person_key(con, parameters)
-    select = reading_select(source, kind, positions, checks(kind), person_key, reference.province_codes)
+    native = native_rules(person_key)
+    row_checks = checks(kind, native, reference.region_codes)
+    select = reading_select(source, kind, positions, row_checks, person_key, reference.province_codes)
     try:
         con.execute(
             f"copy (select $period_date::date as {kind.date_column}, * from ({select})) "
@@ -283,7 +285,7 @@ def _write_part(
         raise FileRejected(path.name, f"unreadable: {problem}", line=line) from None
     finally:
         unregister_person_key(con, person_key)
-    return native_rules(person_key)
+    return native
 
 
 def _parameters(kind: ExtractKind, period: str, pseudonym_key: str | None, reference: Reference) -> dict:

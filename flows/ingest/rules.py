@@ -39,7 +39,7 @@ def reading_select(
     for column in kind.columns:
         if column.type == "period" and column.name not in positions:
             continue  # nothing to compare with the file name
-        outputs += _column_outputs(column, source.delimiter, kind.semester, person_key)
+        outputs += _column_outputs(column, source.delimiter, kind.semester, person_key, native)
     typed = (
         f"with source as (select {texts} from {source.relation}), "
         f"checked as (select *, {nik_problem('nik_text', provinces, native)} as nik_problem from source) "
@@ -82,20 +82,28 @@ DAY_FORMATS = {
 }
 
 
-def _column_outputs(column: Column, delimiter: str, semester: bool, person_key: str = "sql") -> list[str]:
+def _column_outputs(
+    column: Column, delimiter: str, semester: bool, person_key: str = "sql", native: bool = False
+) -> list[str]:
     name, text = column.name, f"{column.name}_text"
     if column.type == "nik":
         nik_ok = "nik_problem is null"
         hmac = f"{person_key}(nik_text)" if person_key != "sql" else sql_person_key("nik_text")
         day = "try_cast(substr(nik_text, 7, 2) as integer)"
         month, year = "try_cast(substr(nik_text, 9, 2) as integer)", "try_cast(substr(nik_text, 11, 2) as integer)"
+        # the extension's functions give the same for a NIK that passed its checks (flows/native/jkn_rules.c)
+        sex = "jkn_nik_sex(nik_text)" if native else f"case when {day} > 40 then 'F' else 'M' end"
+        birth_year = (
+            "jkn_nik_birth_year(nik_text, $period_month)"
+            if native
+            else f"case when (2000 + {year}) * 100 + {month} <= $period_month then 2000 + {year} else 1900 + {year} end"
+        )
         return [
             f"case when not {nik_ok} then {mask_nik('nik_text')} end as nik_value",
             "nik_problem",
             f"case when {nik_ok} then {hmac} end as person_key",
-            f"case when {nik_ok} then case when {day} > 40 then 'F' else 'M' end end as sex",
-            f"case when {nik_ok} then case when (2000 + {year}) * 100 + {month} <= $period_month "
-            f"then 2000 + {year} else 1900 + {year} end end as birth_year",
+            f"case when {nik_ok} then {sex} end as sex",
+            f"case when {nik_ok} then {birth_year} end as birth_year",
         ]
     if column.type == "region":
         # a 4-character value keeps its characters (one with a dot or space would be short after
@@ -124,8 +132,10 @@ def _lookup(text: str, aliases: dict[str, str]) -> str:
     normalising string functions."""
     canonical = ", ".join(f"'{value}'" for value in sorted(set(aliases.values())))
     cases = " ".join(f"when '{alias}' then '{value}'" for alias, value in aliases.items())
+    # list_contains, not `in (...)`: DuckDB plans an IN list of six or more values as a join, which hashes
+    # every row's value
     return (
-        f"case when {text} in ({canonical}) then {text} "
+        f"case when list_contains([{canonical}], {text}) then {text} "
         f"else case replace(replace(upper({text}), ' ', '_'), '-', '_') {cases} end end"
     )
 
@@ -184,8 +194,17 @@ def period_sql(text: str, semester: bool) -> str:
     return f"case {' '.join(cases)} end"
 
 
-def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
-    """(column, value column, condition that makes a row bad, reason as SQL) for every check of the kind."""
+def digits_match(expression: str, digits: int, native: bool = False) -> str:
+    """SQL: `expression` is exactly `digits` ASCII digits (the extension's `jkn_digits` where `native`)."""
+    return f"jkn_digits({expression}, {digits})" if native else f"regexp_full_match({expression}, '[0-9]{{{digits}}}')"
+
+
+def checks(
+    kind: ExtractKind, native: bool = False, region_codes: tuple[str, ...] | None = None
+) -> list[tuple[str, str, str, str]]:
+    """(column, value column, condition that makes a row bad, reason as SQL) for every check of the kind;
+    `native`: the conditions with the extension's functions (the reasons never: they read bad rows only),
+    the known region codes (`region_codes`, what `REGIONS_TABLE` holds) looked up by `jkn_code_known`."""
     checks = []
     for column in kind.columns:
         name, value = column.name, value_column(column)
@@ -200,7 +219,7 @@ def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
                 (
                     name,
                     value,
-                    f"{value} is not null and not regexp_full_match({name}, '[0-9]{{4}}')",
+                    f"{value} is not null and not {digits_match(name, 4, native)}",
                     "'region code must be 4 digits (3326 or 33.26)'",
                 )
             )
@@ -208,8 +227,7 @@ def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
                 (
                     name,
                     value,
-                    f"regexp_full_match({name}, '[0-9]{{4}}') "
-                    f"and {name} not in (select region_code from {REGIONS_TABLE})",
+                    f"{digits_match(name, 4, native)} and not {_known_region(name, native, region_codes)}",
                     "'unknown region code (not in seeds/regions.csv)'",
                 )
             )
@@ -234,7 +252,7 @@ def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
                 (
                     name,
                     value,
-                    f"{value} is not null and not regexp_full_match({name}, '[0-9]{{{column.digits}}}')",
+                    f"{value} is not null and not {digits_match(name, column.digits, native)}",
                     f"case when regexp_full_match({name}, '[0-9]+([.,][0-9]+)?[eE][+]?[0-9]+') then "
                     f"'{name} was turned into a number by a spreadsheet and lost digits; export the column as text' "
                     f"else '{name} must be {column.digits} digits (text, leading zeros kept)' end",
@@ -243,6 +261,14 @@ def checks(kind: ExtractKind) -> list[tuple[str, str, str, str]]:
     for name, condition, reason in kind.row_checks:
         checks.append((name, value_column(kind.column(name)), condition, f"'{reason}'"))
     return checks
+
+
+def _known_region(name: str, native: bool, region_codes: tuple[str, ...] | None) -> str:
+    """SQL: the 4-digit code `name` is a known region (in the extension, from a constant list: a subquery
+    is a join that hashes every row's code)."""
+    if native and region_codes is not None and all(len(code) == 4 and code.isdigit() for code in region_codes):
+        return f"jkn_code_known({name}, '{','.join(region_codes)}')"
+    return f"{name} in (select region_code from {REGIONS_TABLE})"
 
 
 def rejects_select(kind: ExtractKind, landing: str) -> str:

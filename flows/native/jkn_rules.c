@@ -1,4 +1,4 @@
-/* Two of ingest's row rules as DuckDB scalar functions, registered by the same extension as
+/* Ingest's row rules as DuckDB scalar functions, registered by the same extension as
  * jkn_hmac_sha256 (jkn_pseudonym.c calls jkn_register_rules). They run on every value of a national extract,
  * where DuckDB's own SQL for them cost about 0.7 CPU s per million rows (BENCHMARKS.md, "Ingest, row rules").
  * Each returns exactly what the SQL it stands for returns (tests/test_row_rules.py compares them on every
@@ -14,6 +14,20 @@
  *   Whether flows.ingest.pseudonym.nik_problem(nik, provinces) is null: 16 ASCII digits, digits 1-2 one of
  *   `provinces` (a constant: two-digit codes separated by commas, read once when the query is bound),
  *   digits 7-8 (birth day) 01-31 or 41-71, digits 9-10 (birth month) 01-12. False for a null NIK.
+ *
+ * jkn_code_known(value VARCHAR, codes VARCHAR) -> BOOLEAN
+ *   Whether `value` is one of `codes` (a constant: codes of one width, 1-4 digits, separated by commas), as
+ *   `value in (select code from ...)` for those codes: the region codes of seeds/regions.csv. Null for a null
+ *   value, false for an empty list.
+ *
+ * jkn_digits(value VARCHAR, n INTEGER) -> BOOLEAN
+ *   regexp_full_match(value, '[0-9]{n}'): exactly n ASCII digits (RE2's [0-9] is ASCII). Null if either is.
+ *
+ * jkn_nik_sex(nik VARCHAR) -> VARCHAR and jkn_nik_birth_year(nik VARCHAR, period_month INTEGER) -> INTEGER
+ *   For a NIK of 16 ASCII digits (ingest calls them on NIKs that passed their checks only), what
+ *   flows/ingest/rules.py computes in SQL: 'F' when the birth day (digits 7-8) is over 40, else 'M'; the
+ *   birth year 2000 + digits 11-12 when (that year) * 100 + the birth month (digits 9-10) is not after
+ *   `period_month` (YYYYMM), else 1900 + digits 11-12. Null for any other value.
  */
 #define DUCKDB_EXTENSION_API_VERSION_MAJOR 1
 #define DUCKDB_EXTENSION_API_VERSION_MINOR 5
@@ -81,35 +95,56 @@ static void text_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb
     }
 }
 
+/* A constant list of codes of one width (1-4 digits), read once when the query is bound. */
 typedef struct {
-    unsigned char known[100]; /* known[10 * d1 + d2]: the province code d1 d2 is known */
-} provinces_state;
+    int width;                  /* 0: the list is empty, no code is known */
+    unsigned char known[10000]; /* known[n]: the code whose digits read n is known */
+} codes_state;
 
-static void *copy_provinces(void *state) {
-    provinces_state *copy = malloc(sizeof(provinces_state));
-    if (copy) memcpy(copy, state, sizeof(provinces_state));
+static void *copy_codes(void *state) {
+    codes_state *copy = malloc(sizeof(codes_state));
+    if (copy) memcpy(copy, state, sizeof(codes_state));
     return copy;
 }
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-/* `text`: two-digit codes separated by commas, into `state`; 0 when it is not that. */
-static int parse_provinces(const char *text, provinces_state *state) {
-    memset(state->known, 0, sizeof state->known);
+/* The number `width` digits at `s` read, or -1 where one is not a digit. */
+static int code_number(const unsigned char *s, int width) {
+    int n = 0;
+    for (int i = 0; i < width; i++) {
+        if (!is_digit(s[i])) return -1;
+        n = 10 * n + (s[i] - '0');
+    }
+    return n;
+}
+
+/* `text`: codes of `width` digits (any one width of 1-4 where `width` is 0) separated by commas, into `state`;
+ * 0 when it is not that. */
+static int parse_codes(const char *text, int width, codes_state *state) {
+    memset(state, 0, sizeof *state);
     const unsigned char *p = (const unsigned char *)text;
-    if (!*p) return 1; /* no province known: every NIK is refused, as by the SQL */
+    if (!*p) return 1; /* no code known: every value is refused, as by the SQL */
+    if (!width)
+        while (is_digit(p[width])) width++;
+    if (width < 1 || width > 4) return 0;
+    state->width = width;
     for (;;) {
-        if (!is_digit(p[0]) || !is_digit(p[1])) return 0;
-        state->known[10 * (p[0] - '0') + (p[1] - '0')] = 1;
-        p += 2;
+        for (int i = 0; i < width; i++)
+            if (!p[i]) return 0;
+        const int n = code_number(p, width);
+        if (n < 0) return 0;
+        state->known[n] = 1;
+        p += width;
         if (!*p) return 1;
         if (*p++ != ',') return 0;
     }
 }
 
-static void bind_provinces(duckdb_bind_info info) {
+/* The bind of a function whose second argument is a constant list of codes (`width` digits each; 0: any). */
+static void bind_codes(duckdb_bind_info info, int width, const char *refusal) {
     int ok = 0;
-    provinces_state *state = malloc(sizeof(provinces_state));
+    codes_state *state = malloc(sizeof(codes_state));
     duckdb_client_context context = NULL;
     duckdb_scalar_function_get_client_context(info, &context);
     duckdb_expression argument = duckdb_scalar_function_bind_get_argument(info, 1);
@@ -121,7 +156,7 @@ static void bind_provinces(duckdb_bind_info info) {
         } else if (value) {
             if (!duckdb_is_null_value(value)) {
                 char *text = duckdb_get_varchar(value);
-                ok = text && parse_provinces(text, state);
+                ok = text && parse_codes(text, width, state);
                 if (text) duckdb_free(text);
             }
             duckdb_destroy_value(&value);
@@ -131,18 +166,53 @@ static void bind_provinces(duckdb_bind_info info) {
     if (context) duckdb_destroy_client_context(&context);
     if (ok) {
         duckdb_scalar_function_set_bind_data(info, state, free);
-        duckdb_scalar_function_set_bind_data_copy(info, copy_provinces);
+        duckdb_scalar_function_set_bind_data_copy(info, copy_codes);
     } else {
         free(state);
-        duckdb_scalar_function_bind_set_error(
-            info, "jkn_nik_valid(nik, provinces): provinces must be a constant VARCHAR of two-digit codes and commas");
+        duckdb_scalar_function_bind_set_error(info, refusal);
+    }
+}
+
+static void bind_provinces(duckdb_bind_info info) {
+    bind_codes(info, 2, "jkn_nik_valid(nik, provinces): provinces must be a constant VARCHAR of two-digit codes and commas");
+}
+
+static void bind_known(duckdb_bind_info info) {
+    bind_codes(info, 0, "jkn_code_known(value, codes): codes must be a constant VARCHAR of codes of one width (1-4 "
+                        "digits) and commas");
+}
+
+/* jkn_code_known(value, codes): whether `value` is one of `codes`. Null for a null value. */
+static void known_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+    const codes_state *state = duckdb_scalar_function_get_bind_data(info);
+    if (!state) {
+        duckdb_scalar_function_set_error(info, "jkn_code_known: the codes were not bound");
+        return;
+    }
+    const idx_t count = duckdb_data_chunk_get_size(input);
+    duckdb_vector values = duckdb_data_chunk_get_vector(input, 0);
+    duckdb_string_t *strings = duckdb_vector_get_data(values);
+    uint64_t *validity = duckdb_vector_get_validity(values);
+    bool *result = duckdb_vector_get_data(output);
+    duckdb_vector_ensure_validity_writable(output);
+    uint64_t *out_validity = duckdb_vector_get_validity(output);
+    for (idx_t row = 0; row < count; row++) {
+        if (validity && !duckdb_validity_row_is_valid(validity, row)) {
+            duckdb_validity_set_row_invalid(out_validity, row);
+            continue;
+        }
+        duckdb_string_t *value = &strings[row];
+        int n = -1;
+        if (state->width && duckdb_string_t_length(*value) == (idx_t)state->width)
+            n = code_number((const unsigned char *)duckdb_string_t_data(value), state->width);
+        result[row] = n >= 0 && state->known[n];
     }
 }
 
 static int two_digits(const unsigned char *s) { return 10 * (s[0] - '0') + (s[1] - '0'); }
 
 static void nik_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
-    const provinces_state *state = duckdb_scalar_function_get_bind_data(info);
+    const codes_state *state = duckdb_scalar_function_get_bind_data(info);
     if (!state) {
         duckdb_scalar_function_set_error(info, "jkn_nik_valid: the provinces were not bound");
         return;
@@ -160,21 +230,107 @@ static void nik_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_
         const unsigned char *s = (const unsigned char *)duckdb_string_t_data(value);
         int digits = 1;
         for (int i = 0; i < 16; i++) digits &= is_digit(s[i]);
-        if (!digits || !state->known[two_digits(s)]) continue;
+        if (!digits || state->width != 2 || !state->known[two_digits(s)]) continue;
         const int day = two_digits(s + 6), month = two_digits(s + 8);
         result[row] = ((day >= 1 && day <= 31) || (day >= 41 && day <= 71)) && month >= 1 && month <= 12;
     }
 }
 
+/* The rows of `input` whose every column is valid, or all of them where none has a validity mask. */
+static int row_valid(uint64_t *first, uint64_t *second, idx_t row) {
+    return (!first || duckdb_validity_row_is_valid(first, row)) && (!second || duckdb_validity_row_is_valid(second, row));
+}
+
+static void digits_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+    (void)info;
+    const idx_t count = duckdb_data_chunk_get_size(input);
+    duckdb_vector values = duckdb_data_chunk_get_vector(input, 0), wanted = duckdb_data_chunk_get_vector(input, 1);
+    duckdb_string_t *strings = duckdb_vector_get_data(values);
+    const int32_t *lengths = duckdb_vector_get_data(wanted);
+    uint64_t *validity = duckdb_vector_get_validity(values), *wanted_validity = duckdb_vector_get_validity(wanted);
+    bool *result = duckdb_vector_get_data(output);
+    duckdb_vector_ensure_validity_writable(output);
+    uint64_t *out_validity = duckdb_vector_get_validity(output);
+    for (idx_t row = 0; row < count; row++) {
+        if (!row_valid(validity, wanted_validity, row)) {
+            duckdb_validity_set_row_invalid(out_validity, row);
+            continue;
+        }
+        duckdb_string_t *value = &strings[row];
+        const idx_t length = duckdb_string_t_length(*value);
+        int ok = lengths[row] >= 0 && length == (idx_t)lengths[row];
+        const unsigned char *s = (const unsigned char *)duckdb_string_t_data(value);
+        for (idx_t i = 0; ok && i < length; i++) ok = is_digit(s[i]);
+        result[row] = ok;
+    }
+}
+
+/* The NIK at `row` when it is 16 ASCII digits, else NULL. */
+static const unsigned char *nik_digits(duckdb_string_t *strings, uint64_t *validity, idx_t row) {
+    if (validity && !duckdb_validity_row_is_valid(validity, row)) return NULL;
+    duckdb_string_t *value = &strings[row];
+    if (duckdb_string_t_length(*value) != 16) return NULL;
+    const unsigned char *s = (const unsigned char *)duckdb_string_t_data(value);
+    for (int i = 0; i < 16; i++)
+        if (!is_digit(s[i])) return NULL;
+    return s;
+}
+
+static void sex_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+    (void)info;
+    const idx_t count = duckdb_data_chunk_get_size(input);
+    duckdb_vector values = duckdb_data_chunk_get_vector(input, 0);
+    duckdb_string_t *strings = duckdb_vector_get_data(values);
+    uint64_t *validity = duckdb_vector_get_validity(values);
+    duckdb_vector_ensure_validity_writable(output);
+    uint64_t *out_validity = duckdb_vector_get_validity(output);
+    for (idx_t row = 0; row < count; row++) {
+        const unsigned char *s = nik_digits(strings, validity, row);
+        if (!s) {
+            duckdb_validity_set_row_invalid(out_validity, row);
+            continue;
+        }
+        duckdb_vector_assign_string_element_len(output, row, two_digits(s + 6) > 40 ? "F" : "M", 1);
+    }
+}
+
+static void birth_year_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+    (void)info;
+    const idx_t count = duckdb_data_chunk_get_size(input);
+    duckdb_vector values = duckdb_data_chunk_get_vector(input, 0), periods = duckdb_data_chunk_get_vector(input, 1);
+    duckdb_string_t *strings = duckdb_vector_get_data(values);
+    const int32_t *period = duckdb_vector_get_data(periods);
+    uint64_t *validity = duckdb_vector_get_validity(values), *period_validity = duckdb_vector_get_validity(periods);
+    int32_t *result = duckdb_vector_get_data(output);
+    duckdb_vector_ensure_validity_writable(output);
+    uint64_t *out_validity = duckdb_vector_get_validity(output);
+    for (idx_t row = 0; row < count; row++) {
+        const unsigned char *s = row_valid(NULL, period_validity, row) ? nik_digits(strings, validity, row) : NULL;
+        if (!s) {
+            duckdb_validity_set_row_invalid(out_validity, row);
+            continue;
+        }
+        const int32_t year = two_digits(s + 10), month = two_digits(s + 8);
+        result[row] = ((2000 + year) * 100 + month <= period[row] ? 2000 : 1900) + year;
+    }
+}
+
 static int add(duckdb_connection connection, const char *name, duckdb_type returns, int arguments,
                duckdb_scalar_function_bind_t bind, duckdb_scalar_function_t rows) {
+    /* `arguments` VARCHARs; a negative count: one VARCHAR, then an INTEGER */
     duckdb_scalar_function function = duckdb_create_scalar_function();
     duckdb_scalar_function_set_name(function, name);
     duckdb_logical_type varchar = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    duckdb_logical_type integer = duckdb_create_logical_type(DUCKDB_TYPE_INTEGER);
     duckdb_logical_type result = duckdb_create_logical_type(returns);
+    if (arguments < 0) {
+        duckdb_scalar_function_add_parameter(function, varchar);
+        duckdb_scalar_function_add_parameter(function, integer);
+    }
     for (int i = 0; i < arguments; i++) duckdb_scalar_function_add_parameter(function, varchar);
     duckdb_scalar_function_set_return_type(function, result);
     duckdb_destroy_logical_type(&varchar);
+    duckdb_destroy_logical_type(&integer);
     duckdb_destroy_logical_type(&result);
     if (bind) {
         /* special: a null NIK reaches nik_rows (false, not null) and a null provinces reaches the bind */
@@ -190,5 +346,10 @@ static int add(duckdb_connection connection, const char *name, duckdb_type retur
 const char *jkn_register_rules(duckdb_connection connection) {
     if (!add(connection, "jkn_text", DUCKDB_TYPE_VARCHAR, 1, NULL, text_rows)) return "jkn_text";
     if (!add(connection, "jkn_nik_valid", DUCKDB_TYPE_BOOLEAN, 2, bind_provinces, nik_rows)) return "jkn_nik_valid";
+    if (!add(connection, "jkn_code_known", DUCKDB_TYPE_BOOLEAN, 2, bind_known, known_rows)) return "jkn_code_known";
+    if (!add(connection, "jkn_digits", DUCKDB_TYPE_BOOLEAN, -1, NULL, digits_rows)) return "jkn_digits";
+    if (!add(connection, "jkn_nik_sex", DUCKDB_TYPE_VARCHAR, 1, NULL, sex_rows)) return "jkn_nik_sex";
+    if (!add(connection, "jkn_nik_birth_year", DUCKDB_TYPE_INTEGER, -1, NULL, birth_year_rows))
+        return "jkn_nik_birth_year";
     return NULL;
 }
