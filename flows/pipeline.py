@@ -25,10 +25,12 @@ from prefect.runtime import deployment as prefect_deployment
 from prefect.runtime import flow_run as prefect_flow_run
 from pydantic import Field
 
-from flows import checks, database, notices, progress, runs, stages
+from flows import checks, database, notices, prefect_patches, progress, runs, stages
 from flows.alerts import chart_process
 from flows.errors import ConfigError, DataQualityError, FilesRefused, JknError
 from flows.settings import Settings, load_settings
+
+prefect_patches.apply()  # a flow run ends when its work does, not up to a second later
 
 
 def _not_a_usage_error(task, task_run, state) -> bool:
