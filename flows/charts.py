@@ -357,18 +357,22 @@ def trajectory_datasets(
 
 
 def latest_trajectories(
-    con: duckdb.DuckDBPyConnection, scopes: list[tuple[str, str]], locales: tuple[str, ...] = CHART_LOCALES
+    con: duckdb.DuckDBPyConnection,
+    scopes: list[tuple[str, str]],
+    locales: tuple[str, ...] = CHART_LOCALES,
+    marts: str = "mart",
 ) -> dict[tuple[str, str, str], dict]:
     """(level, code, locale) -> the scope's `trajectory_datasets` entry in its level's latest month, for every
     (level, code) of `scopes` and each of `locales`, read in one query (the alerts' emails ask for a few scopes
-    of several levels)."""
+    of several levels). `marts="build"`: the same from the marts built and not yet published."""
     if not scopes:
         return {}
+    relation = views.relation(con, "trajectory_series") if marts == "mart" else views.over(marts, "trajectory_series")
     rows = con.execute(
         "select level, code, name, series, target_pct, target_month, start_month "
-        f"from {views.relation(con, 'trajectory_series')} as scope_series "
+        f"from {relation} as scope_series "
         "where list_contains($keys, level || ':' || code) and month = ("
-        "select max(month) from mart.trajectory as latest where latest.level = scope_series.level)",
+        f"select max(month) from {marts}.trajectory as latest where latest.level = scope_series.level)",
         {"keys": sorted({f"{level}:{code}" for level, code in scopes})},
     ).fetchall()
     return {

@@ -51,6 +51,8 @@ class ChartProcess:
             stderr=subprocess.DEVNULL,
         )
         self._closed = False
+        # (level, code, language) -> (the spec's JSON, its PNG's Future): drawn before the alerts asked (`ahead`)
+        self.drawn_ahead: dict[tuple[str, str, str], tuple[str, Future]] = {}
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._waiting: queue.SimpleQueue = queue.SimpleQueue()
         self._threads = [
@@ -104,6 +106,16 @@ class ChartProcess:
         """`charts.render_png(spec, locale, scale)`, drawn by the process: its Future."""
         return self._request(spec, locale, scale, compact=True)
 
+    def ahead(self, key: tuple[str, str, str], spec: dict) -> None:
+        """Draw the chart of `key` ((level, code, language)) now, from data read before the alerts ask for it
+        (the built marts, before their checks): `drawn_ahead_for` gives it only for the very same spec."""
+        self.drawn_ahead[key] = (json.dumps(spec), self.draw(spec, key[2]))
+
+    def drawn_ahead_for(self, key: tuple[str, str, str], spec: dict) -> Future | None:
+        """The PNG drawn `ahead` for `key`, if it was drawn from exactly `spec` (the same JSON); else None."""
+        ahead = self.drawn_ahead.get(key)
+        return ahead[1] if ahead is not None and ahead[0] == json.dumps(spec) else None
+
     def close(self, wait_seconds: float = 5) -> None:
         """End the process: at once, or when it has answered what it was asked (within `wait_seconds`). What
         was not answered fails, as does what is asked afterwards."""
@@ -146,6 +158,14 @@ def start_early(locale: str = "id") -> None:
             return
         process.warm_up(locale)
         _early.append(process)
+
+
+def draw_early(specs: dict[tuple[str, str, str], dict]) -> None:
+    """Have the process `start_early` started draw these charts ((level, code, language) -> spec) now, while
+    the run's marts are checked and published; the alerts take each one whose spec they compute again."""
+    with _early_lock:
+        for key, spec in specs.items() if _early else ():
+            _early[0].ahead(key, spec)
 
 
 def take_early() -> ChartProcess | None:
