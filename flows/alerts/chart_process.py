@@ -2,7 +2,10 @@
 
 The alerts draw a trajectory PNG per email (flows/alerts/delivery.py, `_Charts`). vl-convert holds the GIL while
 its JavaScript engine starts (0.5-1 s of a process's first chart), so drawn on a thread of the run's process it
-held up the rules, the composing and the storing for that long; in a process of its own it does not.
+held up the rules, the composing and the storing for that long; in a process of its own it does not. The flow
+starts it after the build (`start_early`) and has it draw the email recipients' own scope charts from the built
+marts while they are checked and published (`draw_early`); the alerts take one of those only for the very spec
+they compute from the published marts (`ChartProcess.drawn_ahead_for`).
 """
 
 from __future__ import annotations
