@@ -159,6 +159,33 @@ def test_the_chart_process_draws_the_bytes_drawn_here_and_says_what_it_refuses(d
         ended.draw(spec, "en").result(timeout=0)
 
 
+def test_the_chart_process_compacts_each_png_itself(demo_con):
+    """The drawing process answers a chart asked compacted with the compacted PNG (kind b"C"), the bytes
+    `render_png` gives here, so the run's own process spends nothing on it; the warm-up's is left as drawn."""
+    import subprocess
+    import sys
+
+    from flows.alerts import chart_process
+
+    data = charts.trajectory_datasets(demo_con, "province", codes=["33"], locale="id")["33"]
+    spec = charts.png_spec(data, "id")
+    request = {"vl_spec": spec, "scale": 1.5, "format_locale": charts.FORMAT_LOCALES["id"]}
+    request["time_format_locale"] = charts.TIME_FORMAT_LOCALES["id"]
+    lines = [json.dumps({**request, "compact": True}), json.dumps({**request, "compact": False})]
+    answer = subprocess.run(
+        [sys.executable, "-I", "-c", chart_process._WORKER_PROGRAM, chart_process._PACKAGES_ROOT],
+        input="\n".join(lines).encode() + b"\n",
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    compacted_length = struct.unpack(">I", answer[1:5])[0]
+    compacted, raw = answer[5 : 5 + compacted_length], answer[10 + compacted_length :]
+    assert answer[:1] == b"C" and compacted == charts.render_png(spec, "id")
+    assert answer[5 + compacted_length : 6 + compacted_length] == b"P" and charts.compact_png(raw) == compacted
+    assert len(raw) > 2 * len(compacted)
+
+
 def test_charts_are_drawn_here_when_the_chart_process_is_gone(demo_con):
     """A drawing process that died (or never answers) costs the run nothing but time: each chart is then drawn
     in the run's own process, the same bytes."""

@@ -17,24 +17,37 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 
 from flows import charts
 
-# The drawing process's program: vl-convert only. One request a line (JSON) on stdin; each answer on stdout is
-# b"P" or b"E", a 4-byte length and the PNG (or the error's text).
+# The drawing process's program: vl-convert and flows/png.py (found where this package is; numpy loaded before
+# the first request). One request a line (JSON) on stdin; each answer on stdout is b"C" (the PNG compacted, as
+# asked), b"P" (as vl-convert wrote it: not asked, or flows.png could not be imported there) or b"E", a 4-byte
+# length and the PNG (or the error's text).
 _WORKER_PROGRAM = r"""
 import json, struct, sys
 import vl_convert
+sys.path.append(sys.argv[1])
+try:
+    import numpy
+    from flows.png import compact_png
+except ImportError:
+    compact_png = None
 out = sys.stdout.buffer
 for line in sys.stdin.buffer:
     request = json.loads(line)
+    compact = request.pop("compact") and compact_png is not None
     try:
-        body, kind = vl_convert.vegalite_to_png(allowed_base_urls=[], **request), b"P"
+        body = vl_convert.vegalite_to_png(allowed_base_urls=[], **request)
+        body, kind = (compact_png(body), b"C") if compact else (body, b"P")
     except Exception as error:
         body, kind = f"{type(error).__name__}: {error}".encode("utf-8", "replace"), b"E"
     out.write(kind + struct.pack(">I", len(body)) + body)
     out.flush()
 """
+# where the package `flows` is, for the drawing process (started isolated: `python -I`)
+_PACKAGES_ROOT = str(Path(charts.__file__).resolve().parents[1])
 
 
 class ChartProcess:
@@ -42,13 +55,14 @@ class ChartProcess:
     vl-convert through JSON, which keeps every key, its order and every number).
 
     `draw` queues a chart and returns its Future at once: one thread writes the requests, another reads the
-    answers in the same order and compacts each PNG (`charts.compact_png`, ~50 ms a chart) while the process
-    draws the next one. A Future fails where the process cannot draw (it failed to start, died, or vl-convert
-    refused the spec): the caller then draws in its own process."""
+    answers in the same order. The process compacts each PNG too (`flows.png.compact_png`, ~40 ms a chart that
+    the run's process does not spend; here only if that process could not import it). A Future fails where the
+    process cannot draw (it failed to start, died, or vl-convert refused the spec): the caller then draws in its
+    own process."""
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _WORKER_PROGRAM],
+            [sys.executable, "-I", "-c", _WORKER_PROGRAM, _PACKAGES_ROOT],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -80,9 +94,9 @@ class ChartProcess:
                 if len(head) < 5:
                     raise OSError("the chart process ended")
                 body = self.process.stdout.read(struct.unpack(">I", head[1:])[0])
-                if head[:1] != b"P":
+                if head[:1] == b"E":
                     raise RuntimeError(body.decode("utf-8", "replace"))
-                future.set_result(charts.compact_png(body) if compact else body)
+                future.set_result(charts.compact_png(body) if compact and head[:1] == b"P" else body)
             except Exception as error:  # noqa: BLE001 - the chart's, raised where it is waited for
                 future.set_exception(error)
 
@@ -92,6 +106,7 @@ class ChartProcess:
             "scale": scale,
             "format_locale": charts.FORMAT_LOCALES.get(locale, charts.FORMAT_LOCALES["id"]),
             "time_format_locale": charts.TIME_FORMAT_LOCALES.get(locale, charts.TIME_FORMAT_LOCALES["id"]),
+            "compact": compact,
         }
         future: Future = Future()
         if self._closed:
