@@ -75,8 +75,8 @@ def check_staging_stage(settings: Settings, run_id: str) -> dict:
 
 @task(name="build-metrics", cache_policy=NO_CACHE)
 @progress.reported("build metrics", lambda models: f"{len(models)} model(s)")
-def build_stage(settings: Settings, window: runs.Window | None = None) -> list[str]:
-    return stages.build(settings, window)
+def build_stage(settings: Settings, window: runs.Window | None = None, early_charts: bool = False) -> list[str]:
+    return stages.build(settings, window, early_charts)
 
 
 @task(name="check-marts", cache_policy=NO_CACHE)
@@ -293,9 +293,8 @@ def pipeline(
                 if run.window is None:
                     run.files = ingest_stage(settings, run.run_id, files)
                 run.add_checks(check_staging_stage(settings, run.run_id))
-                build_stage(settings, run.window)
-                if run.window is None:  # the email charts' engine starts while the marts are checked, published
-                    chart_process.start_early()
+                # the email charts' drawing starts after the build, while the marts are checked and published
+                build_stage(settings, run.window, early_charts=run.window is None)
                 run.add_checks(check_marts_stage(settings, run.run_id))
                 publish_stage(settings, run.window)
                 due, why_not = runs.alerts_due(settings, run.window)

@@ -12,19 +12,25 @@ Nothing here imports Prefect, so the commands that do not run the flow never loa
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from flows import alerts as alert_rules
 from flows import checks, database, metrics, notices, snapshot
 from flows import ingest as loading
+from flows.alerts import chart_process
 from flows.backfill import build_window
 from flows.errors import DataQualityError
 from flows.ingest import LoadResult
 from flows.runs import Window
 from flows.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def ingest(
@@ -82,14 +88,33 @@ def try_staging_checks(settings: Settings, run_id: str) -> tuple[int, checks.Che
     return staged, report
 
 
-def build(settings: Settings, window: Window | None = None) -> list[str]:
-    """The intermediate models and the marts (in `build`); a backfill's window month by month."""
+def build(settings: Settings, window: Window | None = None, early_charts: bool = False) -> list[str]:
+    """The intermediate models and the marts (in `build`); a backfill's window month by month. `early_charts`
+    (the flow, not a backfill): then the email charts' drawing process started and given charts to draw
+    while the marts are checked and published (`draw_charts_early`)."""
     with database.connected(settings) as con:
         database.load_seeds(con, settings.seeds)
         if window is not None:
             build_window(con, window.first, window.last, settings.population_lag_months)
             return [model.relation for model in metrics.models() if model.layer != "staging"]
-        return metrics.build(con, settings.population_lag_months, layers=("intermediate", "marts"))
+        built = metrics.build(con, settings.population_lag_months, layers=("intermediate", "marts"))
+        if early_charts:
+            draw_charts_early(con, settings)
+        return built
+
+
+def draw_charts_early(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """The email charts' drawing process started (flows/alerts/chart_process.py) and given each email
+    recipient's own scope chart, from the built marts, to draw on another core while the marts are checked
+    and published. The alerts take one only where the spec they compute from the published marts is the
+    same; a failure here only leaves the charts to be drawn when the alerts ask for them."""
+    chart_process.start_early()
+    try:
+        specs = alert_rules.early_chart_specs(con, settings)
+    except Exception as error:  # noqa: BLE001 - an optimisation: the alerts stage reports what is wrong
+        log.info("email charts not drawn early: %s: %s", type(error).__name__, error)
+        return
+    chart_process.draw_early(specs)
 
 
 def check_marts(settings: Settings, run_id: str) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 
 import duckdb
 
@@ -49,6 +50,12 @@ def relation(con: duckdb.DuckDBPyConnection, name: str) -> str:
         [name],
     ).fetchone()
     return f"report.{name}" if stored == (label(name),) else f"(\n{_sql(name)}\n)"
+
+
+def over(schema: str, name: str) -> str:
+    """The view's SQL reading the marts of `schema` instead of `mart` (`build`: the marts built, not yet
+    published), as a subquery."""
+    return "(\n" + re.sub(r"\bmart\.", f"{schema}.", _sql(name)) + "\n)"
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:

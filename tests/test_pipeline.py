@@ -1,5 +1,7 @@
 """End to end through the real Prefect flow (one session-wide test server)."""
 
+import email
+import email.policy
 import json
 import os
 import shutil
@@ -31,8 +33,14 @@ def test_run_on_fixture_landing_folder(jkn_env, prefect_server):
         statuses = {row[0] for row in con.execute("select status from ops.load_log").fetchall()}
         trajectory_rows = con.execute("select count(*) from mart.trajectory").fetchone()[0]
         dq_rows = con.execute("select count(*), count(*) filter (where not success) from ops.dq_results").fetchone()
+        emails_charts = _email_charts(jkn_env / "outbox", con)
     finally:
         con.close()
+    # the flow has the emails' charts drawn from the built marts while it checks them: each email's chart is
+    # the chart of the published marts, byte for byte
+    assert len(emails_charts) >= 3
+    for chart, expected in emails_charts:
+        assert chart == expected
     for code, published in PUBLISHED.items():
         assert coverage[code] == pytest.approx(published, abs=0.01)
     assert statuses == {"published"}
@@ -49,6 +57,25 @@ def test_run_on_fixture_landing_folder(jkn_env, prefect_server):
     assert {f["status"] for f in again["files"]} == {"skipped"}
     assert again["alerts"]["messages"] == 0
     assert len(list((jkn_env / "outbox").glob("*.json"))) == len(messages)
+
+
+def _email_charts(outbox: Path, con) -> list[tuple[bytes, bytes]]:
+    """(the chart PNG of each email in the outbox, the PNG `charts.trajectory_png` draws for it from `con`)."""
+    from flows import charts
+    from flows.alerts.delivery import _chart_scope
+
+    languages = dict(con.execute("select message_id, language from ops.outgoing").fetchall())
+    pairs = []
+    for eml in sorted(outbox.glob("*.eml")):
+        payload = json.loads(eml.with_suffix(".json").read_text())
+        (language,) = {
+            language for message_id, language in languages.items() if eml.stem.endswith("_" + message_id.split("-")[0])
+        }
+        mail = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        (chart,) = [part.get_content() for part in mail.walk() if part.get_content_type() == "image/png"]
+        level, code = _chart_scope(payload["recipient"], payload["alerts"])
+        pairs.append((chart, charts.trajectory_png(con, level, code, locale=language)))
+    return pairs
 
 
 @pytest.mark.slow

@@ -159,6 +159,33 @@ def test_the_chart_process_draws_the_bytes_drawn_here_and_says_what_it_refuses(d
         ended.draw(spec, "en").result(timeout=0)
 
 
+def test_the_chart_process_compacts_each_png_itself(demo_con):
+    """The drawing process answers a chart asked compacted with the compacted PNG (kind b"C"), the bytes
+    `render_png` gives here, so the run's own process spends nothing on it; the warm-up's is left as drawn."""
+    import subprocess
+    import sys
+
+    from flows.alerts import chart_process
+
+    data = charts.trajectory_datasets(demo_con, "province", codes=["33"], locale="id")["33"]
+    spec = charts.png_spec(data, "id")
+    request = {"vl_spec": spec, "scale": 1.5, "format_locale": charts.FORMAT_LOCALES["id"]}
+    request["time_format_locale"] = charts.TIME_FORMAT_LOCALES["id"]
+    lines = [json.dumps({**request, "compact": True}), json.dumps({**request, "compact": False})]
+    answer = subprocess.run(
+        [sys.executable, "-I", "-c", chart_process._WORKER_PROGRAM, chart_process._PACKAGES_ROOT],
+        input="\n".join(lines).encode() + b"\n",
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    compacted_length = struct.unpack(">I", answer[1:5])[0]
+    compacted, raw = answer[5 : 5 + compacted_length], answer[10 + compacted_length :]
+    assert answer[:1] == b"C" and compacted == charts.render_png(spec, "id")
+    assert answer[5 + compacted_length : 6 + compacted_length] == b"P" and charts.compact_png(raw) == compacted
+    assert len(raw) > 2 * len(compacted)
+
+
 def test_charts_are_drawn_here_when_the_chart_process_is_gone(demo_con):
     """A drawing process that died (or never answers) costs the run nothing but time: each chart is then drawn
     in the run's own process, the same bytes."""
@@ -199,6 +226,58 @@ def test_a_chart_process_started_early_is_the_one_the_alerts_take_and_one_not_ta
     unused = chart_process._early[0]
     chart_process.close_early()
     assert unused.process.wait(timeout=10) is not None and not chart_process._early
+
+
+def test_charts_drawn_before_the_checks_are_taken_only_where_the_published_marts_give_the_same_spec(demo_con, tmp_path):
+    """The flow has each email recipient's own scope chart drawn from the built marts before they are checked
+    (`early_chart_specs`, `chart_process.draw_early`). The alerts take a chart drawn that way only where the spec
+    they compute from the published marts is the same: here the published 3326 differs from the built one, so
+    its chart is drawn again from the published data, while the others are the ones drawn before."""
+    from flows.alerts import chart_process
+    from flows.alerts.delivery import _Charts, early_chart_specs
+    from flows.settings import Settings
+    from tests.test_alerts import recipients_file
+
+    routing = recipients_file(
+        tmp_path / "recipients.csv",
+        [
+            ("3326", "email", "dinkes@pekalongankab.example", "id", "true"),
+            ("33", "email", "jateng@bpjs.example", "en", "true"),
+            ("PEKALONGAN", "email", "kc@bpjs.example", "id", "true"),
+            ("ID", "webhook", "https://hooks.example/jkn", "id", "true"),
+            ("ops", "email", "data@bpjs.example", "en", "true"),
+        ],
+    )
+    settings = Settings(home=tmp_path / "home", pseudonym_key=TEST_KEY, recipients=routing)
+    specs = early_chart_specs(demo_con, settings)
+    # email recipients only, each its own scope, in its language; ops has no chart
+    assert sorted(specs) == [("branch", "PEKALONGAN", "id"), ("province", "33", "en"), ("region", "3326", "id")]
+    chart_process.start_early()
+    chart_process.draw_early(specs)
+    early = chart_process._early[0]
+    drawn_before = {key: future for key, (_, future) in early.drawn_ahead.items()}
+    demo_con.begin()
+    drawn = _Charts(demo_con)
+    try:
+        # published figures that are not the built ones (a backfill, a later build): 3326's latest month
+        demo_con.execute(
+            "update mart.trajectory set actual_pct = actual_pct - 1.5 where level = 'region' and code = '3326' "
+            "and month = (select max(month) from mart.trajectory)"
+        )
+        drawn.warm_up()
+        assert drawn._process is early
+        wanted = [(("region", "3326"), "id"), (("province", "33"), "en"), (("branch", "PEKALONGAN"), "id")]
+        drawn.prepare(wanted)
+        assert drawn.drawn[("province", "33", "en")] is drawn_before[("province", "33", "en")]
+        assert drawn.drawn[("branch", "PEKALONGAN", "id")] is drawn_before[("branch", "PEKALONGAN", "id")]
+        assert drawn.drawn[("region", "3326", "id")] is not drawn_before[("region", "3326", "id")]
+        for (level, code), language in wanted:
+            assert drawn.png((level, code), language) == charts.trajectory_png(demo_con, level, code, locale=language)
+        assert drawn_before[("region", "3326", "id")].result(timeout=60) != drawn.png(("region", "3326"), "id")
+    finally:
+        drawn.close()
+        demo_con.rollback()
+    assert not chart_process._early
 
 
 def test_latest_trajectories_are_each_levels_latest_month(demo_con):

@@ -47,6 +47,7 @@ from flows.alerts.delivery import (
     _file_stem,
     channel_for,
     deliver_pending,
+    early_chart_specs,
     envelope_for,
 )
 from flows.alerts.lifecycle import LIFECYCLE, STORE_ALERTS, STORE_EVENTS, STORE_RESOLVED, lifecycle, store
@@ -127,6 +128,7 @@ __all__ = [
     "compose",
     "deliver_pending",
     "digest_text",
+    "early_chart_specs",
     "enabled_rules",
     "envelope_for",
     "environment",

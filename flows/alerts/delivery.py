@@ -18,7 +18,7 @@ from flows import actions, delivery_journal, digests
 from flows.alerts import chart_process
 from flows.alerts.chart_process import ChartProcess
 from flows.alerts.messages import environment, scope_display, words
-from flows.alerts.routing import OPS_SCOPE, SCOPE_NAMES, Recipient
+from flows.alerts.routing import OPS_SCOPE, SCOPE_NAMES, Recipient, read_routing
 from flows.channels import Attempt, Channel, Delivery, EmailChannel, Envelope, OutboxChannel, WebhookChannel
 from flows.database import utc_now
 from flows.settings import Settings
@@ -54,7 +54,12 @@ def _chart_scope(scope_code: str, alerts: list[dict]) -> tuple[str, str] | None:
     regions = {alert["code"] for alert in alerts if alert["level"] == "region"}
     if len(regions) == 1 and len(regions) == len({alert["code"] for alert in alerts}):
         return "region", regions.pop()
-    if scope_code == OPS_SCOPE or not regions:
+    return _scope_chart(scope_code) if regions else None
+
+
+def _scope_chart(scope_code: str) -> tuple[str, str] | None:
+    """The recipient's own scope's trajectory (none for ops)."""
+    if scope_code == OPS_SCOPE:
         return None
     if scope_code == "ID":
         return "national", "ID"
@@ -70,6 +75,26 @@ def _file_stem(payload: dict, recipient: Recipient, message_id: str) -> str:
     return f"{payload['month']}_{recipient.scope_code}_{who}_{message_id.split('-')[0]}"
 
 
+def early_chart_specs(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[tuple[str, str, str], dict]:
+    """(level, code, language) -> the spec of each email recipient's own scope chart (the chart its digest gets
+    unless all its alerts are about one region), from the built marts (`build.*`): what the run's alerts will
+    most likely draw, read before the marts are checked and published (`chart_process.draw_early`)."""
+    from flows import charts
+
+    recipients, _ = read_routing(settings)  # a refused row is told by the alerts stage
+    keys = {
+        (*scope, recipient.language)
+        for recipient in recipients
+        if recipient.channel == "email" and (scope := _scope_chart(recipient.scope_code)) is not None
+    }
+    if not keys:
+        return {}
+    found = charts.latest_trajectories(
+        con, sorted({key[:2] for key in keys}), tuple(sorted({key[2] for key in keys})), marts="build"
+    )
+    return {key: charts.png_spec(found[key], key[2]) for key in sorted(keys) if key in found}
+
+
 # A chart the drawing process has not answered in this long is drawn here instead (the process is ended).
 CHART_TIMEOUT_SECONDS = 60
 
@@ -81,7 +106,9 @@ class _Charts:
     them drawn beside the run's own work: by vl-convert in a process of its own once `warm_up` started one
     (flows/alerts/chart_process.py; vl-convert holds the GIL while its engine starts, so on a thread here it held
     up the composing and storing for 0.5-1 s), else in this process, on one thread. A chart not prepared, or
-    that the other process could not draw, is drawn here when it is asked for, as before. `close` ends the
+    that the other process could not draw, is drawn here when it is asked for, as before. A chart the flow had
+    the process draw before the marts were checked (`early_chart_specs`) is taken only where its spec is the
+    one computed here from the published marts, key and JSON equal; any other is drawn again. `close` ends the
     process and waits for the thread."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
@@ -127,7 +154,9 @@ class _Charts:
             if key in found:
                 spec = charts.png_spec(found[key], key[2])
                 if self._process is not None:
-                    self.drawn[key] = self._process.draw(spec, key[2])
+                    # drawn before the checks from the built marts, if they gave this very spec
+                    drawn = self._process.drawn_ahead_for(key, spec)
+                    self.drawn[key] = drawn if drawn is not None else self._process.draw(spec, key[2])
                 else:
                     self.drawn[key] = self._submit(charts.render_png, spec, key[2])
 
