@@ -272,8 +272,7 @@ def _write_part(
     parameters = _parameters(kind, period, pseudonym_key, reference)
     person_key = register_person_key(con, parameters)
     native = native_rules(person_key)
-    row_checks = checks(kind, native, reference.region_codes)
-    select = reading_select(source, kind, positions, row_checks, person_key, reference.province_codes)
+    select = reading_select(source, kind, positions, checks(kind, native), person_key, reference.province_codes)
     try:
         con.execute(
             f"copy (select $period_date::date as {kind.date_column}, * from ({select})) "

@@ -199,12 +199,9 @@ def digits_match(expression: str, digits: int, native: bool = False) -> str:
     return f"jkn_digits({expression}, {digits})" if native else f"regexp_full_match({expression}, '[0-9]{{{digits}}}')"
 
 
-def checks(
-    kind: ExtractKind, native: bool = False, region_codes: tuple[str, ...] | None = None
-) -> list[tuple[str, str, str, str]]:
+def checks(kind: ExtractKind, native: bool = False) -> list[tuple[str, str, str, str]]:
     """(column, value column, condition that makes a row bad, reason as SQL) for every check of the kind;
-    `native`: the conditions with the extension's functions (the reasons never: they read bad rows only),
-    the known region codes (`region_codes`, what `REGIONS_TABLE` holds) looked up by `jkn_code_known`."""
+    `native`: the conditions with the extension's functions (the reasons never: they read bad rows only)."""
     checks = []
     for column in kind.columns:
         name, value = column.name, value_column(column)
@@ -227,7 +224,7 @@ def checks(
                 (
                     name,
                     value,
-                    f"{digits_match(name, 4, native)} and not {_known_region(name, native, region_codes)}",
+                    f"{digits_match(name, 4, native)} and {name} not in (select region_code from {REGIONS_TABLE})",
                     "'unknown region code (not in seeds/regions.csv)'",
                 )
             )
@@ -261,14 +258,6 @@ def checks(
     for name, condition, reason in kind.row_checks:
         checks.append((name, value_column(kind.column(name)), condition, f"'{reason}'"))
     return checks
-
-
-def _known_region(name: str, native: bool, region_codes: tuple[str, ...] | None) -> str:
-    """SQL: the 4-digit code `name` is a known region (in the extension, from a constant list: a subquery
-    is a join that hashes every row's code)."""
-    if native and region_codes is not None and all(len(code) == 4 and code.isdigit() for code in region_codes):
-        return f"jkn_code_known({name}, '{','.join(region_codes)}')"
-    return f"{name} in (select region_code from {REGIONS_TABLE})"
 
 
 def rejects_select(kind: ExtractKind, landing: str) -> str:

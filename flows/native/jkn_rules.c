@@ -15,11 +15,6 @@
  *   `provinces` (a constant: two-digit codes separated by commas, read once when the query is bound),
  *   digits 7-8 (birth day) 01-31 or 41-71, digits 9-10 (birth month) 01-12. False for a null NIK.
  *
- * jkn_code_known(value VARCHAR, codes VARCHAR) -> BOOLEAN
- *   Whether `value` is one of `codes` (a constant: codes of one width, 1-4 digits, separated by commas), as
- *   `value in (select code from ...)` for those codes: the region codes of seeds/regions.csv. Null for a null
- *   value, false for an empty list.
- *
  * jkn_digits(value VARCHAR, n INTEGER) -> BOOLEAN
  *   regexp_full_match(value, '[0-9]{n}'): exactly n ASCII digits (RE2's [0-9] is ASCII). Null if either is.
  *
@@ -35,6 +30,7 @@
 #include "duckdb_extension.h"
 DUCKDB_EXTENSION_EXTERN
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,10 +97,39 @@ typedef struct {
     unsigned char known[10000]; /* known[n]: the code whose digits read n is known */
 } codes_state;
 
+/* What a bound function holds: a pointer to its list's codes, interned (`intern_codes`), so that a copy of the
+ * bind data (DuckDB copies it with the expression) is a pointer, not the 10 KB list. */
+typedef struct {
+    const codes_state *codes;
+} codes_ref;
+
 static void *copy_codes(void *state) {
-    codes_state *copy = malloc(sizeof(codes_state));
-    if (copy) memcpy(copy, state, sizeof(codes_state));
+    codes_ref *copy = malloc(sizeof(codes_ref));
+    if (copy) *copy = *(const codes_ref *)state;
     return copy;
+}
+
+/* The lists of codes bound in this process, each once, kept for the process's life (a process binds one or
+ * two: the provinces, the regions of its seeds). Past MAX_INTERNED distinct lists each bind keeps its own. */
+#define MAX_INTERNED 64
+static const codes_state *interned[MAX_INTERNED];
+static int interned_count = 0;
+static pthread_mutex_t interned_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* `parsed` (malloc'd), or the same list interned before (then `parsed` is freed). */
+static const codes_state *intern_codes(codes_state *parsed) {
+    const codes_state *found = NULL;
+    pthread_mutex_lock(&interned_lock);
+    for (int i = 0; i < interned_count && !found; i++)
+        if (memcmp(interned[i], parsed, sizeof(codes_state)) == 0) found = interned[i];
+    if (!found) {
+        if (interned_count < MAX_INTERNED) interned[interned_count++] = parsed;
+        found = parsed;
+    } else {
+        free(parsed);
+    }
+    pthread_mutex_unlock(&interned_lock);
+    return found;
 }
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -120,7 +145,7 @@ static int code_number(const unsigned char *s, int width) {
 }
 
 /* `text`: codes of `width` digits (any one width of 1-4 where `width` is 0) separated by commas, into `state`;
- * 0 when it is not that. */
+ * 0 when it is not that. (jkn_nik_valid's provinces: width 2.) */
 static int parse_codes(const char *text, int width, codes_state *state) {
     memset(state, 0, sizeof *state);
     const unsigned char *p = (const unsigned char *)text;
@@ -164,12 +189,14 @@ static void bind_codes(duckdb_bind_info info, int width, const char *refusal) {
     }
     if (argument) duckdb_destroy_expression(&argument);
     if (context) duckdb_destroy_client_context(&context);
-    if (ok) {
-        duckdb_scalar_function_set_bind_data(info, state, free);
+    codes_ref *ref = ok ? malloc(sizeof(codes_ref)) : NULL;
+    if (ref) {
+        ref->codes = intern_codes(state);
+        duckdb_scalar_function_set_bind_data(info, ref, free);
         duckdb_scalar_function_set_bind_data_copy(info, copy_codes);
     } else {
         free(state);
-        duckdb_scalar_function_bind_set_error(info, refusal);
+        duckdb_scalar_function_bind_set_error(info, ok ? "out of memory" : refusal);
     }
 }
 
@@ -177,42 +204,11 @@ static void bind_provinces(duckdb_bind_info info) {
     bind_codes(info, 2, "jkn_nik_valid(nik, provinces): provinces must be a constant VARCHAR of two-digit codes and commas");
 }
 
-static void bind_known(duckdb_bind_info info) {
-    bind_codes(info, 0, "jkn_code_known(value, codes): codes must be a constant VARCHAR of codes of one width (1-4 "
-                        "digits) and commas");
-}
-
-/* jkn_code_known(value, codes): whether `value` is one of `codes`. Null for a null value. */
-static void known_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
-    const codes_state *state = duckdb_scalar_function_get_bind_data(info);
-    if (!state) {
-        duckdb_scalar_function_set_error(info, "jkn_code_known: the codes were not bound");
-        return;
-    }
-    const idx_t count = duckdb_data_chunk_get_size(input);
-    duckdb_vector values = duckdb_data_chunk_get_vector(input, 0);
-    duckdb_string_t *strings = duckdb_vector_get_data(values);
-    uint64_t *validity = duckdb_vector_get_validity(values);
-    bool *result = duckdb_vector_get_data(output);
-    duckdb_vector_ensure_validity_writable(output);
-    uint64_t *out_validity = duckdb_vector_get_validity(output);
-    for (idx_t row = 0; row < count; row++) {
-        if (validity && !duckdb_validity_row_is_valid(validity, row)) {
-            duckdb_validity_set_row_invalid(out_validity, row);
-            continue;
-        }
-        duckdb_string_t *value = &strings[row];
-        int n = -1;
-        if (state->width && duckdb_string_t_length(*value) == (idx_t)state->width)
-            n = code_number((const unsigned char *)duckdb_string_t_data(value), state->width);
-        result[row] = n >= 0 && state->known[n];
-    }
-}
-
 static int two_digits(const unsigned char *s) { return 10 * (s[0] - '0') + (s[1] - '0'); }
 
 static void nik_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
-    const codes_state *state = duckdb_scalar_function_get_bind_data(info);
+    const codes_ref *ref = duckdb_scalar_function_get_bind_data(info);
+    const codes_state *state = ref ? ref->codes : NULL;
     if (!state) {
         duckdb_scalar_function_set_error(info, "jkn_nik_valid: the provinces were not bound");
         return;
@@ -346,7 +342,6 @@ static int add(duckdb_connection connection, const char *name, duckdb_type retur
 const char *jkn_register_rules(duckdb_connection connection) {
     if (!add(connection, "jkn_text", DUCKDB_TYPE_VARCHAR, 1, NULL, text_rows)) return "jkn_text";
     if (!add(connection, "jkn_nik_valid", DUCKDB_TYPE_BOOLEAN, 2, bind_provinces, nik_rows)) return "jkn_nik_valid";
-    if (!add(connection, "jkn_code_known", DUCKDB_TYPE_BOOLEAN, 2, bind_known, known_rows)) return "jkn_code_known";
     if (!add(connection, "jkn_digits", DUCKDB_TYPE_BOOLEAN, -1, NULL, digits_rows)) return "jkn_digits";
     if (!add(connection, "jkn_nik_sex", DUCKDB_TYPE_VARCHAR, 1, NULL, sex_rows)) return "jkn_nik_sex";
     if (!add(connection, "jkn_nik_birth_year", DUCKDB_TYPE_INTEGER, -1, NULL, birth_year_rows))
