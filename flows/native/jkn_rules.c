@@ -109,8 +109,9 @@ static void *copy_codes(void *state) {
     return copy;
 }
 
-/* The lists of codes bound in this process, each once, kept for the process's life (a process binds one or
- * two: the provinces, the regions of its seeds). Past MAX_INTERNED distinct lists each bind keeps its own. */
+/* The lists of codes bound in this process, each once, kept for the process's life (a process binds one: the
+ * provinces of its seeds). Past MAX_INTERNED distinct lists, each further bind keeps a list of its own that is
+ * never freed (10 KB a bind): a process that reads files against more than 64 province lists would leak. */
 #define MAX_INTERNED 64
 static const codes_state *interned[MAX_INTERNED];
 static int interned_count = 0;
