@@ -30,7 +30,6 @@
 #include "duckdb_extension.h"
 DUCKDB_EXTENSION_EXTERN
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,86 +90,35 @@ static void text_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb
     }
 }
 
-/* A constant list of codes of one width (1-4 digits), read once when the query is bound. */
 typedef struct {
-    int width;                  /* 0: the list is empty, no code is known */
-    unsigned char known[10000]; /* known[n]: the code whose digits read n is known */
-} codes_state;
+    unsigned char known[100]; /* known[10 * d1 + d2]: the province code d1 d2 is known */
+} provinces_state;
 
-/* What a bound function holds: a pointer to its list's codes, interned (`intern_codes`), so that a copy of the
- * bind data (DuckDB copies it with the expression) is a pointer, not the 10 KB list. */
-typedef struct {
-    const codes_state *codes;
-} codes_ref;
-
-static void *copy_codes(void *state) {
-    codes_ref *copy = malloc(sizeof(codes_ref));
-    if (copy) *copy = *(const codes_ref *)state;
+static void *copy_provinces(void *state) {
+    provinces_state *copy = malloc(sizeof(provinces_state));
+    if (copy) memcpy(copy, state, sizeof(provinces_state));
     return copy;
-}
-
-/* The lists of codes bound in this process, each once, kept for the process's life (a process binds one: the
- * provinces of its seeds). Past MAX_INTERNED distinct lists, each further bind keeps a list of its own that is
- * never freed (10 KB a bind): a process that reads files against more than 64 province lists would leak. */
-#define MAX_INTERNED 64
-static const codes_state *interned[MAX_INTERNED];
-static int interned_count = 0;
-static pthread_mutex_t interned_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* `parsed` (malloc'd), or the same list interned before (then `parsed` is freed). */
-static const codes_state *intern_codes(codes_state *parsed) {
-    const codes_state *found = NULL;
-    pthread_mutex_lock(&interned_lock);
-    for (int i = 0; i < interned_count && !found; i++)
-        if (memcmp(interned[i], parsed, sizeof(codes_state)) == 0) found = interned[i];
-    if (!found) {
-        if (interned_count < MAX_INTERNED) interned[interned_count++] = parsed;
-        found = parsed;
-    } else {
-        free(parsed);
-    }
-    pthread_mutex_unlock(&interned_lock);
-    return found;
 }
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-/* The number `width` digits at `s` read, or -1 where one is not a digit. */
-static int code_number(const unsigned char *s, int width) {
-    int n = 0;
-    for (int i = 0; i < width; i++) {
-        if (!is_digit(s[i])) return -1;
-        n = 10 * n + (s[i] - '0');
-    }
-    return n;
-}
-
-/* `text`: codes of `width` digits (any one width of 1-4 where `width` is 0) separated by commas, into `state`;
- * 0 when it is not that. (jkn_nik_valid's provinces: width 2.) */
-static int parse_codes(const char *text, int width, codes_state *state) {
-    memset(state, 0, sizeof *state);
+/* `text`: two-digit codes separated by commas, into `state`; 0 when it is not that. */
+static int parse_provinces(const char *text, provinces_state *state) {
+    memset(state->known, 0, sizeof state->known);
     const unsigned char *p = (const unsigned char *)text;
-    if (!*p) return 1; /* no code known: every value is refused, as by the SQL */
-    if (!width)
-        while (is_digit(p[width])) width++;
-    if (width < 1 || width > 4) return 0;
-    state->width = width;
+    if (!*p) return 1; /* no province known: every NIK is refused, as by the SQL */
     for (;;) {
-        for (int i = 0; i < width; i++)
-            if (!p[i]) return 0;
-        const int n = code_number(p, width);
-        if (n < 0) return 0;
-        state->known[n] = 1;
-        p += width;
+        if (!is_digit(p[0]) || !is_digit(p[1])) return 0;
+        state->known[10 * (p[0] - '0') + (p[1] - '0')] = 1;
+        p += 2;
         if (!*p) return 1;
         if (*p++ != ',') return 0;
     }
 }
 
-/* The bind of a function whose second argument is a constant list of codes (`width` digits each; 0: any). */
-static void bind_codes(duckdb_bind_info info, int width, const char *refusal) {
+static void bind_provinces(duckdb_bind_info info) {
     int ok = 0;
-    codes_state *state = malloc(sizeof(codes_state));
+    provinces_state *state = malloc(sizeof(provinces_state));
     duckdb_client_context context = NULL;
     duckdb_scalar_function_get_client_context(info, &context);
     duckdb_expression argument = duckdb_scalar_function_bind_get_argument(info, 1);
@@ -182,7 +130,7 @@ static void bind_codes(duckdb_bind_info info, int width, const char *refusal) {
         } else if (value) {
             if (!duckdb_is_null_value(value)) {
                 char *text = duckdb_get_varchar(value);
-                ok = text && parse_codes(text, width, state);
+                ok = text && parse_provinces(text, state);
                 if (text) duckdb_free(text);
             }
             duckdb_destroy_value(&value);
@@ -190,26 +138,31 @@ static void bind_codes(duckdb_bind_info info, int width, const char *refusal) {
     }
     if (argument) duckdb_destroy_expression(&argument);
     if (context) duckdb_destroy_client_context(&context);
-    codes_ref *ref = ok ? malloc(sizeof(codes_ref)) : NULL;
-    if (ref) {
-        ref->codes = intern_codes(state);
-        duckdb_scalar_function_set_bind_data(info, ref, free);
-        duckdb_scalar_function_set_bind_data_copy(info, copy_codes);
+    if (ok) {
+        duckdb_scalar_function_set_bind_data(info, state, free);
+        duckdb_scalar_function_set_bind_data_copy(info, copy_provinces);
     } else {
         free(state);
-        duckdb_scalar_function_bind_set_error(info, ok ? "out of memory" : refusal);
+        duckdb_scalar_function_bind_set_error(
+            info, "jkn_nik_valid(nik, provinces): provinces must be a constant VARCHAR of two-digit codes and commas");
     }
-}
-
-static void bind_provinces(duckdb_bind_info info) {
-    bind_codes(info, 2, "jkn_nik_valid(nik, provinces): provinces must be a constant VARCHAR of two-digit codes and commas");
 }
 
 static int two_digits(const unsigned char *s) { return 10 * (s[0] - '0') + (s[1] - '0'); }
 
+/* The NIK at `row` when it is 16 ASCII digits, else NULL. */
+static const unsigned char *nik_digits(duckdb_string_t *strings, uint64_t *validity, idx_t row) {
+    if (validity && !duckdb_validity_row_is_valid(validity, row)) return NULL;
+    duckdb_string_t *value = &strings[row];
+    if (duckdb_string_t_length(*value) != 16) return NULL;
+    const unsigned char *s = (const unsigned char *)duckdb_string_t_data(value);
+    for (int i = 0; i < 16; i++)
+        if (!is_digit(s[i])) return NULL;
+    return s;
+}
+
 static void nik_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
-    const codes_ref *ref = duckdb_scalar_function_get_bind_data(info);
-    const codes_state *state = ref ? ref->codes : NULL;
+    const provinces_state *state = duckdb_scalar_function_get_bind_data(info);
     if (!state) {
         duckdb_scalar_function_set_error(info, "jkn_nik_valid: the provinces were not bound");
         return;
@@ -221,13 +174,8 @@ static void nik_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_
     bool *result = duckdb_vector_get_data(output);
     for (idx_t row = 0; row < count; row++) {
         result[row] = false;
-        if (validity && !duckdb_validity_row_is_valid(validity, row)) continue;
-        duckdb_string_t *value = &strings[row];
-        if (duckdb_string_t_length(*value) != 16) continue;
-        const unsigned char *s = (const unsigned char *)duckdb_string_t_data(value);
-        int digits = 1;
-        for (int i = 0; i < 16; i++) digits &= is_digit(s[i]);
-        if (!digits || state->width != 2 || !state->known[two_digits(s)]) continue;
+        const unsigned char *s = nik_digits(strings, validity, row);
+        if (!s || !state->known[two_digits(s)]) continue;
         const int day = two_digits(s + 6), month = two_digits(s + 8);
         result[row] = ((day >= 1 && day <= 31) || (day >= 41 && day <= 71)) && month >= 1 && month <= 12;
     }
@@ -260,17 +208,6 @@ static void digits_rows(duckdb_function_info info, duckdb_data_chunk input, duck
         for (idx_t i = 0; ok && i < length; i++) ok = is_digit(s[i]);
         result[row] = ok;
     }
-}
-
-/* The NIK at `row` when it is 16 ASCII digits, else NULL. */
-static const unsigned char *nik_digits(duckdb_string_t *strings, uint64_t *validity, idx_t row) {
-    if (validity && !duckdb_validity_row_is_valid(validity, row)) return NULL;
-    duckdb_string_t *value = &strings[row];
-    if (duckdb_string_t_length(*value) != 16) return NULL;
-    const unsigned char *s = (const unsigned char *)duckdb_string_t_data(value);
-    for (int i = 0; i < 16; i++)
-        if (!is_digit(s[i])) return NULL;
-    return s;
 }
 
 static void sex_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
